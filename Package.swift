@@ -1,0 +1,86 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// One settings array for every Swift target: Swift 6 language mode everywhere, with the
+// upcoming features the codebase relies on named in one place.
+let swiftSettings: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+  name: "maas",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "GRPCShimTransport", targets: ["GRPCShimTransport"]),
+    .library(name: "MaaSContracts", targets: ["MaaSContracts"]),
+    .library(name: "MaaSRuntime", targets: ["MaaSRuntime"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+  ],
+  targets: [
+    // C++17 over grpc C++'s generic callback API, behind a plain-C header. Only
+    // GRPCShimTransport imports it.
+    .target(
+      name: "CGRPCShim",
+      cxxSettings: [.unsafeFlags(["-std=c++17", "-Wall", "-Wextra"])],
+      linkerSettings: [
+        // pkg-config's link line for grpc++ is too long for swiftc ("Argument list too long"),
+        // so the libraries the shim needs are named directly.
+        .linkedLibrary("grpc++"),
+        .linkedLibrary("grpc"),
+        .linkedLibrary("gpr"),
+        .linkedLibrary("absl_synchronization"),
+        .linkedLibrary("stdc++"),
+      ]
+    ),
+    // GRPCCore's ClientTransport and ServerTransport over the shim.
+    .target(
+      name: "GRPCShimTransport",
+      dependencies: [
+        "CGRPCShim",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Generated from proto/ by `make generate`; committed.
+    .target(
+      name: "MaaSContracts",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // What every service executable shares: configuration, logging, lifecycle, health.
+    .target(
+      name: "MaaSRuntime",
+      dependencies: [
+        "GRPCShimTransport",
+        "MaaSContracts",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "GRPCShimTransportTests",
+      dependencies: [
+        "GRPCShimTransport",
+        "MaaSContracts",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+  ],
+  cxxLanguageStandard: .cxx17
+)
