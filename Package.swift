@@ -16,6 +16,8 @@ let package = Package(
     .library(name: "GRPCShimTransport", targets: ["GRPCShimTransport"]),
     .library(name: "MaaSContracts", targets: ["MaaSContracts"]),
     .library(name: "MaaSRuntime", targets: ["MaaSRuntime"]),
+    .library(name: "MaaSTesting", targets: ["MaaSTesting"]),
+    .executable(name: "maas-echo-server", targets: ["maas-echo-server"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -71,11 +73,61 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Fixtures shared by the test targets and benchmarks: the echo service and its helpers.
+    .target(
+      name: "MaaSTesting",
+      dependencies: [
+        "GRPCShimTransport",
+        "MaaSContracts",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // A diagnostic server: the echo and health services on the shared runtime. Interoperability
+    // tests and `make run` start it until the real services exist.
+    .executableTarget(
+      name: "maas-echo-server",
+      dependencies: [
+        "MaaSRuntime",
+        "MaaSTesting",
+        "GRPCShimTransport",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "MaaSRuntimeTests",
+      dependencies: [
+        "MaaSRuntime",
+        "MaaSTesting",
+        "GRPCShimTransport",
+        "MaaSContracts",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Calls between the shim transport and Python grpcio, both ways.
+    .testTarget(
+      name: "InteropTests",
+      dependencies: [
+        "MaaSRuntime",
+        "MaaSTesting",
+        "GRPCShimTransport",
+        "MaaSContracts",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "GRPCShimTransportTests",
       dependencies: [
         "GRPCShimTransport",
         "MaaSContracts",
+        "MaaSTesting",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
       ],
