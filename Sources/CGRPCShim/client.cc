@@ -44,12 +44,13 @@ struct maas_grpc_client_call final : public grpc::ClientBidiReactor<grpc::ByteBu
     AddHold();
   }
 
-  int Write(const uint8_t *bytes, size_t length) {
+  int Write(const uint8_t *bytes, size_t length, bool last) {
     int result = MAAS_GRPC_WRITE_OK;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (close_queued_ || write_failed_ || done_) return MAAS_GRPC_WRITE_CLOSED;
       queue_.push_back(maas_shim::CopyToByteBuffer(bytes, length));
+      if (last) close_queued_ = true;
       if (static_cast<int>(queue_.size()) >= write_window_) {
         blocked_ = true;
         result = MAAS_GRPC_WRITE_BLOCKED;
@@ -293,8 +294,8 @@ maas_grpc_client_call *maas_grpc_client_call_create(
 }
 
 int maas_grpc_client_call_write(maas_grpc_client_call *call, const uint8_t *bytes,
-                                size_t length) {
-  return call->Write(bytes, length);
+                                size_t length, int32_t last) {
+  return call->Write(bytes, length, last != 0);
 }
 
 void maas_grpc_client_call_close_writes(maas_grpc_client_call *call) { call->CloseWrites(); }

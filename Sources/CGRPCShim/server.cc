@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
@@ -89,12 +90,17 @@ struct maas_grpc_server_call final : public grpc::ServerGenericBidiReactor {
     return Enqueue(initial, nullptr, std::move(pending));
   }
 
-  int Finish(const maas_grpc_metadata *initial, const maas_grpc_metadata *trailers,
-             grpc::Status status) {
+  int Finish(const maas_grpc_metadata *initial, const uint8_t *last_message,
+             size_t last_length, const maas_grpc_metadata *trailers, grpc::Status status) {
     PendingWrite pending;
     pending.is_finish = true;
     pending.status = std::move(status);
-    return Enqueue(initial, trailers, std::move(pending));
+    std::optional<PendingWrite> last;
+    if (last_message) {
+      last.emplace();
+      last->message = maas_shim::CopyToByteBuffer(last_message, last_length);
+    }
+    return Enqueue(initial, trailers, std::move(pending), std::move(last));
   }
 
   void RequestReads(int count) {
@@ -114,7 +120,7 @@ struct maas_grpc_server_call final : public grpc::ServerGenericBidiReactor {
     // A call must be finished for grpc to complete it; an owner that let go without a status
     // would otherwise hold the server's shutdown forever.
     if (!finished) {
-      Finish(nullptr, nullptr,
+      Finish(nullptr, nullptr, 0, nullptr,
              grpc::Status(grpc::StatusCode::UNKNOWN, "the handler ended without a status"));
     }
     Unref();
@@ -174,8 +180,10 @@ struct maas_grpc_server_call final : public grpc::ServerGenericBidiReactor {
   }
 
  private:
+  // Queues `pending`, after `before` when given (both or neither: one lock, so the pair leaves
+  // as one WriteAndFinish).
   int Enqueue(const maas_grpc_metadata *initial, const maas_grpc_metadata *trailers,
-              PendingWrite pending) {
+              PendingWrite pending, std::optional<PendingWrite> before = std::nullopt) {
     const bool is_finish = pending.is_finish;
     int result = MAAS_GRPC_WRITE_OK;
     {
@@ -196,6 +204,7 @@ struct maas_grpc_server_call final : public grpc::ServerGenericBidiReactor {
         });
         finish_queued_ = true;
       }
+      if (before) queue_.push_back(std::move(*before));
       queue_.push_back(std::move(pending));
       if (!is_finish && static_cast<int>(queue_.size()) >= server_->write_window) {
         blocked_ = true;
@@ -388,11 +397,13 @@ int maas_grpc_server_call_write(maas_grpc_server_call *call,
 }
 
 int maas_grpc_server_call_finish(maas_grpc_server_call *call,
-                                 const maas_grpc_metadata *initial_metadata, int32_t code,
-                                 const char *message, size_t message_length,
+                                 const maas_grpc_metadata *initial_metadata,
+                                 const uint8_t *last_message, size_t last_message_length,
+                                 int32_t code, const char *message, size_t message_length,
                                  const maas_grpc_metadata *trailers) {
   grpc::Status status(static_cast<grpc::StatusCode>(code), std::string(message, message_length));
-  return call->Finish(initial_metadata, trailers, std::move(status));
+  return call->Finish(initial_metadata, last_message, last_message_length, trailers,
+                      std::move(status));
 }
 
 void maas_grpc_server_call_request_reads(maas_grpc_server_call *call, int32_t count) {

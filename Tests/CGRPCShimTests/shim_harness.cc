@@ -47,7 +47,7 @@ void OnServerMessage(void *context, const uint8_t *bytes, size_t length) {
 
 void OnReadClosed(void *context) {
   auto *call = static_cast<ServerCall *>(context);
-  maas_grpc_server_call_finish(call->call, nullptr, 0, "", 0, nullptr);
+  maas_grpc_server_call_finish(call->call, nullptr, nullptr, 0, 0, "", 0, nullptr);
 }
 
 void OnServerCancel(void *) {}
@@ -140,16 +140,15 @@ bool RunCall(maas_grpc_channel *channel, Shape shape) {
   int expected_code = 0, expected_messages = 1;
   switch (shape) {
     case Shape::kUnary:
-      maas_grpc_client_call_write(call, payload, sizeof payload);
-      maas_grpc_client_call_close_writes(call);
+      maas_grpc_client_call_write(call, payload, sizeof payload, 1);
       break;
     case Shape::kStream:
-      for (int i = 0; i < 20; ++i) maas_grpc_client_call_write(call, payload, sizeof payload);
+      for (int i = 0; i < 20; ++i) maas_grpc_client_call_write(call, payload, sizeof payload, 0);
       maas_grpc_client_call_close_writes(call);
       expected_messages = 20;
       break;
     case Shape::kCancelMidCall:
-      maas_grpc_client_call_write(call, payload, sizeof payload);
+      maas_grpc_client_call_write(call, payload, sizeof payload, 0);
       maas_grpc_client_call_cancel(call);
       expected_code = 1;  // CANCELLED
       expected_messages = -1;
@@ -163,13 +162,13 @@ bool RunCall(maas_grpc_channel *channel, Shape shape) {
     }
     case Shape::kDeadline:
       std::this_thread::sleep_for(std::chrono::microseconds(50));
-      maas_grpc_client_call_write(call, payload, sizeof payload);
+      maas_grpc_client_call_write(call, payload, sizeof payload, 0);
       expected_code = 4;  // DEADLINE_EXCEEDED
       expected_messages = -1;
       break;
     case Shape::kReleaseEarly: {
       // The owner lets go mid-call; the call is cancelled and still reports once.
-      maas_grpc_client_call_write(call, payload, sizeof payload);
+      maas_grpc_client_call_write(call, payload, sizeof payload, 0);
       maas_grpc_client_call_release(call);
       std::unique_lock<std::mutex> lock(state.mu);
       state.cv.wait(lock, [&] { return state.done; });

@@ -139,11 +139,13 @@ int maas_grpc_server_call_write(maas_grpc_server_call *call,
                                 const uint8_t *bytes, size_t length);
 
 /// Queues the status and trailers after every queued message; later writes are CLOSED.
-/// `initial_metadata` as for write (for a response without messages). Returns CLOSED if the
-/// call was already finished.
+/// `last_message` (NULL for none) is queued first and leaves together with the status, which is
+/// how a unary response goes out in one batch. `initial_metadata` as for write. Returns CLOSED if
+/// the call was already finished.
 int maas_grpc_server_call_finish(maas_grpc_server_call *call,
-                                 const maas_grpc_metadata *initial_metadata, int32_t code,
-                                 const char *message, size_t message_length,
+                                 const maas_grpc_metadata *initial_metadata,
+                                 const uint8_t *last_message, size_t last_message_length,
+                                 int32_t code, const char *message, size_t message_length,
                                  const maas_grpc_metadata *trailers);
 
 /// Grants `count` more reads.
@@ -192,9 +194,10 @@ maas_grpc_client_call *maas_grpc_client_call_create(
     const maas_grpc_metadata *metadata, int64_t timeout_ns,
     const maas_grpc_client_callbacks *callbacks, void *call_context);
 
-/// Queues one request message (copied).
+/// Queues one request message (copied). A non-zero `last` also closes the request side, in the
+/// same batch: how a unary request goes out.
 int maas_grpc_client_call_write(maas_grpc_client_call *call, const uint8_t *bytes,
-                                size_t length);
+                                size_t length, int32_t last);
 
 /// Closes the request side after every queued message (half-close).
 void maas_grpc_client_call_close_writes(maas_grpc_client_call *call);
