@@ -25,6 +25,15 @@ final class ClientCall: Sendable {
     var heldMessage: [UInt8]?
   }
 
+  /// grpc may run the initial-metadata and first-read reactions at the same time on two
+  /// threads, yet GRPCCore needs the metadata first: a message that overtakes it waits here.
+  private let arrivals = Mutex(Arrivals())
+
+  private struct Arrivals {
+    var metadataSeen = false
+    var early: [[UInt8]] = []
+  }
+
   init(channel: ChannelHandle, descriptor: MethodDescriptor) {
     self.channel = channel
     self.path = "/" + descriptor.fullyQualifiedMethod
@@ -130,16 +139,40 @@ final class ClientCall: Sendable {
 
   // MARK: Events from the shim (grpc threads; never block)
 
+  // Yields happen under `arrivals` so that the order in which they are decided is the order in
+  // which the consumer sees them; a yield only appends or resumes a continuation.
+
   func receivedInitialMetadata(_ metadata: Metadata) {
-    self.inbound.yield(.metadata(metadata))
+    self.arrivals.withLock { arrivals in
+      arrivals.metadataSeen = true
+      self.inbound.yield(.metadata(metadata))
+      for message in arrivals.early { self.inbound.yield(.message(message)) }
+      arrivals.early = []
+    }
   }
 
   func receive(_ bytes: UnsafeBufferPointer<UInt8>) {
-    self.inbound.yield(.message(Array(bytes)))
+    let message = Array(bytes)
+    self.arrivals.withLock { arrivals in
+      if arrivals.metadataSeen {
+        self.inbound.yield(.message(message))
+      } else {
+        arrivals.early.append(message)
+      }
+    }
   }
 
   func done(status: Status, trailers: Metadata) {
-    self.inbound.yield(.status(status, trailers))
+    self.arrivals.withLock { arrivals in
+      if !arrivals.early.isEmpty {
+        // Messages without initial metadata would break GRPCCore's parsing; grpc always sends
+        // headers before messages, so this only guards against the impossible.
+        self.inbound.yield(.metadata([:]))
+        for message in arrivals.early { self.inbound.yield(.message(message)) }
+        arrivals.early = []
+      }
+      self.inbound.yield(.status(status, trailers))
+    }
     self.inbound.finish()
     self.gate.close()
   }

@@ -28,6 +28,7 @@ final class ServerCall: Sendable {
 
   private struct CancellationState {
     var handle: ServerContext.RPCCancellationHandle?
+    var handler: Task<Void, Never>?
     var cancelled = false
   }
 
@@ -63,11 +64,12 @@ final class ServerCall: Sendable {
   }
 
   func cancelled() {
-    let handle = self.cancellation.withLock { state in
+    let (handle, handler) = self.cancellation.withLock { state in
       state.cancelled = true
-      return state.handle
+      return (state.handle, state.handler)
     }
     handle?.cancel()
+    handler?.cancel()
     self.inbound.finish(throwing: RPCError(code: .cancelled, message: "The RPC was cancelled."))
     self.gate.close()
   }
@@ -80,17 +82,16 @@ final class ServerCall: Sendable {
   // MARK: The handler's side
 
   /// Runs the server's handler for this call, then gives the handle back to the shim.
+  ///
+  /// GRPCCore's cancellation handle only signals handlers that ask; a cancelled call (the client
+  /// went away, its deadline passed, the server is stopping) also cancels the handler's task, so
+  /// that whatever it awaits (a database query, a sleep) ends instead of running for nobody.
   func run(
     localPeer: String,
-    handler: @Sendable (RPCStream<ServerTransportInbound, ServerTransportOutbound>, ServerContext)
+    handler: @escaping @Sendable (RPCStream<ServerTransportInbound, ServerTransportOutbound>, ServerContext)
       async -> Void
   ) async {
     await withServerContextRPCCancellationHandle { handle in
-      let alreadyCancelled = self.cancellation.withLock { state in
-        state.handle = handle
-        return state.cancelled
-      }
-      if alreadyCancelled { handle.cancel() }
       let stream = RPCStream(
         descriptor: self.descriptor,
         inbound: RPCAsyncSequence(wrapping: InboundSequence(buffer: self.inbound)),
@@ -102,7 +103,23 @@ final class ServerCall: Sendable {
         localPeer: localPeer,
         cancellation: handle
       )
-      await handler(stream, context)
+      // An unstructured task so that on_cancel can cancel it; it inherits the task-local
+      // cancellation handle, and the enclosing task's cancellation is passed on below.
+      let task = Task { await handler(stream, context) }
+      let alreadyCancelled = self.cancellation.withLock { state in
+        state.handle = handle
+        state.handler = task
+        return state.cancelled
+      }
+      if alreadyCancelled {
+        handle.cancel()
+        task.cancel()
+      }
+      await withTaskCancellationHandler {
+        await task.value
+      } onCancel: {
+        task.cancel()
+      }
     }
     self.release()
   }

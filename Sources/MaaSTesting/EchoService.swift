@@ -17,9 +17,13 @@ import Synchronization
 public struct EchoService: Maas_Echo_V1_Echo.ServiceProtocol {
   /// Counts the RPCs whose handler saw their cancellation.
   public let cancellations: CancellationLog
+  /// Counts the RPCs whose handler has begun an `x-delay-ms` wait or an `x-wait-for-cancel`
+  /// wait: a test waits on it to know that its call has reached the handler.
+  public let waiting: CancellationLog
 
-  public init(cancellations: CancellationLog = CancellationLog()) {
+  public init(cancellations: CancellationLog = CancellationLog(), waiting: CancellationLog = CancellationLog()) {
     self.cancellations = cancellations
+    self.waiting = waiting
   }
 
   public func get(
@@ -98,9 +102,11 @@ public struct EchoService: Maas_Echo_V1_Echo.ServiceProtocol {
       }
     }
     if let delay = metadata.firstString("x-delay-ms").flatMap(Int.init) {
+      self.waiting.record()
       try await Task.sleep(for: .milliseconds(delay))
     }
     if metadata.firstString("x-wait-for-cancel") == "1" {
+      self.waiting.record()
       // Sleeps until the RPC is cancelled; the cancellation ends the sleep by throwing.
       await withRPCCancellationHandler {
         try? await Task.sleep(for: .seconds(60))
@@ -135,6 +141,7 @@ extension Metadata {
 
 /// A count that handlers bump from any task and tests wait on.
 public final class CancellationLog: Sendable {
+  // Named for its first use; it counts any event a test waits for.
   private let count = Mutex(0)
 
   public init() {}

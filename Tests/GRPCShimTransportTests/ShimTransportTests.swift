@@ -1,0 +1,249 @@
+import Foundation
+import GRPCCore
+import GRPCProtobuf
+import GRPCShimTransport
+import MaaSContracts
+import MaaSTesting
+import Testing
+
+/// The shim transports, client and server, over real grpc C++ on loopback.
+@Suite("Shim transport over loopback", .timeLimit(.minutes(2)))
+struct ShimTransportTests {
+  typealias Echo = Maas_Echo_V1_Echo
+
+  @Test("a unary call echoes its text and payload")
+  func unaryCallEchoes() async throws {
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      let reply = try await Echo.Client(wrapping: client).get(.with {
+        $0.text = "hello"
+        $0.payload = Data([0, 1, 2, 255])
+      })
+      #expect(reply.text == "hello")
+      #expect(reply.payload == Data([0, 1, 2, 255]))
+    }
+  }
+
+  @Test("a server-streaming call answers once per word, in order")
+  func serverStreamingAnswersPerWord() async throws {
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      let words = try await Echo.Client(wrapping: client).expand(.with { $0.text = "a bb ccc dddd" }) {
+        response in
+        try await response.messages.reduce(into: [String]()) { $0.append($1.text) }
+      }
+      #expect(words == ["a", "bb", "ccc", "dddd"])
+    }
+  }
+
+  @Test("a server-streaming call delivers more messages than the read window")
+  func serverStreamingBeyondTheWindow() async throws {
+    let text = (0..<200).map(String.init).joined(separator: " ")
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      let count = try await Echo.Client(wrapping: client).expand(.with { $0.text = text }) { response in
+        try await response.messages.reduce(0) { count, _ in count + 1 }
+      }
+      #expect(count == 200)
+    }
+  }
+
+  @Test("a client-streaming call joins every request")
+  func clientStreamingJoinsRequests() async throws {
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      let reply = try await Echo.Client(wrapping: client).collect(
+        request: StreamingClientRequest { writer in
+          for index in 0..<100 { try await writer.write(.with { $0.text = "\(index)" }) }
+        }
+      )
+      #expect(reply.text == (0..<100).map(String.init).joined(separator: " "))
+    }
+  }
+
+  @Test("a bidirectional call alternates sends and replies")
+  func bidirectionalCallAlternates() async throws {
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      // Each request is written only after the previous reply arrived, so a transport that
+      // held messages back until the stream closed would deadlock here (and hit the time limit).
+      let (turns, turn) = AsyncStream.makeStream(of: Int.self)
+      turn.yield(0)
+      let replies = try await Echo.Client(wrapping: client).update(
+        request: StreamingClientRequest { writer in
+          for await index in turns {
+            if index == 5 { break }
+            try await writer.write(.with { $0.text = "turn \(index)" })
+          }
+        }
+      ) { response in
+        var replies: [String] = []
+        for try await reply in response.messages {
+          replies.append(reply.text)
+          turn.yield(replies.count)
+        }
+        return replies
+      }
+      #expect(replies == (0..<5).map { "turn \($0)" })
+    }
+  }
+
+  @Test("metadata crosses both ways: request entries come back in headers and trailers")
+  func metadataCrossesBothWays() async throws {
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      var metadata: Metadata = ["x-text": "value"]
+      metadata.addBinary([0, 1, 2, 0xFF], forKey: "x-data-bin")
+      let request = ClientRequest(message: Maas_Echo_V1_EchoRequest.with { $0.text = "m" }, metadata: metadata)
+      let (headers, trailers) = try await Echo.Client(wrapping: client).get(request: request) { response in
+        (response.metadata, response.trailingMetadata)
+      }
+      #expect(Array(headers[stringValues: "x-text"]) == ["value"])
+      #expect(Array(headers[binaryValues: "x-data-bin"]) == [[0, 1, 2, 0xFF]])
+      #expect(Array(trailers[stringValues: "x-text"]) == ["value"])
+      #expect(Array(trailers[binaryValues: "x-data-bin"]) == [[0, 1, 2, 0xFF]])
+    }
+  }
+
+  @Test("a call past its deadline fails with DEADLINE_EXCEEDED")
+  func expiredDeadline() async throws {
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      var options = CallOptions.defaults
+      options.timeout = .milliseconds(100)
+      let request = ClientRequest(message: Maas_Echo_V1_EchoRequest(), metadata: ["x-delay-ms": "5000"])
+      let error = await #expect(throws: RPCError.self) {
+        try await Echo.Client(wrapping: client).get(request: request, options: options) { try $0.message }
+      }
+      #expect(error?.code == .deadlineExceeded)
+    }
+  }
+
+  @Test("the server sees the client's deadline")
+  func serverSeesDeadline() async throws {
+    // A deadline that the client does not enforce itself must still end the server's handler:
+    // grpc C++ carries it, and the server transport hands it to GRPCCore as grpc-timeout.
+    let service = EchoService()
+    try await withLoopbackServer(services: [service]) { client, _ in
+      var options = CallOptions.defaults
+      options.timeout = .milliseconds(200)
+      let request = ClientRequest(message: Maas_Echo_V1_EchoRequest(), metadata: ["x-wait-for-cancel": "1"])
+      await #expect(throws: RPCError.self) {
+        try await Echo.Client(wrapping: client).get(request: request, options: options) { try $0.message }
+      }
+      #expect(await service.cancellations.wait(for: 1) == 1)
+    }
+  }
+
+  @Test("a client that cancels its call cancels the server's handler")
+  func clientCancelReachesServer() async throws {
+    let service = EchoService()
+    try await withLoopbackServer(services: [service]) { client, _ in
+      let call = Task {
+        let request = ClientRequest(message: Maas_Echo_V1_EchoRequest(), metadata: ["x-wait-for-cancel": "1"])
+        return try await Echo.Client(wrapping: client).get(request: request) { try $0.message }
+      }
+      #expect(await service.waiting.wait(for: 1) == 1)
+      call.cancel()
+      #expect(await service.cancellations.wait(for: 1) == 1)
+      await #expect(throws: (any Error).self) { try await call.value }
+    }
+  }
+
+  @Test("an unknown method fails with UNIMPLEMENTED")
+  func unknownMethod() async throws {
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      let error = await #expect(throws: RPCError.self) {
+        try await client.unary(
+          request: ClientRequest(message: Maas_Echo_V1_EchoRequest()),
+          descriptor: MethodDescriptor(fullyQualifiedService: "maas.echo.v1.Echo", method: "Nope"),
+          serializer: ProtobufSerializer<Maas_Echo_V1_EchoRequest>(),
+          deserializer: ProtobufDeserializer<Maas_Echo_V1_EchoResponse>(),
+          options: .defaults
+        ) { try $0.message }
+      }
+      #expect(error?.code == .unimplemented)
+    }
+  }
+
+  @Test("a message over the server's limit fails with RESOURCE_EXHAUSTED")
+  func messageOverLimit() async throws {
+    var server = ShimTransportConfiguration.defaults
+    server.maxReceiveMessageBytes = 1024
+    try await withLoopbackServer(services: [EchoService()], server: server) { client, _ in
+      let echo = Echo.Client(wrapping: client)
+      let error = await #expect(throws: RPCError.self) {
+        try await echo.get(.with { $0.payload = Data(count: 4096) })
+      }
+      #expect(error?.code == .resourceExhausted)
+      // A message under the limit on the same connection still goes through.
+      let reply = try await echo.get(.with { $0.payload = Data(count: 512) })
+      #expect(reply.payload.count == 512)
+    }
+  }
+
+  @Test("bytes that are not the request's protobuf fail the call, and the server keeps serving")
+  func malformedBytes() async throws {
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      let error = await #expect(throws: RPCError.self) {
+        try await client.unary(
+          request: ClientRequest(message: [UInt8]([0xFF, 0xFF, 0xFF, 0xFF])),
+          descriptor: Echo.Method.Get.descriptor,
+          serializer: RawBytesSerializer(),
+          deserializer: ProtobufDeserializer<Maas_Echo_V1_EchoResponse>(),
+          options: .defaults
+        ) { try $0.message }
+      }
+      #expect(error?.code == .internalError || error?.code == .invalidArgument)
+      let reply = try await Echo.Client(wrapping: client).get(.with { $0.text = "still here" })
+      #expect(reply.text == "still here")
+    }
+  }
+
+  @Test("a call to a server that is not there fails with UNAVAILABLE")
+  func unreachableServer() async throws {
+    // Port 1 on loopback: nothing listens there, and grpc fails fast rather than waiting.
+    try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:1")) { client in
+      let error = await #expect(throws: RPCError.self) {
+        try await Echo.Client(wrapping: client).get(Maas_Echo_V1_EchoRequest())
+      }
+      #expect(error?.code == .unavailable)
+    }
+  }
+
+  @Test("a graceful shutdown lets an in-flight call finish and refuses new ones")
+  func gracefulShutdownDrains() async throws {
+    let service = EchoService()
+    try await withLoopbackServer(services: [service]) { client, loopback in
+      let echo = Echo.Client(wrapping: client)
+      let inFlight = Task {
+        let request = ClientRequest(
+          message: Maas_Echo_V1_EchoRequest.with { $0.text = "drained" },
+          metadata: ["x-delay-ms": "300"]
+        )
+        return try await echo.get(request: request) { try $0.message.text }
+      }
+      #expect(await service.waiting.wait(for: 1) == 1)
+      loopback.server.beginGracefulShutdown()
+      let drained = try await inFlight.value
+      #expect(drained == "drained")
+      await #expect(throws: RPCError.self) {
+        try await echo.get(.with { $0.text = "too late" })
+      }
+    }
+  }
+
+  @Test("many concurrent calls over one channel all complete")
+  func concurrentCalls() async throws {
+    try await withLoopbackServer(services: [EchoService()]) { client, _ in
+      let echo = Echo.Client(wrapping: client)
+      let texts = try await withThrowingTaskGroup(of: String.self) { group in
+        for index in 0..<500 {
+          group.addTask { try await echo.get(.with { $0.text = "\(index)" }).text }
+        }
+        return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+      }
+      #expect(texts == Set((0..<500).map(String.init)))
+    }
+  }
+}
+
+/// Sends its bytes as they are: how a test puts garbage on the wire.
+struct RawBytesSerializer: MessageSerializer {
+  func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes {
+    Bytes(message)
+  }
+}
