@@ -31,7 +31,6 @@ let package = Package(
     // GRPCShimTransport imports it.
     .target(
       name: "CGRPCShim",
-      cxxSettings: [.unsafeFlags(["-std=c++17", "-Wall", "-Wextra"])],
       linkerSettings: [
         // pkg-config's link line for grpc++ is too long for swiftc ("Argument list too long"),
         // so the libraries the shim needs are named directly.

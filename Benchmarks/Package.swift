@@ -1,0 +1,29 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Benchmarks live in their own package so that the services' build never carries their peers
+// (grpc-swift-nio-transport here). `make bench-<name>` builds it in release mode.
+let package = Package(
+  name: "maas-benchmarks",
+  platforms: [.macOS(.v15)],
+  dependencies: [
+    // The root package, through a link that make creates, so that its identity is "maas" whatever
+    // the checkout is called.
+    .package(path: "../.build-bench/links/maas"),
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+  ],
+  targets: [
+    .executableTarget(
+      name: "transport-bench",
+      dependencies: [
+        .product(name: "GRPCShimTransport", package: "maas"),
+        .product(name: "MaaSContracts", package: "maas"),
+        .product(name: "MaaSTesting", package: "maas"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    )
+  ]
+)

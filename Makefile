@@ -1,0 +1,73 @@
+# The MaaS control plane. `make help` lists the targets; a newcomer needs `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SWIFT ?= swift
+CXX ?= g++
+GRPC_LIBS := -lgrpc++ -lgrpc -lgpr -labsl_synchronization -lpthread
+HARNESS := .build-harness/shim_harness
+HARNESS_SOURCES := Tests/CGRPCShimTests/shim_harness.cc Sources/CGRPCShim/server.cc Sources/CGRPCShim/client.cc
+PYTHON := $(CURDIR)/.venv/bin/python
+export MAAS_PYTHON := $(PYTHON)
+
+.PHONY: help deps build test test-swift leak-check run generate check-generated lint \
+	bench bench-transport clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort \
+	  | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+deps: ## Install missing system packages (grpc C++, protobuf, valgrind, ...) and the Python test peer
+	@scripts/install-deps
+	@scripts/python-env >/dev/null
+
+build: deps ## Build every service and tool (debug)
+	$(SWIFT) build
+
+test: deps check-generated test-swift leak-check ## Run every test: Swift suites (real transport, Python interop) and the shim leak check
+	@echo "make test: all passed"
+
+test-swift: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+leak-check: deps ## Run thousands of calls through the shim under valgrind; fails on any leak
+	@mkdir -p .build-harness
+	$(CXX) -std=c++17 -O1 -g -Wall -Wextra -Werror -ISources/CGRPCShim/include -ISources/CGRPCShim \
+	  $(HARNESS_SOURCES) -o .build-harness/shim_harness_debug $(GRPC_LIBS)
+	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --show-leak-kinds=definite,indirect --error-exitcode=3 \
+	  .build-harness/shim_harness_debug exercise 3000
+
+run: build ## Bring the suite up locally (Ctrl-C stops it)
+	@scripts/run-local
+
+generate: ## Regenerate Sources/MaaSContracts from proto/
+	scripts/generate
+
+check-generated: ## Fail if Sources/MaaSContracts is stale against proto/
+	scripts/generate --check
+
+lint: deps check-generated ## Static checks: generated code, shell scripts, shim warnings
+	shellcheck scripts/* .ci/run
+	$(CXX) -std=c++17 -fsyntax-only -Wall -Wextra -Werror -ISources/CGRPCShim/include \
+	  -ISources/CGRPCShim Sources/CGRPCShim/*.cc Tests/CGRPCShimTests/shim_harness.cc
+
+$(HARNESS): $(HARNESS_SOURCES) Sources/CGRPCShim/include/CGRPCShim.h Sources/CGRPCShim/internal.h
+	@mkdir -p .build-harness
+	$(CXX) -std=c++17 -O2 -DNDEBUG -ISources/CGRPCShim/include -ISources/CGRPCShim \
+	  $(HARNESS_SOURCES) -o $@ $(GRPC_LIBS)
+
+.build-bench/links/maas:
+	@mkdir -p .build-bench/links
+	@ln -sfn ../.. .build-bench/links/maas
+
+bench: bench-transport ## Run every benchmark
+
+bench-transport: deps $(HARNESS) .build-bench/links/maas ## Unary QPS/p50/p99 through the shim vs grpc-swift-nio-transport vs a C++ echo server
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product transport-bench
+	@mkdir -p .bench
+	.build-bench/release/transport-bench run --harness $(HARNESS) --seconds $${BENCH_SECONDS:-3} --json .bench/transport.json
+
+clean: ## Remove build output (keeps the local database under .run/)
+	rm -rf .build .build-harness .build-bench .build-python
