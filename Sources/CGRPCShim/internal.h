@@ -14,6 +14,17 @@ namespace maas_shim {
 
 constexpr int kDefaultWindow = 16;
 
+// Keeps grpc's shared callback thread pool referenced for the life of the process.
+//
+// grpc++ 1.51 runs callback-API reactions on a pool (CallbackAlternativeCQ) that is reference
+// counted by the channels and servers using it. When the last reference goes on one of the
+// pool's own threads (a call's OnDone freeing the call, and with it the last shared_ptr to its
+// channel), the pool joins that very thread, the join fails silently, and the queue is freed
+// under it: "ref_counted.h:183 assertion failed: prior > 0" and an abort (grpc PR #32584, fixed
+// in later releases). One channel that has made a callback call and is never destroyed holds a
+// reference for good, so the last one is never dropped. Remove when Debian ships grpc >= 1.54.
+void AnchorCallbackQueue();
+
 inline int ReadWindow(const maas_grpc_options *options) {
   return options && options->read_window > 0 ? options->read_window : kDefaultWindow;
 }

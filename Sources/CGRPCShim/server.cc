@@ -306,6 +306,7 @@ maas_grpc_server *maas_grpc_server_start(const char *address, const maas_grpc_op
       error[error_capacity - 1] = '\0';
     }
   };
+  maas_shim::AnchorCallbackQueue();
   auto server = std::make_unique<maas_grpc_server>(*callbacks, server_context, options);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port);
