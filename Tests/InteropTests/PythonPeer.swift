@@ -1,0 +1,228 @@
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where the Python peer of these tests lives: the venv's python that `scripts/python-env`
+/// creates, the scripts in Tests/Interop and the stubs generated into .build-python/.
+enum PythonPeer {
+  /// The repository root, three levels above this file (Tests/InteropTests/PythonPeer.swift).
+  static let repositoryRoot = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent()
+    .deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+  /// `MAAS_PYTHON` (the Makefile sets it), else the repository's `.venv/bin/python`.
+  static var python: String {
+    if let python = ProcessInfo.processInfo.environment["MAAS_PYTHON"], !python.isEmpty {
+      return python
+    }
+    return repositoryRoot.appendingPathComponent(".venv/bin/python").path
+  }
+
+  static var stubs: String { repositoryRoot.appendingPathComponent(".build-python").path }
+
+  static func script(_ name: String) -> String {
+    repositoryRoot.appendingPathComponent("Tests/Interop/\(name)").path
+  }
+
+  /// Fails the calling test (never skips it) when the Python side has not been set up: an
+  /// interoperability test that silently does nothing would hide exactly what it is for.
+  static func requireSetUp(sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let files = FileManager.default
+    try #require(
+      files.isExecutableFile(atPath: python),
+      "No Python peer at \(python): run scripts/python-env (or make test) first",
+      sourceLocation: sourceLocation
+    )
+    try #require(
+      files.fileExists(atPath: stubs + "/maas/echo/v1/echo_pb2.py"),
+      "No Python stubs in \(stubs): run scripts/python-env (or make test) first",
+      sourceLocation: sourceLocation
+    )
+  }
+
+  /// The environment of a Python subprocess: ours, with the generated stubs importable.
+  static var environment: [String: String] {
+    var environment = ProcessInfo.processInfo.environment
+    let inherited = environment["PYTHONPATH"].map { ":" + $0 } ?? ""
+    environment["PYTHONPATH"] = stubs + inherited
+    // Output reaches the test as it is printed, and no __pycache__ lands in Tests/Interop.
+    environment["PYTHONUNBUFFERED"] = "1"
+    environment["PYTHONDONTWRITEBYTECODE"] = "1"
+    return environment
+  }
+}
+
+/// How a Python subprocess ended.
+struct PythonExit: Sendable, Equatable, CustomStringConvertible {
+  /// The exit status, or the signal that ended the process.
+  var code: Int32
+  var bySignal: Bool
+
+  static let success = PythonExit(code: 0, bySignal: false)
+
+  var description: String { bySignal ? "killed by signal \(code)" : "exit status \(code)" }
+}
+
+/// One Python script of Tests/Interop running as a subprocess, its stdout and stderr collected
+/// (interleaved, as a person would see them) while it runs.
+///
+/// Every wait here is bounded and polls without blocking Swift's cooperative threads: the
+/// blocking pipe reads run on a thread of their own.
+final class PythonProcess: Sendable {
+  private struct State {
+    var output = Data()
+    var outputEnded = false
+    var exit: PythonExit?
+  }
+
+  private let state: Shared
+  let pid: Int32
+  let name: String
+
+  /// Starts `python Tests/Interop/<script> <arguments...>`.
+  init(script: String, arguments: [String]) throws {
+    let shared = Shared()
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: PythonPeer.python)
+    process.arguments = [PythonPeer.script(script)] + arguments
+    process.environment = PythonPeer.environment
+    process.currentDirectoryURL = PythonPeer.repositoryRoot
+    process.standardInput = FileHandle.nullDevice
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    process.terminationHandler = { process in
+      let exit = PythonExit(
+        code: process.terminationStatus,
+        bySignal: process.terminationReason == .uncaughtSignal
+      )
+      shared.state.withLock { $0.exit = exit }
+    }
+    try process.run()
+
+    let reader = pipe.fileHandleForReading
+    Thread.detachNewThread {
+      while true {
+        let chunk = reader.availableData
+        if chunk.isEmpty { break }
+        shared.state.withLock { $0.output.append(chunk) }
+      }
+      shared.state.withLock { $0.outputEnded = true }
+    }
+    self.state = shared
+    self.pid = process.processIdentifier
+    self.name = script
+  }
+
+  /// Everything the process printed so far.
+  var output: String {
+    String(decoding: self.state.state.withLock { $0.output }, as: UTF8.self)
+  }
+
+  var exit: PythonExit? { self.state.state.withLock { $0.exit } }
+
+  /// The first line the process printed, or nil when none came within `limit` (or the process
+  /// ended without one).
+  func firstLine(within limit: Duration) async -> String? {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+      let (output, ended) = self.state.state.withLock { ($0.output, $0.outputEnded) }
+      if let newline = output.firstIndex(of: UInt8(ascii: "\n")) {
+        return String(decoding: output[..<newline], as: UTF8.self)
+      }
+      if ended { return nil }
+      try? await Task.sleep(for: .milliseconds(10))
+    }
+    return nil
+  }
+
+  /// Waits until the process has ended and its output is read to the end; nil if it is still
+  /// running after `limit`.
+  func waitForExit(within limit: Duration) async -> PythonExit? {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+      let (exit, ended) = self.state.state.withLock { ($0.exit, $0.outputEnded) }
+      if let exit, ended { return exit }
+      try? await Task.sleep(for: .milliseconds(10))
+    }
+    return self.exit
+  }
+
+  /// Sends `signal` unless the process has already ended (its pid may be reused by then).
+  func send(_ signal: Int32) {
+    if self.exit == nil {
+      _ = kill(self.pid, signal)
+    }
+  }
+
+  /// Stops the process: SIGTERM, then SIGKILL if it is still running after `grace`. Returns
+  /// how it ended.
+  @discardableResult
+  func stop(grace: Duration = .seconds(5)) async -> PythonExit? {
+    if let exit = self.exit { return exit }
+    self.send(SIGTERM)
+    if let exit = await self.waitForExit(within: grace) { return exit }
+    self.send(SIGKILL)
+    return await self.waitForExit(within: .seconds(5))
+  }
+
+  private final class Shared: Sendable {
+    let state = Mutex(State())
+  }
+}
+
+/// A Python subprocess that did not do what the test needs from it.
+struct PythonPeerError: Error, CustomStringConvertible {
+  var description: String
+}
+
+/// Starts `echo_server.py --port 0`, runs `body` with its port, and stops the server when `body`
+/// returns or throws. After `limit` the server is stopped anyway, which fails whatever call is
+/// still waiting on it, so that no test hangs on a peer that never answers.
+func withPythonEchoServer<Result: Sendable>(
+  limit: Duration = .seconds(60),
+  sourceLocation: SourceLocation = #_sourceLocation,
+  _ body: (_ port: Int) async throws -> Result
+) async throws -> Result {
+  try PythonPeer.requireSetUp(sourceLocation: sourceLocation)
+  let server = try PythonProcess(script: "echo_server.py", arguments: ["--port", "0"])
+  let watchdog = Task {
+    try await Task.sleep(for: limit)
+    Issue.record("echo_server.py was still serving after \(limit); stopped it", sourceLocation: sourceLocation)
+    await server.stop()
+  }
+  defer { watchdog.cancel() }
+
+  let result: Result
+  do {
+    let line = await server.firstLine(within: .seconds(30))
+    guard let line, line.hasPrefix("listening on "), let colon = line.lastIndex(of: ":"),
+      let port = Int(line[line.index(after: colon)...])
+    else {
+      await server.stop()
+      throw PythonPeerError(
+        description: "echo_server.py did not report a port (first line: \(line ?? "none")); output:\n\(server.output)"
+      )
+    }
+    result = try await body(port)
+  } catch {
+    await server.stop()
+    throw error
+  }
+
+  // The server's own contract: SIGTERM ends it cleanly.
+  let exit = await server.stop()
+  #expect(
+    exit == .success,
+    "echo_server.py ended with \(exit.map(String.init(describing:)) ?? "no exit") after SIGTERM; output:\n\(server.output)",
+    sourceLocation: sourceLocation
+  )
+  return result
+}
