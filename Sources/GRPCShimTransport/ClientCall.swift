@@ -179,7 +179,7 @@ final class ClientCall: Sendable {
 }
 
 /// The caller's writer: request parts in order, into the shim.
-struct ClientCallWriter: ClosableRPCWriterProtocol {
+struct ClientCallWriter: PartByPartWriter {
   typealias Element = RPCRequestPart<[UInt8]>
 
   let call: ClientCall
@@ -191,10 +191,6 @@ struct ClientCallWriter: ClosableRPCWriterProtocol {
     case .message(let bytes):
       try await self.call.write(bytes)
     }
-  }
-
-  func write(contentsOf elements: some Sequence<Element>) async throws {
-    for element in elements { try await self.write(element) }
   }
 
   func finish() async {

@@ -239,7 +239,7 @@ typealias ServerTransportInbound = RPCAsyncSequence<RPCRequestPart<[UInt8]>, any
 typealias ServerTransportOutbound = RPCWriter<RPCResponsePart<[UInt8]>>.Closable
 
 /// The handler's writer: response parts in order, into the shim.
-struct ServerCallWriter: ClosableRPCWriterProtocol {
+struct ServerCallWriter: PartByPartWriter {
   typealias Element = RPCResponsePart<[UInt8]>
 
   let call: ServerCall
@@ -253,10 +253,6 @@ struct ServerCallWriter: ClosableRPCWriterProtocol {
     case .status(let status, let trailers):
       self.call.finish(status: status, trailers: trailers)
     }
-  }
-
-  func write(contentsOf elements: some Sequence<Element>) async throws {
-    for element in elements { try await self.write(element) }
   }
 
   func finish() async {

@@ -25,8 +25,7 @@ func serve(_ kind: String) async throws {
   case "shim":
     let transport = ShimServerTransport(host: "127.0.0.1", port: 0)
     try await withGRPCServer(transport: transport, services: [EchoService()]) { _ in
-      print("listening on 127.0.0.1:\(try await transport.listeningPort())")
-      fflush(stdout)
+      announce(port: try await transport.listeningPort())
       try await Task.sleep(for: .seconds(3600))
     }
   case "nio":
@@ -36,13 +35,17 @@ func serve(_ kind: String) async throws {
     )
     try await withGRPCServer(transport: transport, services: [EchoService()]) { _ in
       let address = try await transport.listeningAddress
-      print("listening on 127.0.0.1:\(address.ipv4!.port)")
-      fflush(stdout)
+      announce(port: address.ipv4!.port)
       try await Task.sleep(for: .seconds(3600))
     }
   default:
     fatalError("unknown server kind \(kind)")
   }
+}
+
+/// Tells the parent the port, unbuffered: stdout is a pipe here, and stdio would hold the line.
+func announce(port: Int) {
+  FileHandle.standardOutput.write(Data("listening on 127.0.0.1:\(port)\n".utf8))
 }
 
 /// Starts a server process and reads its port from its first line.
