@@ -24,7 +24,7 @@ deps: ## Install missing system packages (grpc C++, protobuf, valgrind, ...) and
 build: deps ## Build every service and tool (debug)
 	$(SWIFT) build
 
-test: deps check-generated test-swift leak-check ## Run every test: Swift suites (real transport, Python interop) and the shim leak check
+test: deps lint test-swift leak-check ## Run every test: lint, Swift suites (real transport, Python interop), shim leak check
 	@echo "make test: all passed"
 
 test-swift: deps
