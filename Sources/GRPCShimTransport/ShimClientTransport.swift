@@ -120,12 +120,17 @@ public final class ShimClientTransport: ClientTransport, Sendable {
   }
 
   public func config(forMethod descriptor: MethodDescriptor) -> MethodConfig? {
-    self.serviceConfig.methodConfig.first { config in
-      config.names.contains { name in
-        name.service == descriptor.service.fullyQualifiedService
-          && (name.method.isEmpty || name.method == descriptor.method)
+    // gRPC's service-config lookup: the method's own entry, else its service's, else the default
+    // (an entry with an empty service name).
+    let service = descriptor.service.fullyQualifiedService
+    let candidates: [(String, String)] = [(service, descriptor.method), (service, ""), ("", "")]
+    for (wantedService, wantedMethod) in candidates {
+      let match = self.serviceConfig.methodConfig.first { config in
+        config.names.contains { $0.service == wantedService && $0.method == wantedMethod }
       }
+      if let match { return match }
     }
+    return nil
   }
 
   private func streamClosed(id: Int) {

@@ -247,3 +247,37 @@ struct RawBytesSerializer: MessageSerializer {
     Bytes(message)
   }
 }
+
+@Suite("Shim client transport's service config")
+struct ShimClientServiceConfigTests {
+  func transport(_ configs: [MethodConfig]) -> ShimClientTransport {
+    var serviceConfig = ServiceConfig()
+    serviceConfig.methodConfig = configs
+    return ShimClientTransport(target: "127.0.0.1:1", serviceConfig: serviceConfig)
+  }
+
+  func config(service: String, method: String, timeout: Duration) -> MethodConfig {
+    var config = MethodConfig(names: [MethodConfig.Name(service: service, method: method)])
+    config.timeout = timeout
+    return config
+  }
+
+  @Test("a method's own entry wins over its service's, which wins over the default")
+  func mostSpecificEntryWins() {
+    let transport = self.transport([
+      self.config(service: "", method: "", timeout: .seconds(1)),
+      self.config(service: "maas.echo.v1.Echo", method: "", timeout: .seconds(2)),
+      self.config(service: "maas.echo.v1.Echo", method: "Get", timeout: .seconds(3)),
+    ])
+    let echo = "maas.echo.v1.Echo"
+    #expect(transport.config(forMethod: MethodDescriptor(fullyQualifiedService: echo, method: "Get"))?.timeout == .seconds(3))
+    #expect(transport.config(forMethod: MethodDescriptor(fullyQualifiedService: echo, method: "Expand"))?.timeout == .seconds(2))
+    #expect(transport.config(forMethod: MethodDescriptor(fullyQualifiedService: "other.Service", method: "X"))?.timeout == .seconds(1))
+  }
+
+  @Test("a method no entry covers has no config")
+  func uncoveredMethod() {
+    let transport = self.transport([self.config(service: "maas.echo.v1.Echo", method: "Get", timeout: .seconds(3))])
+    #expect(transport.config(forMethod: MethodDescriptor(fullyQualifiedService: "maas.echo.v1.Echo", method: "Expand")) == nil)
+  }
+}
