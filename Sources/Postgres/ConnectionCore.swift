@@ -1,0 +1,155 @@
+import Logging
+
+/// A connection's worker-side state: the libpq connection and its prepared statements. Lives on
+/// the connection's worker thread and is used only there.
+final class ConnectionCore {
+  let pq: LibPQConnection
+  private var statements: StatementCache
+  private let slowQueryThreshold: Duration?
+  private let logger: Logger
+
+  init(pq: LibPQConnection, configuration: PostgresConfiguration, logger: Logger) {
+    self.pq = pq
+    self.statements = StatementCache(capacity: configuration.statementCacheCapacity)
+    self.slowQueryThreshold = configuration.slowQueryThreshold
+    self.logger = logger
+  }
+
+  /// One statement. A statement seen for the first time on this connection is prepared and run
+  /// in one round trip (a pipeline); after that only its execution is sent, and the server skips
+  /// parsing and planning.
+  func query(_ sql: String, _ parameters: [PostgresParameter]) throws -> ResultHandle {
+    let start = ContinuousClock.now
+    defer { self.logIfSlow(sql, since: start) }
+    self.deallocateEvicted()
+    guard self.statements.capacity > 0 else { return try self.pq.execute(sql, parameters) }
+
+    let key = StatementKey(sql: sql, types: parameters.map(\.type.oid))
+    if let name = self.statements.lookup(key) {
+      do {
+        return try self.pq.executePrepared(name: name, sql: sql, parameters)
+      } catch let error as PostgresError where Self.isStale(error) {
+        // Someone ran DEALLOCATE/DISCARD, or the schema changed under a cached plan: forget the
+        // statement and prepare it again, unless a transaction is open (it is now aborted, and
+        // only the caller can decide to run it again).
+        self.statements.remove(key, deallocate: error.sqlState != "26000")
+        guard self.pq.transactionStatus == .idle else { throw error }
+      }
+    }
+    let (name, evicted) = self.statements.insert(key)
+    if let evicted { self.statements.pendingDeallocation.append(evicted) }
+    let results = try self.pq.pipeline([
+      .prepare(name: name, sql: sql, types: key.types),
+      .executePrepared(name: name, sql: sql, parameters: parameters),
+    ])
+    if case .failure(let error) = results[0] {
+      self.statements.remove(key, deallocate: false)
+      throw error
+    }
+    return try results[1].get()
+  }
+
+  /// BEGIN and the transaction's settings (`set_config(name, value, true)`, that is SET LOCAL),
+  /// in one round trip.
+  func begin(_ beginSQL: String, settings: [(name: String, value: String)]) throws {
+    var steps: [PipelineStep] = [.execute(sql: beginSQL, parameters: [])]
+    for setting in settings {
+      let parameters = [try setting.name.postgresParameter(), try setting.value.postgresParameter()]
+      steps.append(.execute(sql: "SELECT set_config($1, $2, true)", parameters: parameters))
+    }
+    for result in try self.pq.pipeline(steps) { _ = try result.get() }
+  }
+
+  /// COMMIT, unless a statement failed and the server has already aborted the transaction: then
+  /// ROLLBACK and throw `aborted`.
+  func commit(aborted: PostgresError) throws {
+    switch self.pq.transactionStatus {
+    case .failed:
+      _ = try? self.pq.execute("ROLLBACK", [])
+      throw aborted
+    default:
+      _ = try self.pq.execute("COMMIT", [])
+    }
+  }
+
+  /// ROLLBACK if a transaction is open; nothing otherwise.
+  func rollbackIfNeeded() {
+    switch self.pq.transactionStatus {
+    case .inTransaction, .failed:
+      _ = try? self.pq.execute("ROLLBACK", [])
+    case .idle, .active, .unknown:
+      break
+    }
+  }
+
+  private func deallocateEvicted() {
+    guard !self.statements.pendingDeallocation.isEmpty, self.pq.transactionStatus == .idle else { return }
+    for name in self.statements.pendingDeallocation {
+      // The name is one this cache made up ("maas_<n>"), never caller input.
+      _ = try? self.pq.execute("DEALLOCATE \(name)", [])
+    }
+    self.statements.pendingDeallocation.removeAll()
+  }
+
+  private func logIfSlow(_ sql: String, since start: ContinuousClock.Instant) {
+    guard let threshold = self.slowQueryThreshold else { return }
+    let elapsed = ContinuousClock.now - start
+    guard elapsed >= threshold else { return }
+    self.logger.warning(
+      "slow postgres statement",
+      metadata: ["sql": "\(sql)", "duration_ms": "\(elapsed.wholeMilliseconds)", "backend_pid": "\(self.pq.backendPID)"]
+    )
+  }
+
+  /// 26000: the prepared statement is gone. 0A000 on a cached statement: "cached plan must not
+  /// change result type" after a schema change.
+  private static func isStale(_ error: PostgresError) -> Bool {
+    error.kind == .query && (error.sqlState == "26000" || error.sqlState == "0A000")
+  }
+}
+
+/// A prepared statement is specific to its parameter types: the same SQL sent once with a NULL
+/// (type left to the server) and once with an Int (int8) needs two statements.
+struct StatementKey: Hashable {
+  let sql: String
+  let types: [UInt32]
+}
+
+/// Names of the statements prepared on one connection, least recently used evicted first.
+struct StatementCache {
+  let capacity: Int
+  private var entries: [StatementKey: (name: String, lastUse: UInt64)] = [:]
+  private var clock: UInt64 = 0
+  private var nextNumber = 0
+  /// Evicted statements still prepared on the server; deallocated when no transaction is open
+  /// (DEALLOCATE fails inside an aborted one).
+  var pendingDeallocation: [String] = []
+
+  init(capacity: Int) { self.capacity = capacity }
+
+  mutating func lookup(_ key: StatementKey) -> String? {
+    guard let entry = self.entries[key] else { return nil }
+    self.clock += 1
+    self.entries[key] = (entry.name, self.clock)
+    return entry.name
+  }
+
+  /// Adds a statement under a fresh name; returns the name of the one it pushed out, if any.
+  mutating func insert(_ key: StatementKey) -> (name: String, evicted: String?) {
+    var evicted: String?
+    if self.entries.count >= self.capacity, let oldest = self.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+      self.entries[oldest.key] = nil
+      evicted = oldest.value.name
+    }
+    self.nextNumber += 1
+    self.clock += 1
+    let name = "maas_\(self.nextNumber)"
+    self.entries[key] = (name, self.clock)
+    return (name, evicted)
+  }
+
+  mutating func remove(_ key: StatementKey, deallocate: Bool) {
+    guard let entry = self.entries.removeValue(forKey: key) else { return }
+    if deallocate { self.pendingDeallocation.append(entry.name) }
+  }
+}

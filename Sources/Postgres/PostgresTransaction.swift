@@ -1,0 +1,142 @@
+import Synchronization
+
+/// How much a transaction sees of others running at the same time (SQL's isolation levels).
+public enum PostgresIsolationLevel: String, Sendable, Hashable {
+  case readCommitted = "READ COMMITTED"
+  case repeatableRead = "REPEATABLE READ"
+  case serializable = "SERIALIZABLE"
+}
+
+/// The statements of one transaction, on one connection; what `PostgresPool.transaction` hands
+/// its closure. Usable only inside that closure: afterwards every statement throws `.invalidUse`.
+public final class PostgresTransaction: PostgresQueryable, Sendable {
+  private struct State {
+    var finished = false
+    var firstError: PostgresError?
+  }
+
+  private let connection: PostgresConnection
+  private let state = Mutex(State())
+
+  init(connection: PostgresConnection) {
+    self.connection = connection
+  }
+
+  /// The server process running the transaction (`pg_backend_pid()`).
+  public var backendPID: Int32 { self.connection.backendPID }
+
+  public func query(_ sql: String, _ parameters: [(any PostgresEncodable)?]) async throws -> PostgresRows {
+    guard !self.state.withLock({ $0.finished }) else {
+      throw PostgresError(kind: .invalidUse, message: "the transaction has already finished", statement: sql)
+    }
+    do {
+      return try await self.connection.query(sql, parameters)
+    } catch let error as PostgresError {
+      // The first failure aborts the transaction on the server; remember it, so that a closure
+      // that catches it and carries on still has the transaction retried or failed for it.
+      self.state.withLock { state in
+        if state.firstError == nil, error.sqlState != nil { state.firstError = error }
+      }
+      throw error
+    }
+  }
+
+  public func execute(_ sql: String, _ parameters: [(any PostgresEncodable)?]) async throws -> Int {
+    try await self.query(sql, parameters).affectedRows
+  }
+
+  /// Ends use by the closure; returns the first server error seen, if any.
+  func finish() -> PostgresError? {
+    self.state.withLock { state in
+      state.finished = true
+      return state.firstError
+    }
+  }
+}
+
+extension PostgresPool {
+  /// Runs `body` in one transaction: BEGIN, `body`, COMMIT; ROLLBACK if `body` throws.
+  ///
+  /// When the transaction fails with a serialization failure (40001) or a deadlock (40P01),
+  /// wherever that happens (a statement, or COMMIT), the whole of `body` runs again in a new
+  /// transaction, after a jittered backoff, up to `transactionMaxAttempts` times in all. So
+  /// `body` must be safe to run more than once: do only database work in it, and act on the
+  /// result after it returns.
+  ///
+  /// - Parameters:
+  ///   - isolation: the isolation level; `.serializable` is what makes check-then-write logic
+  ///     (quotas, capacity) safe without explicit locks.
+  ///   - tenant: set as `maas.tenant_id` for this transaction only (`SET LOCAL`, through
+  ///     `set_config`), so row-level security policies on `current_setting('maas.tenant_id')`
+  ///     admit that tenant's rows and no others.
+  ///   - readOnly: BEGIN ... READ ONLY.
+  ///   - statementTimeout: this transaction's `statement_timeout` (SET LOCAL); nil takes the
+  ///     configuration's. Set on every transaction, so a session changed by earlier work still
+  ///     gets the configured bound.
+  /// - Throws: `PostgresError`: the statement's own error (a transient one once the attempts are
+  ///   used up), `.connection` when the connection fails (if that happens during COMMIT the
+  ///   outcome is unknown), any error of `withConnection`; and whatever `body` throws.
+  public func transaction<Result>(
+    isolation level: PostgresIsolationLevel = .readCommitted,
+    tenant: String? = nil,
+    readOnly: Bool = false,
+    statementTimeout: Duration? = nil,
+    callerIsolation: isolated (any Actor)? = #isolation,
+    _ body: (PostgresTransaction) async throws -> Result
+  ) async throws -> Result {
+    var beginSQL = "BEGIN ISOLATION LEVEL \(level.rawValue)"
+    if readOnly { beginSQL += " READ ONLY" }
+    var settings: [(name: String, value: String)] = []
+    if let timeout = statementTimeout ?? self.configuration.statementTimeout {
+      settings.append(("statement_timeout", "\(timeout.wholeMilliseconds)"))
+    }
+    if let tenant { settings.append(("maas.tenant_id", tenant)) }
+
+    var attempt = 1
+    while true {
+      do {
+        return try await self.withConnection { connection in
+          try await Self.runOnce(on: connection, beginSQL: beginSQL, settings: settings, body)
+        }
+      } catch let error as PostgresError where error.isTransient && attempt < self.configuration.transactionMaxAttempts {
+        let delay = self.configuration.transactionRetryBackoff.delay(attempt: attempt, random: self.random())
+        self.logger.debug(
+          "retrying postgres transaction",
+          metadata: ["sqlstate": "\(error.sqlState ?? "")", "attempt": "\(attempt)", "retry_in": "\(delay)"]
+        )
+        try await self.sleep(delay)
+        attempt += 1
+      }
+    }
+  }
+
+  private static func runOnce<Result>(
+    on connection: PostgresConnection,
+    beginSQL: String,
+    settings: [(name: String, value: String)],
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (PostgresTransaction) async throws -> Result
+  ) async throws -> Result {
+    let transaction = PostgresTransaction(connection: connection)
+    let result: Result
+    do {
+      try await connection.begin(beginSQL, settings: settings)
+      result = try await body(transaction)
+    } catch {
+      let firstError = transaction.finish()
+      await connection.rollbackIfNeeded()
+      // A closure that caught a serialization failure and threw something else of its own still
+      // ran in a failed transaction: retry it for the server's reason.
+      if let firstError, firstError.isTransient, !((error as? PostgresError)?.isTransient ?? false) {
+        throw firstError
+      }
+      throw error
+    }
+    let firstError = transaction.finish()
+    let aborted =
+      firstError
+      ?? PostgresError(kind: .query, message: "the transaction was aborted by an earlier error and rolled back", statement: "COMMIT")
+    try await connection.commit(aborted: aborted)
+    return result
+  }
+}

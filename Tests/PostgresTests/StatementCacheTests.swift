@@ -1,0 +1,56 @@
+import Postgres
+import Testing
+
+@Suite("Prepared statements per connection")
+struct StatementCacheTests {
+  @Test("A statement is prepared once per connection and reused")
+  func preparedOnce() async throws {
+    try await withPool({ $0.maxConnections = 1 }) { pool in
+      for number in 1...5 {
+        let echoed = try await pool.query("SELECT $1::int8 AS n /* prepared once */", [number])[0].decode(Int.self, column: "n")
+        #expect(echoed == number)
+      }
+      let prepared = try await pool.query(
+        "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE $1", ["%prepared once%"])
+      #expect(try prepared[0].decode(Int.self, column: "n") == 1)
+    }
+  }
+
+  @Test("A cached statement whose table changed shape is prepared again instead of failing")
+  func schemaChange() async throws {
+    try await withPool({ $0.maxConnections = 1 }) { pool in
+      _ = try await pool.execute("CREATE TABLE cache_shape (a int4)")
+      _ = try await pool.execute("INSERT INTO cache_shape VALUES (1)")
+      #expect(try await pool.query("SELECT * FROM cache_shape", []).columns.count == 1)
+      _ = try await pool.execute("ALTER TABLE cache_shape ADD COLUMN b text")
+      #expect(try await pool.query("SELECT * FROM cache_shape", []).columns.count == 2)
+      _ = try await pool.execute("DEALLOCATE ALL")
+      #expect(try await pool.query("SELECT * FROM cache_shape", []).count == 1)
+    }
+  }
+
+  @Test("The cache evicts the least recently used statements beyond its capacity, and can be off")
+  func evictionAndNoCache() async throws {
+    try await withPool({
+      $0.maxConnections = 1
+      $0.statementCacheCapacity = 2
+    }) { pool in
+      for round in 1...2 {
+        for number in 1...5 {
+          let sql = "SELECT \(number) + $1::int8 AS n /* eviction */"
+          #expect(try await pool.query(sql, [round])[0].decode(Int.self, column: "n") == number + round)
+        }
+      }
+      let prepared = try await pool.query("SELECT count(*) AS n FROM pg_prepared_statements", [])[0].decode(Int.self, column: "n")
+      #expect(prepared <= 3)
+    }
+    try await withPool({
+      $0.maxConnections = 1
+      $0.statementCacheCapacity = 0
+    }) { pool in
+      #expect(try await pool.query("SELECT $1::text AS s", ["unprepared"])[0].decode(String.self, column: "s") == "unprepared")
+      let prepared = try await pool.query("SELECT count(*) AS n FROM pg_prepared_statements", [])[0].decode(Int.self, column: "n")
+      #expect(prepared == 0)
+    }
+  }
+}
