@@ -11,14 +11,15 @@ PYTHON := $(CURDIR)/.venv/bin/python
 export MAAS_PYTHON := $(PYTHON)
 
 .PHONY: help deps build test test-swift leak-check run generate check-generated lint \
-	bench bench-transport clean
+	bench bench-transport clean postgres postgres-stop psql
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort \
 	  | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-deps: ## Install missing system packages (grpc C++, protobuf, valgrind, ...) and the Python test peer
+deps: ## Install missing system packages (grpc C++, protobuf, postgresql, ...) and the Python test peer
 	@scripts/install-deps
+	@scripts/postgres install
 	@scripts/python-env >/dev/null
 
 build: deps ## Build every service and tool (debug)
@@ -41,6 +42,15 @@ leak-check: deps ## Run thousands of calls through the shim under valgrind; fail
 
 run: build ## Bring the suite up locally (Ctrl-C stops it)
 	@scripts/run-local
+
+postgres: ## Start the local Postgres alone (.run/postgres, 127.0.0.1:54329) and print its URL
+	@scripts/postgres start
+
+postgres-stop: ## Stop the local Postgres cleanly (data kept; scripts/postgres destroy --yes deletes it)
+	@scripts/postgres stop
+
+psql: ## psql into the local Postgres as maas_owner
+	@scripts/postgres psql
 
 generate: ## Regenerate Sources/MaaSContracts from proto/
 	scripts/generate

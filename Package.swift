@@ -17,7 +17,13 @@ let package = Package(
     .library(name: "MaaSContracts", targets: ["MaaSContracts"]),
     .library(name: "MaaSRuntime", targets: ["MaaSRuntime"]),
     .library(name: "MaaSTesting", targets: ["MaaSTesting"]),
+    .library(name: "Postgres", targets: ["Postgres"]),
+    .library(name: "PostgresMigrations", targets: ["PostgresMigrations"]),
     .executable(name: "maas-echo-server", targets: ["maas-echo-server"]),
+    .executable(name: "maas-gateway", targets: ["maas-gateway"]),
+    .executable(name: "maas-registry", targets: ["maas-registry"]),
+    .executable(name: "maas-scheduler", targets: ["maas-scheduler"]),
+    .executable(name: "maas-quota", targets: ["maas-quota"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -60,16 +66,79 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Debian's libpq-dev. Only the Postgres module imports it.
+    .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+    // The Postgres client every service stores through: pool, typed values, transactions.
+    .target(
+      name: "Postgres",
+      dependencies: [
+        "CLibPQ",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Versioned per-schema migrations, applied once under an advisory lock.
+    .target(
+      name: "PostgresMigrations",
+      dependencies: [
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     // What every service executable shares: configuration, logging, lifecycle, health.
     .target(
       name: "MaaSRuntime",
       dependencies: [
         "GRPCShimTransport",
         "MaaSContracts",
+        "Postgres",
+        "PostgresMigrations",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
+      swiftSettings: swiftSettings
+    ),
+    // The services: one library each (handlers, domain logic, storage) and a thin executable.
+    .target(
+      name: "Gateway",
+      dependencies: ["PostgresMigrations"],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "maas-gateway",
+      dependencies: ["Gateway", "MaaSRuntime"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "Registry",
+      dependencies: ["PostgresMigrations"],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "maas-registry",
+      dependencies: ["Registry", "MaaSRuntime"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "Scheduler",
+      dependencies: ["PostgresMigrations"],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "maas-scheduler",
+      dependencies: ["Scheduler", "MaaSRuntime"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "Quota",
+      dependencies: ["PostgresMigrations"],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "maas-quota",
+      dependencies: ["Quota", "MaaSRuntime"],
       swiftSettings: swiftSettings
     ),
     // Fixtures shared by the test targets and benchmarks: the echo service and its helpers.
@@ -101,6 +170,8 @@ let package = Package(
       dependencies: [
         "MaaSRuntime",
         "MaaSTesting",
+        "Postgres",
+        "Quota",
         "GRPCShimTransport",
         "MaaSContracts",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -119,6 +190,26 @@ let package = Package(
         "MaaSContracts",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
       ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "PostgresMigrationsTests",
+      dependencies: [
+        "PostgresMigrations",
+        "Postgres",
+        "MaaSTesting",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "MaaSTestingTests",
+      dependencies: ["MaaSTesting"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "PostgresTests",
+      dependencies: ["Postgres", "MaaSTesting"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -118,12 +118,15 @@ struct ShimTransportTests {
     // grpc C++ carries it, and the server transport hands it to GRPCCore as grpc-timeout.
     let service = EchoService()
     try await withLoopbackServer(services: [service]) { client, _ in
+      // Long enough for the call to reach its handler on a loaded machine: what is tested is that
+      // the handler, once waiting, is cancelled when the deadline passes.
       var options = CallOptions.defaults
-      options.timeout = .milliseconds(200)
+      options.timeout = .seconds(3)
       let request = ClientRequest(message: Maas_Echo_V1_EchoRequest(), metadata: ["x-wait-for-cancel": "1"])
       await #expect(throws: RPCError.self) {
         try await Echo.Client(wrapping: client).get(request: request, options: options) { try $0.message }
       }
+      #expect(service.waiting.recorded == 1)
       #expect(await service.cancellations.wait(for: 1) == 1)
     }
   }

@@ -1,0 +1,86 @@
+public import Foundation
+import Logging
+import Postgres
+public import PostgresMigrations
+
+/// The command line every `maas-<service>` executable shares.
+///
+/// `maas-<service> migrate` applies the service's migrations (safe to run from several replicas
+/// at once) and exits: 0 when the schema is up to date, 1 when a migration or the database failed,
+/// 2 when the configuration is invalid.
+public enum ServiceCommandLine {
+  /// Runs the command in `arguments` (without the program name) and returns the exit status.
+  ///
+  /// - Parameters:
+  ///   - program: the executable's name, for messages (`maas-quota`).
+  ///   - prefix: the service's variable prefix (`MAAS_QUOTA`).
+  ///   - schema: the service's migrations, granting rights to the given service role.
+  public static func run(
+    program: String,
+    prefix: String,
+    arguments: [String],
+    environment: [String: String] = ProcessInfo.processInfo.environment,
+    schema: @Sendable (_ serviceRole: String) throws -> MigrationPlan
+  ) async -> Int32 {
+    switch arguments.first {
+    case "migrate":
+      return await self.migrate(program: program, prefix: prefix, environment: environment, schema: schema)
+    case "help", "--help", "-h":
+      FileHandle.standardOutput.write(Data(self.usage(program: program, prefix: prefix).utf8))
+      return 0
+    default:
+      FileHandle.standardError.write(Data(self.usage(program: program, prefix: prefix).utf8))
+      return 2
+    }
+  }
+
+  static func usage(program: String, prefix: String) -> String {
+    """
+    usage: \(program) migrate    apply the \(program) schema's migrations and exit
+           \(program) help       show this
+
+    migrate reads \(prefix)_MIGRATION_DATABASE_URL (else \(prefix)_DATABASE_URL), connecting as the role
+    that owns the schema, and grants \(prefix)_DATABASE_SERVICE_ROLE (default maas_app) what the
+    service needs.
+
+    """
+  }
+
+  static func migrate(
+    program: String,
+    prefix: String,
+    environment: [String: String],
+    schema: @Sendable (String) throws -> MigrationPlan
+  ) async -> Int32 {
+    var reader = EnvironmentReader(environment: environment)
+    let server = ServerSettings.read(prefix: prefix, from: &reader)
+    let database = DatabaseSettings.read(prefix: prefix, from: &reader)
+    do {
+      try reader.finish()
+    } catch {
+      FileHandle.standardError.write(Data("\(program): invalid configuration\n\(error)\n".utf8))
+      return configurationErrorExitStatus
+    }
+    MaaSLogging.bootstrap(server)
+    let logger = Logger(label: "\(program).migrate")
+    do {
+      let plan = try schema(database.serviceRole)
+      let pool = try PostgresPool(configuration: database.migrationPool(applicationName: program), logger: logger)
+      do {
+        let report = try await Migrator(pool: pool, logger: logger).apply(plan)
+        logger.info(
+          "schema up to date",
+          metadata: ["schema": "\(plan.schema)", "version": "\(report.version)", "applied": "\(report.applied)"]
+        )
+        await pool.close()
+        return 0
+      } catch {
+        await pool.close()
+        throw error
+      }
+    } catch {
+      logger.error("migration failed", metadata: ["error": "\(error)"])
+      return 1
+    }
+  }
+}
