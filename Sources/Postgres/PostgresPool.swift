@@ -226,11 +226,6 @@ public final class PostgresPool: PostgresQueryable, Sendable {
       self.discard(connection)
       return
     }
-    enum Next {
-      case close([CheckedContinuation<Void, Never>])
-      case hand(PoolState.Waiter)
-      case keep
-    }
     let next: Next = self.state.withLock { state in
       state.checkIn(connection)
       if state.closing { return .close(state.takeCloseWaitersIfDrained()) }
@@ -242,18 +237,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
       state.idle.append(PoolState.Idle(connection: connection, since: .now))
       return .keep
     }
-    switch next {
-    case .close(let drained):
-      Task {
-        await connection.close()
-        for waiter in drained { waiter.resume() }
-      }
-    case .hand(let waiter):
-      waiter.timer?.cancel()
-      waiter.continuation.resume(returning: Checkout(connection: connection, idleSince: .now))
-    case .keep:
-      break
-    }
+    self.perform(next, with: connection, idleSince: .now)
   }
 
   /// Closes a checked-out connection for good, and opens a replacement if someone waits or the
@@ -318,12 +302,32 @@ public final class PostgresPool: PostgresQueryable, Sendable {
     }
   }
 
-  private func opened(_ connection: PostgresConnection) {
-    enum Next {
-      case close([CheckedContinuation<Void, Never>])
-      case hand(PoolState.Waiter)
-      case keep
+  /// What becomes of a connection that came free (checked in, or newly opened).
+  private enum Next {
+    /// The pool is closing: close it, then wake `close()`'s callers if it was the last.
+    case close([CheckedContinuation<Void, Never>])
+    /// A caller is waiting: it takes the connection.
+    case hand(PoolState.Waiter)
+    /// Nobody wants it: it stays idle.
+    case keep
+  }
+
+  private func perform(_ next: Next, with connection: PostgresConnection, idleSince: ContinuousClock.Instant?) {
+    switch next {
+    case .close(let drained):
+      Task {
+        await connection.close()
+        for waiter in drained { waiter.resume() }
+      }
+    case .hand(let waiter):
+      waiter.timer?.cancel()
+      waiter.continuation.resume(returning: Checkout(connection: connection, idleSince: idleSince))
+    case .keep:
+      break
     }
+  }
+
+  private func opened(_ connection: PostgresConnection) {
     let (next, failures): (Next, Int) = self.state.withLock { state in
       state.opening -= 1
       let failures = state.consecutiveFailures
@@ -343,17 +347,6 @@ public final class PostgresPool: PostgresQueryable, Sendable {
     if failures > 0 {
       self.logger.info("reconnected to postgres", metadata: ["failed_attempts": "\(failures)", "postgres_connection": "\(connection.id)"])
     }
-    switch next {
-    case .close(let drained):
-      Task {
-        await connection.close()
-        for waiter in drained { waiter.resume() }
-      }
-    case .hand(let waiter):
-      waiter.timer?.cancel()
-      waiter.continuation.resume(returning: Checkout(connection: connection, idleSince: nil))
-    case .keep:
-      break
-    }
+    self.perform(next, with: connection, idleSince: nil)
   }
 }
