@@ -11,7 +11,7 @@ PYTHON := $(CURDIR)/.venv/bin/python
 export MAAS_PYTHON := $(PYTHON)
 
 .PHONY: help deps build test test-swift leak-check run generate check-generated lint \
-	bench bench-transport clean postgres postgres-stop psql
+	bench bench-transport bench-postgres clean postgres postgres-stop psql
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort \
@@ -72,12 +72,17 @@ $(HARNESS): $(HARNESS_SOURCES) Sources/CGRPCShim/include/CGRPCShim.h Sources/CGR
 	@mkdir -p .build-bench/links
 	@ln -sfn ../.. .build-bench/links/maas
 
-bench: bench-transport ## Run every benchmark
+bench: bench-transport bench-postgres ## Run every benchmark
 
 bench-transport: deps $(HARNESS) .build-bench/links/maas ## Unary QPS/p50/p99 through the shim vs grpc-swift-nio-transport vs a C++ echo server
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product transport-bench
 	@mkdir -p .bench
 	.build-bench/release/transport-bench run --harness $(HARNESS) --seconds $${BENCH_SECONDS:-3} --json .bench/transport.json
+
+bench-postgres: deps .build-bench/links/maas ## Primary-key select and single-row update through the Swift Postgres client vs pgbench at 1/8/32 clients
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product postgres-bench
+	@mkdir -p .bench
+	.build-bench/release/postgres-bench run --seconds $${BENCH_SECONDS:-5} --json .bench/postgres.json
 
 clean: ## Remove build output (keeps the local database under .run/)
 	rm -rf .build .build-harness .build-bench .build-python

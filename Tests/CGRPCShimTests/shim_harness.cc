@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <pthread.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -226,6 +227,14 @@ int Exercise(int count) {
 std::atomic<bool> g_stop{false};
 
 int Serve(const std::string &port) {
+  // A process started from Swift's async code inherits the starting thread's blocked signals
+  // (Foundation's Process passes the mask on), and a server that never sees SIGTERM outlives
+  // whoever started it.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   ServerState state;
   maas_grpc_server *server = StartServer("127.0.0.1:" + port, &state);
   if (!server) return 2;

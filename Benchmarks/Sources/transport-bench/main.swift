@@ -21,6 +21,13 @@ typealias Echo = Maas_Echo_V1_Echo
 // MARK: - Servers
 
 func serve(_ kind: String) async throws {
+  // Started by Foundation's Process from async code, this process inherits blocked SIGTERM and
+  // SIGINT; unblocked, the parent's terminate() ends it as it should.
+  var stopSignals = sigset_t()
+  sigemptyset(&stopSignals)
+  sigaddset(&stopSignals, SIGTERM)
+  sigaddset(&stopSignals, SIGINT)
+  pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
   switch kind {
   case "shim":
     let transport = ShimServerTransport(host: "127.0.0.1", port: 0)
