@@ -35,7 +35,9 @@ struct MigrateCommandTests {
     try process.run()
     let watchdog = Task {
       try await Task.sleep(for: .seconds(60))
-      if process.isRunning { process.terminate() }
+      // SIGKILL: a child of Foundation's Process started from async code may have SIGTERM
+      // blocked, and a hung migration must still end the test.
+      if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
     let output = await Task.detached { errors.fileHandleForReading.readDataToEndOfFile() }.value
     process.waitUntilExit()
