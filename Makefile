@@ -63,7 +63,7 @@ lint: deps check-generated ## Static checks: generated code, shell scripts, shim
 	$(CXX) -std=c++17 -fsyntax-only -Wall -Wextra -Werror -ISources/CGRPCShim/include \
 	  -ISources/CGRPCShim Sources/CGRPCShim/*.cc Tests/CGRPCShimTests/shim_harness.cc
 
-$(HARNESS): $(HARNESS_SOURCES) Sources/CGRPCShim/include/CGRPCShim.h Sources/CGRPCShim/internal.h
+$(HARNESS): $(HARNESS_SOURCES) $(wildcard Sources/CGRPCShim/*.h) Sources/CGRPCShim/include/CGRPCShim.h
 	@mkdir -p .build-harness
 	$(CXX) -std=c++17 -O2 -DNDEBUG -ISources/CGRPCShim/include -ISources/CGRPCShim \
 	  $(HARNESS_SOURCES) -o $@ $(GRPC_LIBS)
