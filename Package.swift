@@ -212,6 +212,7 @@ let package = Package(
       dependencies: ["Postgres", "MaaSTesting"],
       swiftSettings: swiftSettings
     ),
+    .testTarget(name: "QuotaTests", dependencies: ["Quota"], swiftSettings: swiftSettings),
     .testTarget(
       name: "GRPCShimTransportTests",
       dependencies: [
