@@ -9,6 +9,13 @@ let swiftSettings: [SwiftSetting] = [
   .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// The external products the targets use, named once.
+let grpcCore: Target.Dependency = .product(name: "GRPCCore", package: "grpc-swift-2")
+let grpcProtobuf: Target.Dependency = .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+let swiftProtobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+
 let package = Package(
   name: "maas",
   platforms: [.macOS(.v15)],
@@ -52,7 +59,7 @@ let package = Package(
       name: "GRPCShimTransport",
       dependencies: [
         "CGRPCShim",
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        grpcCore,
       ],
       swiftSettings: swiftSettings
     ),
@@ -60,9 +67,9 @@ let package = Package(
     .target(
       name: "MaaSContracts",
       dependencies: [
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        grpcCore,
+        grpcProtobuf,
+        swiftProtobuf,
       ],
       swiftSettings: swiftSettings
     ),
@@ -73,7 +80,7 @@ let package = Package(
       name: "Postgres",
       dependencies: [
         "CLibPQ",
-        .product(name: "Logging", package: "swift-log"),
+        logging,
       ],
       swiftSettings: swiftSettings
     ),
@@ -82,7 +89,7 @@ let package = Package(
       name: "PostgresMigrations",
       dependencies: [
         "Postgres",
-        .product(name: "Logging", package: "swift-log"),
+        logging,
       ],
       swiftSettings: swiftSettings
     ),
@@ -94,9 +101,9 @@ let package = Package(
         "MaaSContracts",
         "Postgres",
         "PostgresMigrations",
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "Logging", package: "swift-log"),
-        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        grpcCore,
+        logging,
+        serviceLifecycle,
       ],
       swiftSettings: swiftSettings
     ),
@@ -147,7 +154,7 @@ let package = Package(
       dependencies: [
         "GRPCShimTransport",
         "MaaSContracts",
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        grpcCore,
       ],
       swiftSettings: swiftSettings
     ),
@@ -159,9 +166,9 @@ let package = Package(
         "MaaSRuntime",
         "MaaSTesting",
         "GRPCShimTransport",
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "Logging", package: "swift-log"),
-        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        grpcCore,
+        logging,
+        serviceLifecycle,
       ],
       swiftSettings: swiftSettings
     ),
@@ -174,9 +181,9 @@ let package = Package(
         "Quota",
         "GRPCShimTransport",
         "MaaSContracts",
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "Logging", package: "swift-log"),
-        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        grpcCore,
+        logging,
+        serviceLifecycle,
       ],
       swiftSettings: swiftSettings
     ),
@@ -188,7 +195,7 @@ let package = Package(
         "MaaSTesting",
         "GRPCShimTransport",
         "MaaSContracts",
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        grpcCore,
       ],
       swiftSettings: swiftSettings
     ),
@@ -198,7 +205,7 @@ let package = Package(
         "PostgresMigrations",
         "Postgres",
         "MaaSTesting",
-        .product(name: "Logging", package: "swift-log"),
+        logging,
       ],
       swiftSettings: swiftSettings
     ),
@@ -219,8 +226,8 @@ let package = Package(
         "GRPCShimTransport",
         "MaaSContracts",
         "MaaSTesting",
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        grpcCore,
+        grpcProtobuf,
       ],
       swiftSettings: swiftSettings
     ),

@@ -199,53 +199,24 @@ private actor SharedCluster {
 
 /// Runs `scripts/postgres`.
 private enum PostgresScript {
-  /// The repository root, from this file's place in it (Sources/MaaSTesting/).
-  static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().path
+  static let repositoryRoot = MaaSTesting.repositoryRoot
   static let script = repositoryRoot + "/scripts/postgres"
   static let runDirectory = repositoryRoot + "/.run"
 
   /// Runs the script to completion and returns its stdout; throws with its output when it fails.
-  /// Output goes to files rather than pipes: a server the script starts could otherwise keep a
-  /// pipe open, and a read to its end would wait for the server to exit.
   static func run(_ arguments: [String], input: String? = nil) async throws -> String {
-    let scratch = FileManager.default.temporaryDirectory
-      .appendingPathComponent("maas-postgres-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    let stdout = scratch.appendingPathComponent("stdout")
-    let stderr = scratch.appendingPathComponent("stderr")
-    let stdin = scratch.appendingPathComponent("stdin")
-    for (file, contents) in [(stdout, Data()), (stderr, Data()), (stdin, Data((input ?? "").utf8))] {
-      try contents.write(to: file)
+    let command = "scripts/postgres \(arguments.joined(separator: " "))"
+    let outcome: ProcessOutcome
+    do {
+      outcome = try await runToCompletion(self.script, arguments, input: input, directory: self.repositoryRoot)
+    } catch {
+      throw PostgresFixtureError(command: command, status: nil, output: "\(error)")
     }
-
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: self.script)
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: self.repositoryRoot)
-    process.standardInput = try FileHandle(forReadingFrom: stdin)
-    process.standardOutput = try FileHandle(forWritingTo: stdout)
-    process.standardError = try FileHandle(forWritingTo: stderr)
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-      process.terminationHandler = { _ in continuation.resume() }
-      do {
-        try process.run()
-      } catch {
-        process.terminationHandler = nil
-        continuation.resume(throwing: PostgresFixtureError(
-          command: "scripts/postgres \(arguments.joined(separator: " "))", status: nil,
-          output: "\(error)"))
-      }
-    }
-    let output = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
-    guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-      let errors = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
+    guard outcome.succeeded else {
       throw PostgresFixtureError(
-        command: "scripts/postgres \(arguments.joined(separator: " "))",
-        status: process.terminationStatus, output: errors + output)
+        command: command, status: outcome.status, output: outcome.standardError + outcome.standardOutput)
     }
-    return output
+    return outcome.standardOutput
   }
 
   /// Starts `scripts/postgres watch`, which destroys the cluster once this process has exited.

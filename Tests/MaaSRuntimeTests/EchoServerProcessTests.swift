@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCShimTransport
 import MaaSContracts
+import MaaSTesting
 import Testing
 
 @Suite("The maas-echo-server executable")
@@ -87,29 +88,12 @@ final class EchoServerProcess: Sendable {
     try process.run()
   }
 
-  /// `MAAS_ECHO_SERVER_BINARY` when set, else `maas-echo-server` next to the test bundle
-  /// (`swift test` builds every product into the same directory), else under `.build/debug`.
+  /// `MAAS_ECHO_SERVER_BINARY` when set, else the built `maas-echo-server`.
   static func binary() throws -> URL {
     if let path = ProcessInfo.processInfo.environment["MAAS_ECHO_SERVER_BINARY"], !path.isEmpty {
       return URL(fileURLWithPath: path)
     }
-    let nextToBundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-      .appendingPathComponent("maas-echo-server")
-    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    let debug = repository.appendingPathComponent(".build/debug/maas-echo-server")
-    for candidate in [nextToBundle, debug] where FileManager.default.isExecutableFile(atPath: candidate.path) {
-      return candidate
-    }
-    throw BinaryNotFound(searched: [nextToBundle.path, debug.path])
-  }
-
-  struct BinaryNotFound: Error, CustomStringConvertible {
-    var searched: [String]
-    var description: String {
-      "maas-echo-server not found (looked at \(self.searched.joined(separator: ", "))); "
-        + "run `swift build --product maas-echo-server` or set MAAS_ECHO_SERVER_BINARY"
-    }
+    return try builtProduct(named: "maas-echo-server")
   }
 
   /// The first line on stdout without its newline, or nil when stdout closes first. Bounded:

@@ -8,41 +8,12 @@ import Testing
 
 @Suite("maas-<service> migrate", .serialized, .timeLimit(.minutes(3)))
 struct MigrateCommandTests {
-  /// `maas-quota` next to the test bundle (swift test builds every product there), else under
-  /// .build/debug.
-  static func binary(_ name: String) throws -> URL {
-    let nextToBundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-      .appendingPathComponent(name)
-    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    let debug = repository.appendingPathComponent(".build/debug/\(name)")
-    guard let found = [nextToBundle, debug].first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-      throw TimedOut(what: "\(name) to be built (run `swift build`)")
-    }
-    return found
-  }
-
   /// Runs `maas-quota migrate` with `environment`; returns its exit status and stderr. Bounded:
   /// a process still running after a minute is killed.
   static func migrate(_ environment: [String: String]) async throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = try self.binary("maas-quota")
-    process.arguments = ["migrate"]
-    process.environment = environment
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let watchdog = Task {
-      try await Task.sleep(for: .seconds(60))
-      // SIGKILL: a child of Foundation's Process started from async code may have SIGTERM
-      // blocked, and a hung migration must still end the test.
-      if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-    let output = await Task.detached { errors.fileHandleForReading.readDataToEndOfFile() }.value
-    process.waitUntilExit()
-    watchdog.cancel()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let outcome = try await runToCompletion(
+      try builtProduct(named: "maas-quota").path, ["migrate"], environment: environment, timeLimit: .seconds(60))
+    return (outcome.status, outcome.standardError)
   }
 
   @Test("several processes migrating one database at once apply each migration exactly once")
