@@ -140,7 +140,10 @@ let package = Package(
     ),
     .target(
       name: "Quota",
-      dependencies: ["PostgresMigrations"],
+      dependencies: [
+        "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", grpcCore, swiftProtobuf, logging,
+        serviceLifecycle,
+      ],
       swiftSettings: swiftSettings
     ),
     .executableTarget(

@@ -10,6 +10,7 @@ public import PostgresMigrations
 /// 2 when the configuration is invalid.
 public enum ServiceCommandLine {
   /// Runs the command in `arguments` (without the program name) and returns the exit status.
+  /// For services that do not serve yet: only `migrate` and `help`.
   ///
   /// - Parameters:
   ///   - program: the executable's name, for messages (`maas-quota`).
@@ -20,30 +21,52 @@ public enum ServiceCommandLine {
     prefix: String,
     arguments: [String],
     environment: [String: String] = ProcessInfo.processInfo.environment,
-    schema: @Sendable (_ serviceRole: String) throws -> MigrationPlan
+    schema: @escaping @Sendable (_ serviceRole: String) throws -> MigrationPlan
   ) async -> Int32 {
+    await self.run(
+      ServiceDefinition<Void>(program: program, prefix: prefix, defaultPort: 0, schema: schema, readSettings: { _ in }),
+      arguments: arguments, environment: environment)
+  }
+
+  /// Runs the command in `arguments` (without the program name) for `service` and returns the
+  /// exit status: `serve` (the default when no command is given), `migrate` or `help`.
+  public static func run<Settings>(
+    _ service: ServiceDefinition<Settings>,
+    arguments: [String],
+    environment: [String: String] = ProcessInfo.processInfo.environment
+  ) async -> Int32 {
+    let program = service.program, prefix = service.prefix
     switch arguments.first {
+    case "serve" where service.makeServices != nil, nil where service.makeServices != nil:
+      return await self.serve(service, environment: environment)
     case "migrate":
-      return await self.migrate(program: program, prefix: prefix, environment: environment, schema: schema)
+      return await self.migrate(program: program, prefix: prefix, environment: environment, schema: service.schema)
     case "help", "--help", "-h":
-      FileHandle.standardOutput.write(Data(self.usage(program: program, prefix: prefix).utf8))
+      FileHandle.standardOutput.write(Data(self.usage(program: program, prefix: prefix, serves: service.makeServices != nil).utf8))
       return 0
     default:
-      FileHandle.standardError.write(Data(self.usage(program: program, prefix: prefix).utf8))
+      FileHandle.standardError.write(Data(self.usage(program: program, prefix: prefix, serves: service.makeServices != nil).utf8))
       return 2
     }
   }
 
-  static func usage(program: String, prefix: String) -> String {
-    """
-    usage: \(program) migrate    apply the \(program) schema's migrations and exit
-           \(program) help       show this
+  static func usage(program: String, prefix: String, serves: Bool = false) -> String {
+    let commands =
+      serves
+      ? """
+      usage: \(program) [serve]    migrate (unless \(prefix)_MIGRATE_ON_START=false), then serve until SIGTERM
+             \(program) migrate    apply the \(program) schema's migrations and exit
+      """
+      : "usage: \(program) migrate    apply the \(program) schema's migrations and exit"
+    return """
+      \(commands)
+             \(program) help       show this
 
-    migrate reads \(prefix)_MIGRATION_DATABASE_URL (else \(prefix)_DATABASE_URL), connecting as the role
-    that owns the schema, and grants \(prefix)_DATABASE_SERVICE_ROLE (default maas_app) what the
-    service needs.
+      migrate reads \(prefix)_MIGRATION_DATABASE_URL (else \(prefix)_DATABASE_URL), connecting as the role
+      that owns the schema, and grants \(prefix)_DATABASE_SERVICE_ROLE (default maas_app) what the
+      service needs.
 
-    """
+      """
   }
 
   static func migrate(
@@ -64,23 +87,32 @@ public enum ServiceCommandLine {
     MaaSLogging.bootstrap(server)
     let logger = Logger(label: "\(program).migrate")
     do {
-      let plan = try schema(database.serviceRole)
-      let pool = try PostgresPool(configuration: database.migrationPool(applicationName: program), logger: logger)
-      do {
-        let report = try await Migrator(pool: pool, logger: logger).apply(plan)
-        logger.info(
-          "schema up to date",
-          metadata: ["schema": "\(plan.schema)", "version": "\(report.version)", "applied": "\(report.applied)"]
-        )
-        await pool.close()
-        return 0
-      } catch {
-        await pool.close()
-        throw error
-      }
+      try await self.applyMigrations(program: program, database: database, schema: schema, logger: logger)
+      return 0
     } catch {
       logger.error("migration failed", metadata: ["error": "\(error)"])
       return 1
+    }
+  }
+
+  static func applyMigrations(
+    program: String,
+    database: DatabaseSettings,
+    schema: @Sendable (String) throws -> MigrationPlan,
+    logger: Logger
+  ) async throws {
+    let plan = try schema(database.serviceRole)
+    let pool = try PostgresPool(configuration: database.migrationPool(applicationName: program), logger: logger)
+    do {
+      let report = try await Migrator(pool: pool, logger: logger).apply(plan)
+      logger.info(
+        "schema up to date",
+        metadata: ["schema": "\(plan.schema)", "version": "\(report.version)", "applied": "\(report.applied)"]
+      )
+      await pool.close()
+    } catch {
+      await pool.close()
+      throw error
     }
   }
 }

@@ -1,3 +1,5 @@
+public import Foundation
+
 /// The price of one billing unit of a resource (`UsageLine.unit`), exact to 10^-12 of the
 /// currency. Twelve digits rather than six because stock resources bill per base-unit-hour
 /// ("byte-hours", "model-hours"), whose prices are far below a micro-unit.
@@ -167,5 +169,45 @@ public enum Billing {
           amount: Money(micros: amount)))
     }
     return .success(BillingStatement(lines: lines, total: Money(micros: total), currency: currency))
+  }
+}
+
+/// The time integral of what a stock resource held, which is what stock resources bill:
+/// holding 1 GB for half a period costs half of holding it for the whole period.
+public enum StockHistory {
+  /// One signed change of what is held (a commit adds, a release of a committed amount subtracts).
+  public struct Change: Sendable, Hashable {
+    public var at: Date
+    public var delta: Int64
+    public init(at: Date, delta: Int64) {
+      self.at = at
+      self.delta = delta
+    }
+  }
+
+  /// What was held over `period`, in base-unit-hours, and what was held at its end.
+  ///
+  /// - Parameters:
+  ///   - opening: held at `period.start` (the sum of every change before it).
+  ///   - changes: the changes inside `period`, oldest first.
+  /// - Returns: the integral in base-unit-hours, computed exactly in base-unit-microseconds and
+  ///   rounded once, half-even, like every other figure of a bill; `nil` if it overflows Int64.
+  public static func integral(opening: Int64, changes: [Change], period: DateInterval)
+    -> (baseUnitHours: Int64, closing: Int64)?
+  {
+    func micros(_ date: Date) -> Int128 { Int128((date.timeIntervalSince1970 * 1e6).rounded()) }
+    var held = Int128(opening)
+    var since = micros(period.start)
+    var sum: Int128 = 0
+    for change in changes {
+      let at = min(max(micros(change.at), since), micros(period.end))
+      sum += held * (at - since)
+      since = at
+      held += Int128(change.delta)
+    }
+    sum += held * (micros(period.end) - since)
+    let hours = FixedPoint.divide(sum, by: 3_600_000_000, rounding: .halfEven)
+    guard let quantity = Int64(exactly: hours), let closing = Int64(exactly: held) else { return nil }
+    return (quantity, closing)
   }
 }

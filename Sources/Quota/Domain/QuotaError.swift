@@ -2,7 +2,7 @@ public import Foundation
 
 /// Why the quota domain refused something. Tests and handlers match cases, never message text;
 /// `description` is what a RESOURCE_EXHAUSTED or FAILED_PRECONDITION status carries.
-public enum QuotaError: Error, Sendable, Hashable, CustomStringConvertible {
+public enum QuotaError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
   /// The request itself is malformed; every problem found, each naming its field.
   case invalidRequest([FieldViolation])
   /// An amount was zero or negative.
@@ -19,12 +19,17 @@ public enum QuotaError: Error, Sendable, Hashable, CustomStringConvertible {
   case reservationNotHeld(ReservationState)
   /// Expiry asked for before the reservation's expire instant.
   case reservationNotDue(expiresAt: Date)
+  /// The service has never seen the tenant (only SetLimits registers one).
+  case tenantNotFound(String)
+  /// No reservation with that id, or one of another tenant: the two answer alike.
+  case reservationNotFound(String)
 
   /// How the handlers should answer, without the domain knowing gRPC.
   public enum Category: Sendable, Hashable {
     case invalidArgument(field: String)
     case resourceExhausted
     case failedPrecondition
+    case notFound(field: String)
   }
 
   public var category: Category {
@@ -35,6 +40,8 @@ public enum QuotaError: Error, Sendable, Hashable, CustomStringConvertible {
     case .wrongResourceKind: .invalidArgument(field: "resource")
     case .exhausted: .resourceExhausted
     case .reservationNotHeld, .reservationNotDue: .failedPrecondition
+    case .tenantNotFound: .notFound(field: "tenant_id")
+    case .reservationNotFound: .notFound(field: "reservation_id")
     }
   }
 
@@ -59,13 +66,17 @@ public enum QuotaError: Error, Sendable, Hashable, CustomStringConvertible {
       return "reservation is \(state), not held"
     case .reservationNotDue(let expiresAt):
       return "reservation is held until \(UTC.timestamp(expiresAt))"
+    case .tenantNotFound(let tenant):
+      return "tenant_id: no tenant \"\(tenant)\" (SetLimits registers a tenant)"
+    case .reservationNotFound(let id):
+      return "reservation_id: no reservation \"\(id)\""
     }
   }
 }
 
 /// One problem with one request field.
-public struct FieldViolation: Error, Sendable, Hashable, CustomStringConvertible {
-  public enum Problem: Sendable, Hashable {
+public struct FieldViolation: Error, Sendable, Hashable, Codable, CustomStringConvertible {
+  public enum Problem: Sendable, Hashable, Codable {
     case missing
     case tooLong(maxBytes: Int)
     case notPrintable
@@ -75,6 +86,14 @@ public struct FieldViolation: Error, Sendable, Hashable, CustomStringConvertible
     case wrongKind(expected: QuotaResource.Kind)
     case outOfRange
     case inFuture
+    /// The idempotency key was used before by a different request of the same method.
+    case reusedForDifferentRequest
+    /// A resource named twice in one list.
+    case repeated(QuotaResource)
+    /// A resource both given a limit and reset to the default.
+    case alsoInLimits(QuotaResource)
+    /// An end that is not after its start.
+    case notAfterStart
   }
 
   /// The proto field name, as the INVALID_ARGUMENT message names it (e.g. "idempotency_key").
@@ -98,6 +117,10 @@ public struct FieldViolation: Error, Sendable, Hashable, CustomStringConvertible
       case .wrongKind(let kind): "must be a \(kind) resource"
       case .outOfRange: "is out of range"
       case .inFuture: "is too far in the future"
+      case .reusedForDifferentRequest: "was already used for a different request"
+      case .repeated(let resource): "names \(resource) more than once"
+      case .alsoInLimits(let resource): "names \(resource), which limits also sets"
+      case .notAfterStart: "must be after period_start"
       }
     return "\(field): \(reason)"
   }

@@ -1,5 +1,5 @@
 /// One resource's limit: the most a tenant may hold (stock) or spend per window (flow).
-public enum QuotaLimit: Sendable, Hashable, CustomStringConvertible {
+public enum QuotaLimit: Sendable, Hashable, Codable, CustomStringConvertible {
   /// At most this many base units; `0` forbids any use. Never negative once validated.
   case limited(Int64)
   /// Every request is granted; usage is still counted.

@@ -3,7 +3,7 @@
 /// Raw values are the proto enum numbers, so storage can keep them in a small integer column and
 /// the handlers can translate without a table; `RESOURCE_UNSPECIFIED` (0) and unknown numbers have
 /// no case on purpose: they never get past validation.
-public enum QuotaResource: Int, CaseIterable, Sendable, Hashable, CustomStringConvertible {
+public enum QuotaResource: Int, CaseIterable, Sendable, Hashable, Codable, CustomStringConvertible {
   case models = 1
   case storageBytes = 2
   case gpuSeconds = 3
@@ -11,7 +11,7 @@ public enum QuotaResource: Int, CaseIterable, Sendable, Hashable, CustomStringCo
   case concurrentGPUs = 5
 
   /// How a resource is taken and given back.
-  public enum Kind: Sendable, Hashable {
+  public enum Kind: Sendable, Hashable, Codable {
     /// Held: taken with Reserve/Commit, given back with Release or expiry; never resets.
     case stock
     /// Spent within a window: taken with Consume or RecordUsage, back when the window resets.

@@ -1,7 +1,7 @@
 public import Foundation
 
 /// Mirrors `maas.quota.v1.ReservationState`.
-public enum ReservationState: Int, Sendable, Hashable, CustomStringConvertible {
+public enum ReservationState: Int, Sendable, Hashable, Codable, CustomStringConvertible {
   /// Counts against the limit (as reserved) until committed, released or expired.
   case held = 1
   /// Turned into usage; stays counted (as used) until released.
@@ -41,7 +41,7 @@ public struct ReservationTransition: Sendable, Hashable {
 }
 
 /// An amount of a stock resource set aside for one tenant.
-public struct Reservation: Sendable, Hashable {
+public struct Reservation: Sendable, Hashable, Codable {
   public var id: String
   public var tenantID: String
   public var resource: QuotaResource

@@ -56,6 +56,35 @@ public enum QuotaFieldRules {
     }
   }
 
+  /// Most labels one ledger entry keeps, and the longest key and value, in UTF-8 bytes.
+  public static let maxLabels = 32
+  public static let maxLabelKeyBytes = 63
+  public static let maxLabelValueBytes = 256
+
+  /// Label keys are short names (letters, digits, `.`, `_`, `-`, `/`), so they can be filtered on
+  /// and shown as columns; values are any printable text.
+  static func labels(_ labels: [String: String], into problems: inout [FieldViolation]) {
+    if labels.count > maxLabels {
+      problems.append(FieldViolation("labels", .tooLarge(max: Int64(maxLabels))))
+    }
+    for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
+      let keyIsName =
+        !key.isEmpty
+        && key.unicodeScalars.allSatisfy {
+          $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-/".unicodeScalars.contains($0))
+        }
+      if !keyIsName {
+        problems.append(FieldViolation("labels", .notPrintable))
+      } else if key.utf8.count > maxLabelKeyBytes {
+        problems.append(FieldViolation("labels[\(key)]", .tooLong(maxBytes: maxLabelKeyBytes)))
+      } else if value.utf8.count > maxLabelValueBytes {
+        problems.append(FieldViolation("labels[\(key)]", .tooLong(maxBytes: maxLabelValueBytes)))
+      } else if !value.isEmpty && !isPrintable(value.replacingOccurrences(of: " ", with: "_")) {
+        problems.append(FieldViolation("labels[\(key)]", .notPrintable))
+      }
+    }
+  }
+
   static func reservationID(_ value: String, into problems: inout [FieldViolation]) {
     if value.isEmpty { problems.append(FieldViolation("reservation_id", .missing)) }
   }
@@ -138,11 +167,13 @@ public struct RecordUsageCommand: Sendable, Hashable {
   public var quantity: Int64
   public var usageTime: Date
   public var idempotencyKey: String
+  /// Facts kept with the ledger entry ("allocation_id", "node", ...).
+  public var labels: [String: String]
 
   /// - Parameter now: the injected clock's instant; `usage_time` may lead it by 5 minutes.
   public static func validate(
     tenantID: String, resource: QuotaResource?, quantity: Int64, usageTime: Date?,
-    idempotencyKey: String, now: Date
+    idempotencyKey: String, labels: [String: String] = [:], now: Date
   ) -> Result<RecordUsageCommand, QuotaError> {
     var problems: [FieldViolation] = []
     QuotaFieldRules.tenantID(tenantID, into: &problems)
@@ -156,10 +187,11 @@ public struct RecordUsageCommand: Sendable, Hashable {
       problems.append(FieldViolation("usage_time", .missing))
     }
     QuotaFieldRules.idempotencyKey(idempotencyKey, into: &problems)
+    QuotaFieldRules.labels(labels, into: &problems)
     return QuotaFieldRules.finish(problems) {
       RecordUsageCommand(
         tenantID: tenantID, resource: resource!, quantity: quantity, usageTime: usageTime!,
-        idempotencyKey: idempotencyKey)
+        idempotencyKey: idempotencyKey, labels: labels)
     }
   }
 }

@@ -1,0 +1,97 @@
+public import GRPCCore
+public import Logging
+public import Postgres
+public import PostgresMigrations
+public import ServiceLifecycle
+import Foundation
+
+/// What a `maas-<service>` executable is made of, for `ServiceCommandLine.run`: its names, its
+/// schema, its own configuration and how to build its gRPC services on a database pool.
+public struct ServiceDefinition<Settings>: Sendable {
+  /// What `makeServices` builds: the gRPC services to mount, and long-lived background parts
+  /// (sweepers, loops) that run beside the server and stop after it.
+  public struct Parts {
+    public var services: [any RegistrableRPCService]
+    public var background: [any Service]
+
+    public init(services: [any RegistrableRPCService], background: [any Service] = []) {
+      self.services = services
+      self.background = background
+    }
+  }
+
+  public typealias MakeServices = @Sendable (_ settings: Settings, _ pool: PostgresPool, _ logger: Logger) throws -> Parts
+
+  public let program: String
+  public let prefix: String
+  public let defaultPort: Int
+  public let schema: @Sendable (_ serviceRole: String) throws -> MigrationPlan
+  /// Reads the service's own `<PREFIX>_*` variables, reporting every problem to the reader.
+  public let readSettings: @Sendable (inout EnvironmentReader) -> Settings
+  /// `nil` for a service that does not serve yet (only `migrate`).
+  public let makeServices: MakeServices?
+
+  public init(
+    program: String,
+    prefix: String,
+    defaultPort: Int,
+    schema: @escaping @Sendable (_ serviceRole: String) throws -> MigrationPlan,
+    readSettings: @escaping @Sendable (inout EnvironmentReader) -> Settings,
+    makeServices: MakeServices? = nil
+  ) {
+    self.program = program
+    self.prefix = prefix
+    self.defaultPort = defaultPort
+    self.schema = schema
+    self.readSettings = readSettings
+    self.makeServices = makeServices
+  }
+}
+
+extension ServiceCommandLine {
+  /// `maas-<service> serve`: reads the configuration (every problem listed, exit 2), migrates the
+  /// schema unless `<PREFIX>_MIGRATE_ON_START=false` (the advisory lock makes several replicas
+  /// starting at once safe), opens the pool and serves until SIGTERM or SIGINT, then drains.
+  /// Exit status 0 after a graceful shutdown, 1 when migrating or serving fails.
+  static func serve<Settings>(_ service: ServiceDefinition<Settings>, environment: [String: String]) async -> Int32 {
+    guard let makeServices = service.makeServices else { return 2 }
+    var reader = EnvironmentReader(environment: environment)
+    let server = ServerSettings.read(prefix: service.prefix, defaults: ServerSettings(port: service.defaultPort), from: &reader)
+    let database = DatabaseSettings.read(prefix: service.prefix, from: &reader)
+    let migrateOnStart = reader.read("\(service.prefix)_MIGRATE_ON_START", default: true, as: .boolean)
+    let settings = service.readSettings(&reader)
+    do {
+      try reader.finish()
+    } catch {
+      FileHandle.standardError.write(Data("\(service.program): invalid configuration\n\(error)\n".utf8))
+      return configurationErrorExitStatus
+    }
+    MaaSLogging.bootstrap(server)
+    let logger = Logger(label: service.program)
+    if migrateOnStart {
+      do {
+        try await self.applyMigrations(program: service.program, database: database, schema: service.schema, logger: logger)
+      } catch {
+        logger.critical("migration failed", metadata: ["error": "\(error)"])
+        return 1
+      }
+    }
+    do {
+      let pool = try PostgresPool(configuration: database.servicePool(applicationName: service.program), logger: logger)
+      do {
+        let parts = try makeServices(settings, pool, logger)
+        let maas = MaaSServer(
+          settings: server, services: parts.services, logger: logger, onListening: MaaSServer.printListeningLine)
+        try await maas.runService(alongside: parts.background)
+        await pool.close()
+        return 0
+      } catch {
+        await pool.close()
+        throw error
+      }
+    } catch {
+      logger.critical("server failed", metadata: ["error": "\(error)"])
+      return 1
+    }
+  }
+}
