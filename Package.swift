@@ -222,7 +222,21 @@ let package = Package(
       dependencies: ["Postgres", "MaaSTesting"],
       swiftSettings: swiftSettings
     ),
-    .testTarget(name: "QuotaTests", dependencies: ["Quota"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "QuotaTests",
+      dependencies: [
+        "Quota",
+        "MaaSContracts",
+        "MaaSRuntime",
+        "MaaSTesting",
+        "Postgres",
+        "PostgresMigrations",
+        "GRPCShimTransport",
+        grpcCore,
+        logging,
+      ],
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "GRPCShimTransportTests",
       dependencies: [

@@ -9,7 +9,7 @@ import Testing
 struct EchoServerProcessTests {
   @Test("It prints its port, answers health checks and exits 0 on SIGTERM")
   func servesAndStops() async throws {
-    let server = try EchoServerProcess(environment: [
+    let server = try ServerProcess(echoEnvironment: [
       "MAAS_ECHO_HOST": "127.0.0.1",
       "MAAS_ECHO_PORT": "0",
       "MAAS_ECHO_LOG_FORMAT": "json",
@@ -40,7 +40,7 @@ struct EchoServerProcessTests {
 
   @Test("It exits 2 and names every invalid variable before serving")
   func refusesInvalidConfiguration() async throws {
-    let server = try EchoServerProcess(environment: [
+    let server = try ServerProcess(echoEnvironment: [
       "MAAS_ECHO_PORT": "abc",
       "MAAS_ECHO_LOG_FORMAT": "xml",
     ])
@@ -55,37 +55,10 @@ struct EchoServerProcessTests {
   }
 }
 
-/// The built `maas-echo-server` running as a child process, its stdout and stderr piped.
-final class EchoServerProcess: Sendable {
-  enum Exit: Equatable, Sendable {
-    case exited(Int32)
-    case signalled(Int32)
-  }
-
-  private let process: Process
-  private let output = Pipe()
-  private let errors = Pipe()
-  private let exited: AsyncStream<Exit>
-
-  /// Starts the binary with the test's environment, minus any `MAAS_ECHO_*` the developer has
-  /// set, plus `environment`.
-  init(environment: [String: String]) throws {
-    let process = Process()
-    process.executableURL = try Self.binary()
-    var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MAAS_ECHO_") }
-    merged.merge(environment) { _, new in new }
-    process.environment = merged
-    process.standardOutput = self.output
-    process.standardError = self.errors
-    let (exited, exit) = AsyncStream.makeStream(of: Exit.self, bufferingPolicy: .bufferingNewest(1))
-    process.terminationHandler = { process in
-      exit.yield(process.terminationReason == .exit
-        ? .exited(process.terminationStatus) : .signalled(process.terminationStatus))
-      exit.finish()
-    }
-    self.process = process
-    self.exited = exited
-    try process.run()
+extension ServerProcess {
+  /// The diagnostic server, without any `MAAS_ECHO_*` the developer has set.
+  convenience init(echoEnvironment environment: [String: String]) throws {
+    try self.init(binary: Self.binary(), environmentPrefix: "MAAS_ECHO_", environment: environment)
   }
 
   /// `MAAS_ECHO_SERVER_BINARY` when set, else the built `maas-echo-server`.
@@ -94,55 +67,5 @@ final class EchoServerProcess: Sendable {
       return URL(fileURLWithPath: path)
     }
     return try builtProduct(named: "maas-echo-server")
-  }
-
-  /// The first line on stdout without its newline, or nil when stdout closes first. Bounded:
-  /// on timeout the process is killed, which closes the pipe and ends the read.
-  func firstLine(within limit: Duration = .seconds(60)) async throws -> String? {
-    let handle = self.output.fileHandleForReading
-    let watchdog = Task {
-      try await Task.sleep(for: limit)
-      self.kill()
-    }
-    defer { watchdog.cancel() }
-    let line = await Task.detached {
-      // Blocking reads belong off the cooperative pool's few threads.
-      var bytes: [UInt8] = []
-      while true {
-        let chunk = handle.readData(ofLength: 1)
-        guard let byte = chunk.first else { return bytes.isEmpty ? nil : bytes }
-        if byte == UInt8(ascii: "\n") { return bytes }
-        bytes.append(byte)
-      }
-    }.value
-    return line.map { String(decoding: $0, as: UTF8.self) }
-  }
-
-  /// Sends `signal` to the process.
-  func signal(_ signal: Int32) {
-    Foundation.kill(self.process.processIdentifier, signal)
-  }
-
-  /// SIGKILL, if it is still running; for cleanup and watchdogs.
-  func kill() {
-    if self.process.isRunning { self.signal(SIGKILL) }
-  }
-
-  /// How the process ended. Bounded: after `limit` it is killed, and the test fails on the
-  /// `.signalled(SIGKILL)` that follows.
-  func exitStatus(within limit: Duration = .seconds(60)) async throws -> Exit {
-    let watchdog = Task {
-      try await Task.sleep(for: limit)
-      self.kill()
-    }
-    defer { watchdog.cancel() }
-    var iterator = self.exited.makeAsyncIterator()
-    guard let exit = await iterator.next() else { throw TimedOut(what: "the process to exit") }
-    return exit
-  }
-
-  /// Everything written to stderr; call after the process has exited.
-  func standardError() -> String {
-    String(decoding: self.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
   }
 }

@@ -1,0 +1,114 @@
+public import Foundation
+
+/// A built server executable running as a child process, its stdout and stderr piped: how tests
+/// start `maas-echo-server` and the services to check what they print, how they exit and how
+/// several replicas behave together.
+public final class ServerProcess: Sendable {
+  public enum Exit: Equatable, Sendable {
+    case exited(Int32)
+    case signalled(Int32)
+  }
+
+  private let process: Process
+  private let output = Pipe()
+  private let errors = Pipe()
+  private let exited: AsyncStream<Exit>
+
+  /// Starts `binary` with the test's environment, minus every variable starting with
+  /// `environmentPrefix` (what the developer has set must not leak in), plus `environment`.
+  public init(binary: URL, arguments: [String] = [], environmentPrefix: String, environment: [String: String]) throws {
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix(environmentPrefix) }
+    merged.merge(environment) { _, new in new }
+    process.environment = merged
+    process.standardOutput = self.output
+    process.standardError = self.errors
+    let (exited, exit) = AsyncStream.makeStream(of: Exit.self, bufferingPolicy: .bufferingNewest(1))
+    process.terminationHandler = { process in
+      exit.yield(process.terminationReason == .exit
+        ? .exited(process.terminationStatus) : .signalled(process.terminationStatus))
+      exit.finish()
+    }
+    self.process = process
+    self.exited = exited
+    try process.run()
+  }
+
+  /// The first line on stdout without its newline, or nil when stdout closes first. Bounded:
+  /// on timeout the process is killed, which closes the pipe and ends the read.
+  public func firstLine(within limit: Duration = .seconds(60)) async throws -> String? {
+    let handle = self.output.fileHandleForReading
+    let watchdog = Task {
+      try await Task.sleep(for: limit)
+      self.kill()
+    }
+    defer { watchdog.cancel() }
+    let line = await Task.detached {
+      // Blocking reads belong off the cooperative pool's few threads.
+      var bytes: [UInt8] = []
+      while true {
+        let chunk = handle.readData(ofLength: 1)
+        guard let byte = chunk.first else { return bytes.isEmpty ? nil : bytes }
+        if byte == UInt8(ascii: "\n") { return bytes }
+        bytes.append(byte)
+      }
+    }.value
+    return line.map { String(decoding: $0, as: UTF8.self) }
+  }
+
+  /// Sends `signal` to the process.
+  public func signal(_ signal: Int32) {
+    Foundation.kill(self.process.processIdentifier, signal)
+  }
+
+  /// SIGKILL, if it is still running; for cleanup and watchdogs.
+  public func kill() {
+    if self.process.isRunning { self.signal(SIGKILL) }
+  }
+
+  /// How the process ended. Bounded: after `limit` it is killed, and the test fails on the
+  /// `.signalled(SIGKILL)` that follows.
+  public func exitStatus(within limit: Duration = .seconds(60)) async throws -> Exit {
+    let watchdog = Task {
+      try await Task.sleep(for: limit)
+      self.kill()
+    }
+    defer { watchdog.cancel() }
+    var iterator = self.exited.makeAsyncIterator()
+    guard let exit = await iterator.next() else { throw ServerProcessError.timedOut("the process to exit") }
+    return exit
+  }
+
+  /// Everything written to stderr; call after the process has exited.
+  public func standardError() -> String {
+    String(decoding: self.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  }
+}
+
+public enum ServerProcessError: Error, CustomStringConvertible {
+  case timedOut(String)
+  case noListeningLine(String)
+
+  public var description: String {
+    switch self {
+    case .timedOut(let what): "timed out waiting for \(what)"
+    case .noListeningLine(let stderr): "the server printed no \"listening on\" line; stderr:\n\(stderr)"
+    }
+  }
+}
+
+extension ServerProcess {
+  /// Waits for the `listening on HOST:PORT` line every MaaS server prints once bound and returns
+  /// the port; on anything else, kills the server and throws with what it wrote to stderr.
+  public func listeningPort(within limit: Duration = .seconds(120)) async throws -> Int {
+    let line = try await self.firstLine(within: limit)
+    guard let line, line.hasPrefix("listening on "), let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
+      self.kill()
+      _ = try? await self.exitStatus(within: .seconds(10))
+      throw ServerProcessError.noListeningLine(self.standardError())
+    }
+    return port
+  }
+}

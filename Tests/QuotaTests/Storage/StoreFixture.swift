@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import MaaSTesting
+import Postgres
+import PostgresMigrations
+import Quota
+import Synchronization
+
+let quietLogger = Logger(label: "maas.quota.test") { _ in SwiftLogNoOpLogHandler() }
+
+/// A clock tests move by hand, so expiry and window resets happen without sleeping.
+final class ManualClock: QuotaClock {
+  private let instant: Mutex<Date>
+
+  init(_ start: Date) { self.instant = Mutex(start) }
+
+  func now() -> Date { instant.withLock { $0 } }
+
+  func advance(by interval: TimeInterval) { instant.withLock { $0 += interval } }
+
+  func set(_ date: Date) { instant.withLock { $0 = date } }
+}
+
+/// A fresh database with the quota schema migrated, and a store on it connected as the service
+/// role (row-level security applies), plus the owner's pool for checking rows behind its back.
+struct StoreFixture {
+  let store: QuotaStore
+  let clock: ManualClock
+  let app: PostgresPool
+  let owner: PostgresPool
+  let database: PostgresTestDatabase
+
+  /// GetQuota of `tenant`.
+  func usage(_ tenant: String) async throws -> QuotaSnapshot {
+    try await store.quota(try TenantQuery.validate(tenantID: tenant).get())
+  }
+
+  /// The sum of the ledger's entries of one tenant's resource (in one window for flow ones).
+  func ledgerSum(_ tenant: String, _ resource: QuotaResource, windowStart: Date? = nil) async throws -> Int64 {
+    let rows = try await owner.query(
+      """
+      SELECT coalesce(sum(quantity), 0)::bigint FROM quota.ledger
+      WHERE tenant_id = $1 AND resource = $2 AND ($3::timestamptz IS NULL OR window_start = $3)
+      """, [tenant, resource.rawValue, windowStart])
+    return try rows[0].decode(Int64.self, at: 0)
+  }
+
+  /// A row count of a `quota` table for one tenant, seen by the owner.
+  func count(_ table: String, tenant: String) async throws -> Int {
+    precondition(["ledger", "idempotency", "reservations", "counters", "tenants", "limits"].contains(table))
+    let rows = try await owner.query("SELECT count(*)::bigint FROM quota.\(table) WHERE tenant_id = $1", [tenant])
+    return Int(try rows[0].decode(Int64.self, at: 0))
+  }
+}
+
+/// Runs `body` with a store on a database of its own, `name` being unique per test.
+func withStore<Result>(
+  _ name: String,
+  at start: Date = utc(2026, 11, 22, 12),
+  policy: QuotaPolicy = QuotaPolicy(),
+  _ body: (StoreFixture) async throws -> Result
+) async throws -> Result {
+  let database = try await PostgresFixture.shared().createDatabase(named: name)
+  let owner = try PostgresPool(
+    configuration: PostgresConfiguration(url: database.ownerURL, minConnections: 0, maxConnections: 4), logger: quietLogger)
+  let app = try PostgresPool(
+    configuration: PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: 8), logger: quietLogger)
+  do {
+    try await Migrator(pool: owner, logger: quietLogger).apply(QuotaSchema.plan(serviceRole: "maas_app"))
+    let clock = ManualClock(start)
+    let store = QuotaStore(pool: app, policy: policy, clock: clock, logger: quietLogger)
+    let result = try await body(StoreFixture(store: store, clock: clock, app: app, owner: owner, database: database))
+    await app.close()
+    await owner.close()
+    return result
+  } catch {
+    await app.close()
+    await owner.close()
+    throw error
+  }
+}
+
+// Commands built the way the API layer builds them, failing the test on invalid input.
+
+func setLimits(
+  _ tenant: String, _ limits: [QuotaResource: QuotaLimit] = [:], reset: [QuotaResource] = [], key: String = UUID().uuidString
+) throws -> SetLimitsCommand {
+  try SetLimitsCommand.validate(
+    tenantID: tenant,
+    limits: limits.map { resource, limit in
+      switch limit {
+      case .limited(let value): SetLimitsCommand.Entry(resource: resource, value: value, unlimited: false)
+      case .unlimited: SetLimitsCommand.Entry(resource: resource, value: 0, unlimited: true)
+      }
+    },
+    resetToDefault: reset, idempotencyKey: key
+  ).get()
+}
+
+func consume(_ tenant: String, _ amount: Int64 = 1, of resource: QuotaResource = .apiCallsPerDay, key: String = UUID().uuidString)
+  throws -> ConsumeCommand
+{
+  try ConsumeCommand.validate(tenantID: tenant, resource: resource, amount: amount, idempotencyKey: key).get()
+}
+
+func reserve(
+  _ tenant: String, _ amount: Int64, of resource: QuotaResource = .models, ttl: Duration? = nil, key: String = UUID().uuidString
+) throws -> ReserveCommand {
+  try ReserveCommand.validate(tenantID: tenant, resource: resource, amount: amount, idempotencyKey: key, ttl: ttl).get()
+}
+
+func commit(_ tenant: String, _ id: String, key: String = UUID().uuidString) throws -> CommitCommand {
+  CommitCommand(try ReservationCommand.validate(tenantID: tenant, reservationID: id, idempotencyKey: key).get())
+}
+
+func release(_ tenant: String, _ id: String, key: String = UUID().uuidString) throws -> ReleaseCommand {
+  ReleaseCommand(try ReservationCommand.validate(tenantID: tenant, reservationID: id, idempotencyKey: key).get())
+}
+
+func record(
+  _ tenant: String, _ quantity: Int64, of resource: QuotaResource = .gpuSeconds, at time: Date, now: Date,
+  key: String = UUID().uuidString
+) throws -> RecordUsageCommand {
+  try RecordUsageCommand.validate(
+    tenantID: tenant, resource: resource, quantity: quantity, usageTime: time, idempotencyKey: key, now: now
+  ).get()
+}
+
+extension QuotaSnapshot {
+  subscript(resource: QuotaResource) -> ResourceUsage { resources.first { $0.resource == resource }! }
+}
+
+/// The error `body` throws, if it is a `QuotaError`.
+func quotaError(_ body: () async throws -> some Any) async -> QuotaError? {
+  do {
+    _ = try await body()
+    return nil
+  } catch {
+    return error as? QuotaError
+  }
+}
