@@ -1,4 +1,5 @@
 import Foundation
+import MaaSTesting
 import Synchronization
 import Testing
 
@@ -11,51 +12,19 @@ import Darwin
 /// Where the Python peer of these tests lives: the venv's python that `scripts/python-env`
 /// creates, the scripts in Tests/Interop and the stubs generated into .build-python/.
 enum PythonPeer {
-  /// The repository root, three levels above this file (Tests/InteropTests/PythonPeer.swift).
-  static let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent()
-    .deletingLastPathComponent()
-    .deletingLastPathComponent()
-
-  /// `MAAS_PYTHON` (the Makefile sets it), else the repository's `.venv/bin/python`.
-  static var python: String {
-    if let python = ProcessInfo.processInfo.environment["MAAS_PYTHON"], !python.isEmpty {
-      return python
-    }
-    return repositoryRoot.appendingPathComponent(".venv/bin/python").path
-  }
-
-  static var stubs: String { repositoryRoot.appendingPathComponent(".build-python").path }
-
-  static func script(_ name: String) -> String {
-    repositoryRoot.appendingPathComponent("Tests/Interop/\(name)").path
-  }
+  static var python: String { PythonEnvironment.python }
+  static var stubs: String { PythonEnvironment.stubs }
+  static func script(_ name: String) -> String { PythonEnvironment.script(name) }
+  static var environment: [String: String] { PythonEnvironment.environment }
 
   /// Fails the calling test (never skips it) when the Python side has not been set up: an
   /// interoperability test that silently does nothing would hide exactly what it is for.
   static func requireSetUp(sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let files = FileManager.default
     try #require(
-      files.isExecutableFile(atPath: python),
-      "No Python peer at \(python): run scripts/python-env (or make test) first",
+      PythonEnvironment.isSetUp,
+      "No Python peer at \(python) or no stubs in \(stubs): run scripts/python-env (or make test) first",
       sourceLocation: sourceLocation
     )
-    try #require(
-      files.fileExists(atPath: stubs + "/maas/echo/v1/echo_pb2.py"),
-      "No Python stubs in \(stubs): run scripts/python-env (or make test) first",
-      sourceLocation: sourceLocation
-    )
-  }
-
-  /// The environment of a Python subprocess: ours, with the generated stubs importable.
-  static var environment: [String: String] {
-    var environment = ProcessInfo.processInfo.environment
-    let inherited = environment["PYTHONPATH"].map { ":" + $0 } ?? ""
-    environment["PYTHONPATH"] = stubs + inherited
-    // Output reaches the test as it is printed, and no __pycache__ lands in Tests/Interop.
-    environment["PYTHONUNBUFFERED"] = "1"
-    environment["PYTHONDONTWRITEBYTECODE"] = "1"
-    return environment
   }
 }
 
@@ -93,7 +62,7 @@ final class PythonProcess: Sendable {
     process.executableURL = URL(fileURLWithPath: PythonPeer.python)
     process.arguments = [PythonPeer.script(script)] + arguments
     process.environment = PythonPeer.environment
-    process.currentDirectoryURL = PythonPeer.repositoryRoot
+    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
     process.standardInput = FileHandle.nullDevice
     let pipe = Pipe()
     process.standardOutput = pipe

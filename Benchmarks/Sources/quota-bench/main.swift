@@ -1,0 +1,256 @@
+// The quota service's Consume against the naive design's limit, side by side in one run, on a
+// private cluster this program starts and stops:
+//
+//   pgbench   UPDATE bench_counter SET used = used + 1 WHERE id = 1, one statement per
+//             transaction: what one counter row allows when every call is its own transaction
+//   hot       Consume (api_calls_per_day, amount 1) of one tenant, through gRPC to one
+//             maas-quota process, which group-commits a tenant's concurrent calls
+//   1,000     Consume of a tenant drawn at random from 1,000 for each call
+//
+// at 1, 16 and 64 callers, then the checks: GetQuota's `used` must equal the calls the bench saw
+// admitted (hot tenant, and summed over the 1,000), and a capped tenant (limit 5,000) hammered by
+// 64 callers until each is refused must have exactly its limit admitted: overshoot 0. The
+// headline ratio is hot-tenant Consume/s at 64 over pgbench's tps at 64 (goal at least 2), beside
+// p99 at 16 callers for the hot tenant (goal under 2 ms).
+//
+// Usage (from the repository root, which `make bench-quota` is):
+//   quota-bench run [--seconds S] [--warm-up S] [--json PATH] [--server PATH] [--pool-size N] [--fsync]
+//     --server: the maas-quota executable (default: the one beside this program, where
+//     `make bench-quota` builds it)
+//   quota-bench load --target HOST:PORT [--tenants N] [--callers N] [--seconds S]
+//     only the Consume side, against a maas-quota already serving (for a profiler)
+import Foundation
+import GRPCCore
+import GRPCShimTransport
+import MaaSContracts
+
+let concurrencies = [1, 16, 64]
+let goal = 2.0
+let p99GoalMilliseconds = 2.0
+let hotTenant = "bench-hot"
+let cappedTenant = "bench-capped"
+let manyTenants = (1...1_000).map { String(format: "bench-t%04d", $0) }
+/// Far above what a run spends, so admission is really checked but never refuses.
+let bigLimit: Int64 = 100_000_000
+let cappedLimit: Int64 = 5_000
+let cappedCallers = 64
+
+struct Options {
+  var seconds = 5
+  var warmUpSeconds = 1
+  var jsonPath: String?
+  var server = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("maas-quota").path
+  var poolSize: Int?
+  var fsync = false
+}
+
+func run(_ options: Options) async throws {
+  let cluster = try BenchCluster.start(fsync: options.fsync)
+  defer { cluster.stop() }
+  try cluster.resetTables()
+
+  let logPath = URL(fileURLWithPath: options.jsonPath ?? ".bench/quota.json").deletingLastPathComponent()
+    .appendingPathComponent("quota-maas-quota.log").path
+  try FileManager.default.createDirectory(
+    atPath: URL(fileURLWithPath: logPath).deletingLastPathComponent().path, withIntermediateDirectories: true)
+  let server = try QuotaServer.start(executable: options.server, cluster: cluster, poolSize: options.poolSize, logPath: logPath)
+  defer { server.stop() }
+
+  let pgbench = try Pgbench(url: cluster.ownerURL)
+  defer { pgbench.removeScratch() }
+
+  let report = try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:\(server.port)")) { client in
+    let load = ConsumeLoad(quota: QuotaClient(wrapping: client), runID: String(UInt32.random(in: .min ... .max), radix: 36))
+    return try await measureAll(load, pgbench: pgbench, cluster: cluster, options: options)
+  }
+  report.printTable()
+  if let jsonPath = options.jsonPath {
+    try report.write(to: jsonPath)
+    print("wrote \(jsonPath)")
+  }
+}
+
+func measureAll(_ load: ConsumeLoad, pgbench: Pgbench, cluster: BenchCluster, options: Options) async throws -> Report {
+  note("registering \(manyTenants.count + 2) tenants")
+  try await load.register([hotTenant] + manyTenants, apiCallsPerDay: bigLimit)
+  try await load.register([cappedTenant], apiCallsPerDay: cappedLimit)
+
+  var pgbenchCells: [String: PgbenchCell] = [:]
+  var pgbenchTransactions = 0
+  var hotCells: [String: ConsumeCell] = [:]
+  var manyCells: [String: ConsumeCell] = [:]
+  var hotAdmissions = Tally()
+  var manyAdmissions = Tally()
+
+  for (index, concurrency) in concurrencies.enumerated() {
+    let key = String(concurrency)
+    // The peer that goes first rotates from one concurrency to the next, so that drift in the
+    // machine's load (and the tables' growth) does not always favour the same one.
+    let peers = ["pgbench", "hot", "many"]
+    let order = peers[(index % 3)...] + peers[..<(index % 3)]
+    for peer in order {
+      switch peer {
+      case "pgbench":
+        note("pgbench UPDATE, \(concurrency) clients")
+        let (measurement, transactions) = try pgbench.measure(
+          clients: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds)
+        pgbenchCells[key] = PgbenchCell(measurement: measurement)
+        pgbenchTransactions += transactions
+      case "hot":
+        note("Consume, one hot tenant, \(concurrency) callers")
+        let (cell, admissions) = await load.measure(
+          cell: "hot", tenants: [hotTenant], concurrency: concurrency, seconds: options.seconds,
+          warmUpSeconds: options.warmUpSeconds)
+        hotCells[key] = cell
+        hotAdmissions.merge(admissions)
+      default:
+        note("Consume, \(manyTenants.count) tenants, \(concurrency) callers")
+        let (cell, admissions) = await load.measure(
+          cell: "many", tenants: manyTenants, concurrency: concurrency, seconds: options.seconds,
+          warmUpSeconds: options.warmUpSeconds)
+        manyCells[key] = cell
+        manyAdmissions.merge(admissions)
+      }
+    }
+  }
+
+  var notes: [String] = []
+
+  // The checks. Each compares within one window (UTC day): calls admitted before a midnight
+  // that fell in the run are in a window GetQuota no longer shows.
+  note("checking usage against admissions")
+  let hotQuota = try await load.apiCallQuota(of: hotTenant)
+  let hotCheck = HotTenantCheck(
+    tenant: hotTenant, limit: hotQuota.limit, used: hotQuota.used,
+    admitted: hotAdmissions.admittedByWindow[hotQuota.windowReset] ?? 0,
+    admittedInEarlierWindows: hotAdmissions.admittedByWindow.filter { $0.key != hotQuota.windowReset }.values.reduce(0, +),
+    unknownOutcomes: hotAdmissions.errors,
+    windowReset: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(hotQuota.windowReset))))
+  if hotCheck.admittedInEarlierWindows > 0 {
+    notes.append("UTC midnight passed during the run: \(hotCheck.admittedInEarlierWindows) hot-tenant calls were admitted in the previous day")
+  }
+
+  let many = try await load.totalUsed(manyTenants)
+  let manyAdmittedHere = many.windowReset.map { manyAdmissions.admittedByWindow[$0] ?? 0 } ?? 0
+  let manyCheck = ManyTenantsCheck(
+    tenants: manyTenants.count, used: many.used, admitted: manyAdmittedHere, unknownOutcomes: manyAdmissions.errors,
+    comparable: many.windowReset != nil && manyAdmissions.admittedByWindow.count <= 1)
+
+  note("capped tenant: limit \(cappedLimit), \(cappedCallers) callers until each is refused")
+  let clock = ContinuousClock()
+  let cappedStart = clock.now
+  let capped = await load.drive(
+    phase: "capped", tenants: [cappedTenant], concurrency: cappedCallers, until: cappedStart + .seconds(60), untilRefused: true)
+  let cappedSeconds = cappedStart.duration(to: clock.now).seconds
+  let cappedQuota = try await load.apiCallQuota(of: cappedTenant)
+  let cappedCheck = CappedTenantCheck(
+    tenant: cappedTenant, limit: cappedQuota.limit, callers: cappedCallers, admitted: capped.admitted,
+    refused: capped.refused, errors: capped.errors, used: cappedQuota.used, seconds: cappedSeconds,
+    crossedMidnight: capped.admittedByWindow.count > 1 || capped.admittedByWindow.keys.contains { $0 != cappedQuota.windowReset })
+  if capped.refused < cappedCallers {
+    notes.append("only \(capped.refused) of \(cappedCallers) capped-tenant callers were refused within 60 s")
+  }
+  if let error = capped.firstError { notes.append("capped cell: \(capped.errors) calls failed; the first: \(error)") }
+  if cappedCheck.crossedMidnight { notes.append("UTC midnight passed during the capped cell: its check does not hold") }
+
+  let counter = try cluster.counterValue()
+  let overshoot = max(cappedCheck.overshoot, hotCheck.overshoot)
+  let hotAt64 = hotCells["64"]!.measurement.perSecond
+  let pgbenchAt64 = pgbenchCells["64"]!.measurement.perSecond
+  return Report(
+    ratio: pgbenchAt64 > 0 ? hotAt64 / pgbenchAt64 : 0,
+    goal: goal,
+    p99MillisecondsAt16Hot: hotCells["16"]!.measurement.p99Milliseconds,
+    p99GoalMilliseconds: p99GoalMilliseconds,
+    overshoot: overshoot,
+    pgbenchUpdateTPS: pgbenchCells.mapValues(\.measurement.perSecond),
+    pgbench: pgbenchCells,
+    pgbenchStatement: Pgbench.statement,
+    pgbenchCounterMatches: counter == Int64(pgbenchTransactions),
+    hotTenant: hotCells,
+    tenants1000: manyCells,
+    hotTenantCheck: hotCheck,
+    cappedTenantCheck: cappedCheck,
+    tenants1000Check: manyCheck,
+    date: ISO8601DateFormatter().string(from: Date()),
+    secondsPerCell: options.seconds,
+    warmUpSeconds: options.warmUpSeconds,
+    concurrencies: concurrencies,
+    fsync: options.fsync,
+    poolSize: options.poolSize,
+    pgbenchVersion: Pgbench.version,
+    notes: notes)
+}
+
+// MARK: - Entry
+
+func parseRun(_ arguments: ArraySlice<String>) throws -> Options {
+  var options = Options()
+  var rest = arguments
+  func number(_ flag: String) throws -> Int {
+    guard let text = rest.popFirst(), let value = Int(text), value >= 0 else { throw BenchError("\(flag) needs a whole number") }
+    return value
+  }
+  while let flag = rest.popFirst() {
+    switch flag {
+    case "--seconds": options.seconds = max(1, try number(flag))
+    case "--warm-up": options.warmUpSeconds = try number(flag)
+    case "--json": options.jsonPath = rest.popFirst()
+    case "--server":
+      guard let path = rest.popFirst() else { throw BenchError("--server needs a path") }
+      options.server = path
+    case "--pool-size": options.poolSize = max(1, try number(flag))
+    case "--fsync": options.fsync = true
+    default: throw BenchError("unknown flag \(flag)")
+    }
+  }
+  return options
+}
+
+/// `load`: the Consume side alone, against a running maas-quota, for a profiler. Registers its
+/// own tenants (named after this run) first.
+func load(_ arguments: ArraySlice<String>) async throws {
+  var target: String?
+  var tenantCount = 1
+  var callers = 64
+  var seconds = 10
+  var rest = arguments
+  while let flag = rest.popFirst() {
+    let value = rest.popFirst()
+    let positive = value.flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+    switch flag {
+    case "--target" where value != nil: target = value
+    case "--tenants" where positive != nil: tenantCount = positive!
+    case "--callers" where positive != nil: callers = positive!
+    case "--seconds" where positive != nil: seconds = positive!
+    default: throw BenchError("bad or unknown flag \(flag) \(value ?? "")")
+    }
+  }
+  guard let target else { throw BenchError("load needs --target HOST:PORT") }
+  try await withGRPCClient(transport: ShimClientTransport(target: target)) { client in
+    let runID = String(UInt32.random(in: .min ... .max), radix: 36)
+    let load = ConsumeLoad(quota: QuotaClient(wrapping: client), runID: runID)
+    let tenants = (1...tenantCount).map { "load-\(runID)-\($0)" }
+    try await load.register(tenants, apiCallsPerDay: bigLimit)
+    let (cell, _) = await load.measure(cell: "load", tenants: tenants, concurrency: callers, seconds: seconds, warmUpSeconds: 1)
+    let m = cell.measurement
+    print("Consume, \(tenantCount) tenants, \(callers) callers: \(format(m.perSecond)) calls/s,"
+      + " p50 \(format(m.p50Milliseconds, 3)) ms, p99 \(format(m.p99Milliseconds, 3)) ms, max \(format(m.maxMilliseconds, 1)) ms,"
+      + " \(m.errors) errors, \(cell.refused) refused")
+  }
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+do {
+  switch arguments.first {
+  case "run": try await run(try parseRun(arguments.dropFirst()))
+  case "load": try await load(arguments.dropFirst())
+  default:
+    print("usage: quota-bench run [--seconds S] [--warm-up S] [--json PATH] [--server PATH] [--pool-size N] [--fsync]")
+    print("       quota-bench load --target HOST:PORT [--tenants N] [--callers N] [--seconds S]")
+    exit(2)
+  }
+} catch {
+  note("failed: \(error)")
+  exit(1)
+}
