@@ -35,5 +35,17 @@ let package = Package(
       ],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
+    // Consume through maas-quota (the release build of the root package's product, made in this
+    // package's scratch path) against pgbench's single-row UPDATE on one private cluster;
+    // `make bench-quota`.
+    .executableTarget(
+      name: "quota-bench",
+      dependencies: [
+        .product(name: "GRPCShimTransport", package: "maas"),
+        .product(name: "MaaSContracts", package: "maas"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
   ]
 )
