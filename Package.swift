@@ -144,6 +144,7 @@ let package = Package(
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", grpcCore, swiftProtobuf, logging,
         serviceLifecycle,
       ],
+      exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
     .executableTarget(
