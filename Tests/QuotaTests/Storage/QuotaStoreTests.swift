@@ -227,6 +227,22 @@ struct QuotaStoreTests {
     }
   }
 
+  @Test("the sweep forgets answers past their retention, for every tenant, and keeps younger ones")
+  func idempotencySweep() async throws {
+    try await withStore("quota_sweep", at: Date().addingTimeInterval(-72 * 3600)) { f in
+      for tenant in ["acme", "globex"] {
+        _ = try await f.store.setLimits(try setLimits(tenant, key: "old-\(tenant)"))
+      }
+      f.clock.set(Date())
+      _ = try await f.store.consume(try consume("acme", key: "young"))
+      #expect(try await f.store.sweepIdempotencyKeys(olderThan: .seconds(48 * 3600)) == 2)
+      #expect(try await f.count("idempotency", tenant: "acme") == 1)
+      #expect(try await f.count("idempotency", tenant: "globex") == 0)
+      // A retention under the promised 24 hours is raised to it, so nothing young goes.
+      #expect(try await f.store.sweepIdempotencyKeys(olderThan: .seconds(1)) == 0)
+    }
+  }
+
   @Test("the service role sees one tenant's rows even in a query without a tenant filter")
   func rowLevelSecurity() async throws {
     try await withStore("quota_rls") { f in
