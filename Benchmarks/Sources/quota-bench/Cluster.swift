@@ -16,9 +16,11 @@ struct BenchCluster {
   let port: Int
   let fsync: Bool
 
-  /// Starts the cluster on a free port, with fsync off unless asked: both peers wait for the same
-  /// flushes, and on this shared disk their time would drown what the cells compare (how many
-  /// row-lock-and-commit cycles, and how many Consume calls per cycle).
+  /// Starts the cluster on a free port. fsync stays on by default, unlike postgres-bench's: the
+  /// naive design's limit is one durable commit per call on the counter row (the row lock is held
+  /// until the commit is flushed), and what Consume's group commit buys is one flush for a whole
+  /// batch; without fsync both peers only measure CPU, and on two cores the gRPC round trip alone
+  /// costs more than pgbench's whole update. The price is noise: flushes on a shared disk vary.
   static func start(fsync: Bool) throws -> BenchCluster {
     guard FileManager.default.isExecutableFile(atPath: Self.script) else {
       throw BenchError("run from the repository root: \(Self.script) not found")

@@ -14,20 +14,22 @@ struct QuotaServer {
 
   /// Starts `executable` and waits (up to a minute: the migration runs first) for its
   /// `listening on HOST:PORT` line.
-  /// - Parameter poolSize: `MAAS_QUOTA_DATABASE_POOL_SIZE`; nil leaves the service's default.
-  static func start(executable: String, cluster: BenchCluster, poolSize: Int?, logPath: String) throws -> QuotaServer {
+  /// - Parameter poolSize: `MAAS_QUOTA_DATABASE_POOL_SIZE`.
+  static func start(executable: String, cluster: BenchCluster, poolSize: Int, logPath: String) throws -> QuotaServer {
     guard FileManager.default.isExecutableFile(atPath: executable) else {
       throw BenchError("\(executable) not found: build it first (make bench-quota does)")
     }
-    let stdoutPath = logPath + ".stdout"
-    var environment = [
+    // Only the `listening on` line goes to stdout; a file, not a pipe, so that nothing can block.
+    let stdoutPath = FileManager.default.temporaryDirectory.appendingPathComponent("quota-bench-maas-quota-\(getpid()).stdout").path
+    defer { try? FileManager.default.removeItem(atPath: stdoutPath) }
+    let environment = [
       "MAAS_QUOTA_DATABASE_URL": cluster.appURL,
       "MAAS_QUOTA_MIGRATION_DATABASE_URL": cluster.ownerURL,
       "MAAS_QUOTA_HOST": "127.0.0.1",
       "MAAS_QUOTA_PORT": "0",
       "MAAS_QUOTA_LOG_LEVEL": "warning",
+      "MAAS_QUOTA_DATABASE_POOL_SIZE": String(poolSize),
     ]
-    if let poolSize { environment["MAAS_QUOTA_DATABASE_POOL_SIZE"] = String(poolSize) }
     note("starting \(executable)")
     let pid = try spawn(executable, [], environment: environment, stdout: stdoutPath, stderr: logPath)
 
@@ -57,6 +59,10 @@ struct QuotaServer {
   /// SIGTERM, then up to 30 s for the drain; SIGKILL after that. Never throws: it runs on the
   /// way out of failed runs too.
   func stop() {
+    if let status = exitStatusIfExited(self.pid) {
+      note("maas-quota had already exited, with \(status):\n\(Self.tail(self.logPath))")
+      return
+    }
     kill(self.pid, SIGTERM)
     let clock = ContinuousClock()
     let deadline = clock.now + .seconds(30)

@@ -129,8 +129,8 @@ struct Report: Encodable {
   var warmUpSeconds: Int
   var concurrencies: [Int]
   var fsync: Bool
-  /// MAAS_QUOTA_DATABASE_POOL_SIZE, or nil for the service's default.
-  var poolSize: Int?
+  /// MAAS_QUOTA_DATABASE_POOL_SIZE.
+  var poolSize: Int
   var pgbenchVersion: String
   var notes: [String]
 
@@ -161,8 +161,7 @@ struct Report: Encodable {
   }
 
   func printTable() {
-    let pool = self.poolSize.map(String.init) ?? "default (10)"
-    print("Quota Consume (gRPC, one maas-quota, pool \(pool)) vs pgbench's single-row UPDATE, on one Postgres"
+    print("Quota Consume (gRPC, one maas-quota, pool \(self.poolSize)) vs pgbench's single-row UPDATE, on one Postgres"
       + " (fsync \(self.fsync ? "on" : "off")), \(self.secondsPerCell) s per cell after a \(self.warmUpSeconds) s warm-up, over 127.0.0.1")
     print("")
     print("| callers | peer | ops/s | p50 (ms) | p99 (ms) | errors | / pgbench UPDATE |")

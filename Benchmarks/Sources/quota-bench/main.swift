@@ -1,5 +1,5 @@
 // The quota service's Consume against the naive design's limit, side by side in one run, on a
-// private cluster this program starts and stops:
+// private cluster this program starts and stops (fsync on; see BenchCluster.start):
 //
 //   pgbench   UPDATE bench_counter SET used = used + 1 WHERE id = 1, one statement per
 //             transaction: what one counter row allows when every call is its own transaction
@@ -14,9 +14,11 @@
 // p99 at 16 callers for the hot tenant (goal under 2 ms).
 //
 // Usage (from the repository root, which `make bench-quota` is):
-//   quota-bench run [--seconds S] [--warm-up S] [--json PATH] [--server PATH] [--pool-size N] [--fsync]
+//   quota-bench run [--seconds S] [--warm-up S] [--json PATH] [--server PATH] [--pool-size N] [--no-fsync]
 //     --server: the maas-quota executable (default: the one beside this program, where
-//     `make bench-quota` builds it)
+//     `make bench-quota` builds it); --pool-size: its MAAS_QUOTA_DATABASE_POOL_SIZE (default 10,
+//     the service's default); --no-fsync: the cluster without fsync, as postgres-bench runs it
+//     (see BenchCluster.start for why this one keeps it by default)
 //   quota-bench load --target HOST:PORT [--tenants N] [--callers N] [--seconds S]
 //     only the Consume side, against a maas-quota already serving (for a profiler)
 import Foundation
@@ -40,8 +42,8 @@ struct Options {
   var warmUpSeconds = 1
   var jsonPath: String?
   var server = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("maas-quota").path
-  var poolSize: Int?
-  var fsync = false
+  var poolSize = 10
+  var fsync = true
 }
 
 func run(_ options: Options) async throws {
@@ -200,7 +202,7 @@ func parseRun(_ arguments: ArraySlice<String>) throws -> Options {
       guard let path = rest.popFirst() else { throw BenchError("--server needs a path") }
       options.server = path
     case "--pool-size": options.poolSize = max(1, try number(flag))
-    case "--fsync": options.fsync = true
+    case "--no-fsync": options.fsync = false
     default: throw BenchError("unknown flag \(flag)")
     }
   }
@@ -246,7 +248,7 @@ do {
   case "run": try await run(try parseRun(arguments.dropFirst()))
   case "load": try await load(arguments.dropFirst())
   default:
-    print("usage: quota-bench run [--seconds S] [--warm-up S] [--json PATH] [--server PATH] [--pool-size N] [--fsync]")
+    print("usage: quota-bench run [--seconds S] [--warm-up S] [--json PATH] [--server PATH] [--pool-size N] [--no-fsync]")
     print("       quota-bench load --target HOST:PORT [--tenants N] [--callers N] [--seconds S]")
     exit(2)
   }
