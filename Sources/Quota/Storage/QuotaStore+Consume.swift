@@ -11,13 +11,26 @@ extension QuotaStore {
   ///   database error.
   public func consume(_ command: ConsumeCommand) async throws -> ConsumeReceipt {
     let answer = try await batcher.submit(command) { [self] batch in
-      try await self.retryingKeyRace { try await self.consumeBatch(batch) }
+      do {
+        return try await self.consumeBatch(batch, readingPriorAnswers: false)
+      } catch let error as PostgresError where error.sqlState == "23505" && error.constraint == "idempotency_pkey" {
+        // A key of the batch was answered before: this attempt rolled back; redo it looking the
+        // earlier answers up, so those calls replay them.
+        return try await self.consumeBatch(batch, readingPriorAnswers: true)
+      }
     }
     return try answer.get()
   }
 
-  /// One transaction for calls of one tenant and resource.
-  func consumeBatch(_ commands: [ConsumeCommand]) async throws -> [Result<ConsumeReceipt, QuotaError>] {
+  /// One transaction for calls of one tenant and resource: four round trips (BEGIN, lock, write,
+  /// COMMIT) however many calls it carries.
+  ///
+  /// - Parameter readingPriorAnswers: look remembered answers up before deciding. The first
+  ///   attempt does not: retries are rare, and a key answered before makes the write fail on the
+  ///   idempotency table's primary key, which rolls everything back and brings the second attempt.
+  func consumeBatch(_ commands: [ConsumeCommand], readingPriorAnswers: Bool) async throws
+    -> [Result<ConsumeReceipt, QuotaError>]
+  {
     let tenant = commands[0].tenantID
     let resource = commands[0].resource
     let now = clock.now()
@@ -26,33 +39,32 @@ extension QuotaStore {
     }
     do {
       return try await pool.transaction(tenant: tenant) { tx in
-        let (limit, _) = try await self.limit(tx, tenant: tenant, resource: resource)
-        var used = try await self.lockCounter(tx, tenant: tenant, resource: resource, windowStart: window.start).used
-        let prior = try await self.priorAnswers(
-          tx, tenant: tenant, method: ConsumeCommand.method, keys: commands.map(\.idempotencyKey))
+        let counter = try await self.lockCounterWithLimit(tx, tenant: tenant, resource: resource, windowStart: window.start)
+        var used = counter.used
+        let prior =
+          readingPriorAnswers
+          ? try await self.priorAnswers(tx, tenant: tenant, method: ConsumeCommand.method, keys: commands.map(\.idempotencyKey))
+          : [:]
 
         var answers: [Result<ConsumeReceipt, QuotaError>] = []
         var remembered: [String: IdempotencyRecord] = [:]
         var fresh: (keys: [String], fingerprints: [String], answers: [String]) = ([], [], [])
-        var admitted: (keys: [String], amounts: [Int64]) = ([], [])
+        var spent: Int64 = 0
         for command in commands {
           let key = command.idempotencyKey
           if let record = prior[key] ?? remembered[key] {
-            answers.append(try record.replay(for: command, as: ConsumeReceipt.self))
+            answers.append(try ConsumeAnswerText.replay(record, for: command))
             continue
           }
           let answer = QuotaAdmission.admit(
-            resource: resource, used: used, reserved: 0, amount: command.amount, limit: limit,
+            resource: resource, used: used, reserved: 0, amount: command.amount, limit: counter.limit,
             resetsAt: window.end
           ).map { admission in
             used = admission.total
-            return ConsumeReceipt(resource: resource, used: admission.total, limit: limit, windowResetTime: window.end)
+            return ConsumeReceipt(resource: resource, used: admission.total, limit: counter.limit, windowResetTime: window.end)
           }
-          if case .success = answer {
-            admitted.keys.append(key)
-            admitted.amounts.append(command.amount)
-          }
-          let record = IdempotencyRecord(fingerprint: command.fingerprint, answer: try IdempotencyRecord.encode(answer))
+          if case .success = answer { spent += command.amount }
+          let record = IdempotencyRecord(fingerprint: command.fingerprint, answer: try ConsumeAnswerText.encode(answer))
           remembered[key] = record
           fresh.keys.append(key)
           fresh.fingerprints.append(record.fingerprint)
@@ -60,21 +72,23 @@ extension QuotaStore {
           answers.append(answer)
         }
         guard !fresh.keys.isEmpty else { return answers }
-        // One round trip for the batch's writes: its answers, its ledger entries and the counter.
+        // One round trip for the batch's writes: every call's answer, one ledger entry for what
+        // the batch spent (the ledger adds up to the counter; the answers say who spent it), and
+        // the counter.
         _ = try await tx.execute(
           """
           WITH answers AS (
             INSERT INTO quota.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
             SELECT $1, $2, k, f, a, $3 FROM unnest($4::text[], $5::text[], $6::text[]) AS t(k, f, a)
-          ), entries AS (
-            INSERT INTO quota.ledger (tenant_id, resource, quantity, usage_time, window_start, source, idempotency_key)
-            SELECT $1, $7, q, $3, $8, 'consume', k FROM unnest($9::text[], $10::bigint[]) AS e(k, q)
+          ), entry AS (
+            INSERT INTO quota.ledger (tenant_id, resource, quantity, usage_time, window_start, source, labels)
+            SELECT $1, $7, $9, $3, $8, 'consume', jsonb_build_object('calls', $10::bigint) WHERE $9 > 0
           )
           UPDATE quota.counters SET used = $11 WHERE tenant_id = $1 AND resource = $7 AND window_start = $8
           """,
           [
             tenant, ConsumeCommand.method, now, fresh.keys, fresh.fingerprints, fresh.answers,
-            resource.rawValue, window.start, admitted.keys, admitted.amounts, used,
+            resource.rawValue, window.start, spent, answers.count { (try? $0.get()) != nil }, used,
           ])
         return answers
       }
@@ -83,4 +97,67 @@ extension QuotaStore {
       return commands.map { _ in .failure(error) }
     }
   }
+}
+
+/// Consume's remembered answers in a short text form ("ok 5 10000 1795392000"), because every
+/// call writes one and JSON was the largest single cost of a call in the service. Anything other
+/// than an admission or an exhaustion falls back to `IdempotencyRecord`'s JSON.
+enum ConsumeAnswerText {
+  static func encode(_ answer: Result<ConsumeReceipt, QuotaError>) throws -> String {
+    switch answer {
+    case .success(let receipt):
+      return "ok \(receipt.resource.rawValue) \(receipt.used) \(limitText(receipt.limit)) \(seconds(receipt.windowResetTime))"
+    case .failure(.exhausted(let resource, let limit, let used, let requested, let resetsAt?)):
+      return "no \(resource.rawValue) \(limit) \(used) \(requested) \(seconds(resetsAt))"
+    case .failure:
+      return try IdempotencyRecord.encode(answer)
+    }
+  }
+
+  static func replay(_ record: IdempotencyRecord, for command: ConsumeCommand) throws
+    -> Result<ConsumeReceipt, QuotaError>
+  {
+    guard record.fingerprint == command.fingerprint else {
+      return .failure(.invalidRequest([FieldViolation("idempotency_key", .reusedForDifferentRequest)]))
+    }
+    let fields = record.answer.split(separator: " ")
+    func int(_ index: Int) -> Int64? { index < fields.count ? Int64(fields[index]) : nil }
+    switch fields.first {
+    case "ok":
+      guard fields.count == 5, let resource = int(1).flatMap({ QuotaResource(rawValue: Int($0)) }), let used = int(2),
+        let reset = int(4)
+      else { break }
+      let limit: QuotaLimit = fields[3] == "unlimited" ? .unlimited : .limited(int(3) ?? 0)
+      return .success(
+        ConsumeReceipt(resource: resource, used: used, limit: limit, windowResetTime: Date(timeIntervalSince1970: Double(reset))))
+    case "no":
+      guard fields.count == 6, let resource = int(1).flatMap({ QuotaResource(rawValue: Int($0)) }), let limit = int(2),
+        let used = int(3), let requested = int(4), let reset = int(5)
+      else { break }
+      return .failure(
+        .exhausted(
+          resource: resource, limit: limit, used: used, requested: requested,
+          resetsAt: Date(timeIntervalSince1970: Double(reset))))
+    default:
+      return try record.replay(for: command, as: ConsumeReceipt.self)
+    }
+    throw QuotaStoreError.corruptAnswer(record.answer)
+  }
+
+  private static func limitText(_ limit: QuotaLimit) -> String {
+    switch limit {
+    case .limited(let value): String(value)
+    case .unlimited: "unlimited"
+    }
+  }
+
+  /// Window boundaries are whole seconds, so nothing is lost.
+  private static func seconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970.rounded()) }
+}
+
+/// Storage found something it did not write.
+enum QuotaStoreError: Error, CustomStringConvertible {
+  case corruptAnswer(String)
+
+  var description: String { "a remembered answer does not parse: \(self)" }
 }

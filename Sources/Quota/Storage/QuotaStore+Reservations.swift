@@ -13,9 +13,9 @@ extension QuotaStore {
         let now = self.clock.now()
         let tenant = command.tenantID
         let resource = command.resource
-        let (limit, _) = try await self.limit(tx, tenant: tenant, resource: resource)
-        let counter = try await self.lockCounter(
+        let counter = try await self.lockCounterWithLimit(
           tx, tenant: tenant, resource: resource, windowStart: Self.stockWindowStart)
+        let limit = counter.limit
         return try await self.idempotent(command, in: tx, now: now) { () async throws -> Result<Reservation, QuotaError> in
           let freed = try await self.expireLapsed(tx, tenant: tenant, resource: resource, now: now)
           let reserved = counter.reserved - freed

@@ -41,25 +41,6 @@ public final class QuotaStore: Sendable {
 
   // MARK: - Shared steps of a transaction
 
-  /// The limit in force for `resource`, and whether it is the default.
-  /// - Throws: `QuotaError.tenantNotFound` when the service has never seen the tenant.
-  func limit(_ tx: PostgresTransaction, tenant: String, resource: QuotaResource) async throws
-    -> (limit: QuotaLimit, isDefault: Bool)
-  {
-    let rows = try await tx.query(
-      """
-      SELECT l.value, l.resource IS NOT NULL AS own
-      FROM quota.tenants t LEFT JOIN quota.limits l ON l.tenant_id = t.tenant_id AND l.resource = $2
-      WHERE t.tenant_id = $1
-      """, [tenant, resource.rawValue])
-    guard let row = rows.first else { throw QuotaError.tenantNotFound(tenant) }
-    guard try row.decode(Bool.self, column: "own") else {
-      return (policy.defaults.limit(for: resource), true)
-    }
-    let value = try row.decode(Int64?.self, column: "value")
-    return (value.map(QuotaLimit.limited) ?? .unlimited, false)
-  }
-
   /// - Throws: `QuotaError.tenantNotFound` when the service has never seen the tenant.
   func requireTenant(_ tx: PostgresTransaction, _ tenant: String) async throws {
     let rows = try await tx.query("SELECT 1 FROM quota.tenants WHERE tenant_id = $1", [tenant])
@@ -80,6 +61,31 @@ public final class QuotaStore: Sendable {
       RETURNING used, reserved
       """, [tenant, resource.rawValue, windowStart])
     return (try rows[0].decode(Int64.self, column: "used"), try rows[0].decode(Int64.self, column: "reserved"))
+  }
+
+  /// `lockCounter` and `limit` in one round trip: creates or locks the counter row and returns
+  /// it with the limit in force.
+  /// - Throws: `QuotaError.tenantNotFound` when the service has never seen the tenant.
+  func lockCounterWithLimit(_ tx: PostgresTransaction, tenant: String, resource: QuotaResource, windowStart: Date)
+    async throws -> (limit: QuotaLimit, isDefault: Bool, used: Int64, reserved: Int64)
+  {
+    let rows = try await tx.query(
+      """
+      WITH tenant AS (
+        SELECT l.value, l.resource IS NOT NULL AS own
+        FROM quota.tenants t LEFT JOIN quota.limits l ON l.tenant_id = t.tenant_id AND l.resource = $2
+        WHERE t.tenant_id = $1
+      ), counter AS (
+        INSERT INTO quota.counters AS c (tenant_id, resource, window_start) SELECT $1, $2, $3 FROM tenant
+        ON CONFLICT (tenant_id, resource, window_start) DO UPDATE SET used = c.used
+        RETURNING used, reserved
+      )
+      SELECT tenant.value, tenant.own, counter.used, counter.reserved FROM tenant, counter
+      """, [tenant, resource.rawValue, windowStart])
+    guard let row = rows.first else { throw QuotaError.tenantNotFound(tenant) }
+    let own = try row.decode(Bool.self, column: "own")
+    let limit = own ? (try row.decode(Int64?.self, column: "value").map(QuotaLimit.limited) ?? .unlimited) : policy.defaults.limit(for: resource)
+    return (limit, !own, try row.decode(Int64.self, column: "used"), try row.decode(Int64.self, column: "reserved"))
   }
 
   /// Runs `body`, retrying once when another replica remembered an answer under the same key
