@@ -49,15 +49,60 @@ final class ConnectionCore {
     return try results[1].get()
   }
 
+  /// One statement sent in the same round trip as `before` (a transaction's BEGIN and settings)
+  /// and `after` (its COMMIT), atomically: if any step fails, the later ones do not run.
+  /// - Throws: the first failure among `before`, the statement and `after`.
+  func query(
+    _ sql: String, _ parameters: [PostgresParameter], before: [PipelineStep], after: [PipelineStep]
+  ) throws -> ResultHandle {
+    let start = ContinuousClock.now
+    defer { self.logIfSlow(sql, since: start) }
+    self.deallocateEvicted()
+    var statement: [PipelineStep]
+    var prepared: (key: StatementKey, new: Bool)?
+    if self.statements.capacity > 0 {
+      let key = StatementKey(sql: sql, types: parameters.map(\.type.oid))
+      if let name = self.statements.lookup(key) {
+        statement = [.executePrepared(name: name, sql: sql, parameters: parameters)]
+        prepared = (key, false)
+      } else {
+        let (name, evicted) = self.statements.insert(key)
+        if let evicted { self.statements.pendingDeallocation.append(evicted) }
+        statement = [.prepare(name: name, sql: sql, types: key.types), .executePrepared(name: name, sql: sql, parameters: parameters)]
+        prepared = (key, true)
+      }
+    } else {
+      statement = [.execute(sql: sql, parameters: parameters)]
+    }
+    let results = try self.pq.pipeline(before + statement + after, atomically: true)
+    let own = results[before.count..<(before.count + statement.count)]
+    if case .failure(let error) = own.first!, let prepared {
+      // A new statement that did not prepare, or a cached one the server no longer has (DISCARD,
+      // a schema change): forget it; the caller's transaction is aborted either way.
+      if prepared.new || Self.isStale(error) {
+        self.statements.remove(prepared.key, deallocate: !prepared.new && error.sqlState != "26000")
+      }
+    }
+    for result in results[..<before.count] { _ = try result.get() }
+    var handle: ResultHandle?
+    for result in own { handle = try result.get() }
+    for result in results[(before.count + statement.count)...] { _ = try result.get() }
+    return handle!
+  }
+
   /// BEGIN and the transaction's settings (`set_config(name, value, true)`, that is SET LOCAL),
   /// in one round trip.
   func begin(_ beginSQL: String, settings: [(name: String, value: String)]) throws {
+    for result in try self.pq.pipeline(try Self.beginSteps(beginSQL, settings: settings)) { _ = try result.get() }
+  }
+
+  static func beginSteps(_ beginSQL: String, settings: [(name: String, value: String)]) throws -> [PipelineStep] {
     var steps: [PipelineStep] = [.execute(sql: beginSQL, parameters: [])]
     for setting in settings {
       let parameters = [try setting.name.postgresParameter(), try setting.value.postgresParameter()]
       steps.append(.execute(sql: "SELECT set_config($1, $2, true)", parameters: parameters))
     }
-    for result in try self.pq.pipeline(steps) { _ = try result.get() }
+    return steps
   }
 
   /// COMMIT, unless a statement failed and the server has already aborted the transaction: then

@@ -20,7 +20,7 @@ enum TransactionStatus: UInt8, Sendable {
 
 /// One statement of a pipeline (PQenterPipelineMode): several statements sent in one write and
 /// answered in one read, to spare round trips.
-enum PipelineStep {
+enum PipelineStep: Sendable {
   case prepare(name: String, sql: String, types: [UInt32])
   case execute(sql: String, parameters: [PostgresParameter])
   case executePrepared(name: String, sql: String, parameters: [PostgresParameter])
@@ -224,12 +224,18 @@ final class LibPQConnection {
   /// Sends every step in one write, each followed by its own sync point (so one step's failure
   /// neither aborts nor rolls back the others, exactly as if they had been sent one by one), and
   /// reads every answer. Throws only when the connection itself fails.
-  func pipeline(_ steps: [PipelineStep]) throws -> [Result<ResultHandle, PostgresError>] {
+  /// Sends `steps` in one write and reads their answers in one go.
+  ///
+  /// - Parameter atomically: one sync point after the last step instead of one per step, so a
+  ///   failing step makes the server skip every later one (answered `PIPELINE_ABORTED`). A
+  ///   transaction's BEGIN and first statement go together this way: if BEGIN failed, the
+  ///   statement must not run outside the transaction.
+  func pipeline(_ steps: [PipelineStep], atomically: Bool = false) throws -> [Result<ResultHandle, PostgresError>] {
     let pointer = try self.usablePointer(sql: steps.first?.sql)
     guard PQenterPipelineMode(pointer) == 1 else {
       throw self.connectionError("could not enter pipeline mode", sql: steps.first?.sql)
     }
-    for step in steps {
+    for (index, step) in steps.enumerated() {
       let sent: Int32
       switch step {
       case .prepare(let name, let sql, let types):
@@ -243,13 +249,14 @@ final class LibPQConnection {
           PQsendQueryPrepared(pointer, name, count, values, lengths, formats, PostgresFormat.text.rawValue)
         }
       }
-      guard sent == 1, PQpipelineSync(pointer) == 1 else {
+      let syncs = !atomically || index == steps.count - 1
+      guard sent == 1, !syncs || PQpipelineSync(pointer) == 1 else {
         self.desynchronized = true
         throw self.connectionError("could not send a pipelined statement", sql: step.sql)
       }
     }
     var results: [Result<ResultHandle, PostgresError>] = []
-    for step in steps {
+    for (index, step) in steps.enumerated() {
       guard let raw = PQgetResult(pointer) else {
         self.desynchronized = true
         throw self.connectionError("the pipeline ended early", sql: step.sql)
@@ -265,15 +272,21 @@ final class LibPQConnection {
           results.append(.failure(error))
         }
       }
-      // Each statement's results end with NULL, then comes the sync point's own result.
-      let end = PQgetResult(pointer)
-      let sync = end == nil ? PQgetResult(pointer) : end
-      guard end == nil, let sync, PQresultStatus(sync) == PGRES_PIPELINE_SYNC else {
-        if let sync { PQclear(sync) }
+      // Each statement's results end with NULL; then, where a sync point was sent, its result.
+      if let extra = PQgetResult(pointer) {
+        PQclear(extra)
         self.desynchronized = true
         throw self.connectionError("the pipeline answered out of order", sql: step.sql)
       }
-      PQclear(sync)
+      if !atomically || index == steps.count - 1 {
+        let sync = PQgetResult(pointer)
+        guard let sync, PQresultStatus(sync) == PGRES_PIPELINE_SYNC else {
+          if let sync { PQclear(sync) }
+          self.desynchronized = true
+          throw self.connectionError("the pipeline answered out of order", sql: step.sql)
+        }
+        PQclear(sync)
+      }
     }
     guard PQexitPipelineMode(pointer) == 1 else {
       self.desynchronized = true

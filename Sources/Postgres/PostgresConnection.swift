@@ -134,6 +134,22 @@ public final class PostgresConnection: PostgresQueryable, Sendable {
     }
   }
 
+  /// `query`, with the transaction's BEGIN and settings (`beginning`) sent before it and COMMIT
+  /// (`committing`) after it, in the same round trip; if one fails, the later ones do not run.
+  func query(
+    _ sql: String, _ parameters: [(any PostgresEncodable)?],
+    beginning: (sql: String, settings: [(name: String, value: String)])?, committing: Bool
+  ) async throws -> PostgresRows {
+    let encoded = try Self.encode(parameters, sql: sql)
+    let before = try beginning.map { try ConnectionCore.beginSteps($0.sql, settings: $0.settings) } ?? []
+    let after: [PipelineStep] = committing ? [.execute(sql: "COMMIT", parameters: [])] : []
+    // A COMMIT on its way is not cancelled: that would leave its outcome unknown for no gain.
+    let result = try await self.run(sql: sql, cancellable: !committing) { core in
+      try core.query(sql, encoded, before: before, after: after)
+    }
+    return PostgresRows(result: result)
+  }
+
   func begin(_ beginSQL: String, settings: [(name: String, value: String)]) async throws {
     try await self.run(sql: beginSQL) { core in try core.begin(beginSQL, settings: settings) }
   }

@@ -147,6 +147,63 @@ struct TransactionTests {
     }
   }
 
+  @Test("queryAndCommit runs the last statement and COMMIT together, and the transaction is then over")
+  func queryAndCommit() async throws {
+    try await withPool { pool in
+      _ = try await pool.execute("CREATE TABLE tx_final (name text PRIMARY KEY)")
+      let inserted = try await pool.transaction { tx in
+        _ = try await tx.execute("INSERT INTO tx_final VALUES ($1)", ["first"])
+        let rows = try await tx.queryAndCommit("INSERT INTO tx_final VALUES ($1) RETURNING name", ["second"])
+        let after = await #expect(throws: PostgresError.self) { _ = try await tx.query("SELECT 1", []) }
+        #expect(after?.kind == .invalidUse)
+        return try rows.map { try $0.decode(String.self, at: 0) }
+      }
+      #expect(inserted == ["second"])
+      let names = try await pool.query("SELECT name FROM tx_final ORDER BY name", []).map { try $0.decode(String.self, at: 0) }
+      #expect(names == ["first", "second"])
+    }
+  }
+
+  @Test("A failing final statement commits nothing of the transaction")
+  func failingFinalStatement() async throws {
+    try await withPool { pool in
+      _ = try await pool.execute("CREATE TABLE tx_final_fail (name text PRIMARY KEY)")
+      let error = await #expect(throws: PostgresError.self) {
+        try await pool.transaction { tx in
+          _ = try await tx.execute("INSERT INTO tx_final_fail VALUES ($1)", ["kept?"])
+          _ = try await tx.queryAndCommit("INSERT INTO tx_final_fail VALUES ($1)", ["kept?"])
+        }
+      }
+      #expect(error?.sqlState == "23505")
+      let count = try await pool.query("SELECT count(*)::bigint FROM tx_final_fail", [])[0].decode(Int64.self, at: 0)
+      #expect(count == 0)
+      // The connection is clean again: the next transaction works.
+      try await pool.transaction { tx in _ = try await tx.queryAndCommit("INSERT INTO tx_final_fail VALUES ($1)", ["a"]) }
+      #expect(try await pool.query("SELECT count(*)::bigint FROM tx_final_fail", [])[0].decode(Int64.self, at: 0) == 1)
+    }
+  }
+
+  @Test("A statement's first use inside a transaction prepares it in the same round trip as BEGIN, and a failed one is not cached")
+  func firstStatementWithBegin() async throws {
+    try await withPool { pool in
+      // Fails to prepare (no such table) in the BEGIN round trip, then works once the table exists.
+      let missing = await #expect(throws: PostgresError.self) {
+        try await pool.transaction { tx in _ = try await tx.query("SELECT count(*) FROM tx_later", []) }
+      }
+      #expect(missing?.sqlState == "42P01")
+      _ = try await pool.execute("CREATE TABLE tx_later (name text)")
+      for _ in 0..<3 {
+        let count = try await pool.transaction { tx in
+          try await tx.query("SELECT count(*)::bigint FROM tx_later", [])[0].decode(Int64.self, at: 0)
+        }
+        #expect(count == 0)
+      }
+      // A transaction that runs nothing sends nothing, and commits nothing.
+      let value = try await pool.transaction { _ in 5 }
+      #expect(value == 5)
+    }
+  }
+
   @Test("A transaction handle used after its transaction ended throws invalidUse")
   func useAfterEnd() async throws {
     try await withPool { pool in

@@ -22,8 +22,8 @@ extension QuotaStore {
     return try answer.get()
   }
 
-  /// One transaction for calls of one tenant and resource: four round trips (BEGIN, lock, write,
-  /// COMMIT) however many calls it carries.
+  /// One transaction for calls of one tenant and resource: two round trips however many calls it
+  /// carries (BEGIN with the counter's lock, then the writes with COMMIT).
   ///
   /// - Parameter readingPriorAnswers: look remembered answers up before deciding. The first
   ///   attempt does not: retries are rare, and a key answered before makes the write fail on the
@@ -72,10 +72,10 @@ extension QuotaStore {
           answers.append(answer)
         }
         guard !fresh.keys.isEmpty else { return answers }
-        // One round trip for the batch's writes: every call's answer, one ledger entry for what
-        // the batch spent (the ledger adds up to the counter; the answers say who spent it), and
-        // the counter.
-        _ = try await tx.execute(
+        // One round trip for the batch's writes and COMMIT: every call's answer, one ledger entry
+        // for what the batch spent (the ledger adds up to the counter; the answers say who spent
+        // it), and the counter.
+        _ = try await tx.queryAndCommit(
           """
           WITH answers AS (
             INSERT INTO quota.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
