@@ -15,6 +15,9 @@ let grpcProtobuf: Target.Dependency = .product(name: "GRPCProtobuf", package: "g
 let swiftProtobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let jwtKit: Target.Dependency = .product(name: "JWTKit", package: "jwt-kit")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
 let package = Package(
   name: "maas",
@@ -32,6 +35,7 @@ let package = Package(
     .executable(name: "maas-registry", targets: ["maas-registry"]),
     .executable(name: "maas-scheduler", targets: ["maas-scheduler"]),
     .executable(name: "maas-quota", targets: ["maas-quota"]),
+    .executable(name: "maasctl", targets: ["maasctl"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -39,6 +43,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
   ],
   targets: [
     // C++17 over grpc C++'s generic callback API, behind a plain-C header. Only
@@ -111,7 +118,10 @@ let package = Package(
     // The services: one library each (handlers, domain logic, storage) and a thin executable.
     .target(
       name: "Gateway",
-      dependencies: ["PostgresMigrations"],
+      dependencies: [
+        "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
+        swiftProtobuf, logging, serviceLifecycle, jwtKit, crypto,
+      ],
       swiftSettings: swiftSettings
     ),
     .executableTarget(
@@ -121,7 +131,10 @@ let package = Package(
     ),
     .target(
       name: "Registry",
-      dependencies: ["PostgresMigrations"],
+      dependencies: [
+        "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
+        swiftProtobuf, logging, serviceLifecycle,
+      ],
       swiftSettings: swiftSettings
     ),
     .executableTarget(
@@ -151,6 +164,12 @@ let package = Package(
     .executableTarget(
       name: "maas-quota",
       dependencies: ["Quota", "MaaSRuntime"],
+      swiftSettings: swiftSettings
+    ),
+    // The command-line client of the public gateway.
+    .executableTarget(
+      name: "maasctl",
+      dependencies: ["MaaSContracts", "GRPCShimTransport", grpcCore, swiftProtobuf, argumentParser],
       swiftSettings: swiftSettings
     ),
     // Fixtures shared by the test targets and benchmarks: the echo service and its helpers.
@@ -236,6 +255,22 @@ let package = Package(
         "GRPCShimTransport",
         grpcCore,
         logging,
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "RegistryTests",
+      dependencies: [
+        "Registry", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres", "PostgresMigrations",
+        "GRPCShimTransport", grpcCore, swiftProtobuf, logging,
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "GatewayTests",
+      dependencies: [
+        "Gateway", "Registry", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres",
+        "PostgresMigrations", "GRPCShimTransport", grpcCore, swiftProtobuf, logging, jwtKit, crypto,
       ],
       swiftSettings: swiftSettings
     ),

@@ -36,14 +36,19 @@ let package = Package(
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     // Consume through maas-quota (the release build of the root package's product, made in this
-    // package's scratch path) against pgbench's single-row UPDATE on one private cluster;
+    // package's scratch path) against pgbench's single-row UPDATE on one private cluster, beside
+    // an empty gRPC call to the same server and Consume through QuotaStore in this process;
     // `make bench-quota`.
     .executableTarget(
       name: "quota-bench",
       dependencies: [
         .product(name: "GRPCShimTransport", package: "maas"),
         .product(name: "MaaSContracts", package: "maas"),
+        .product(name: "MaaSRuntime", package: "maas"),
+        .product(name: "Postgres", package: "maas"),
+        .product(name: "Quota", package: "maas"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),

@@ -1,7 +1,7 @@
 import Foundation
 
-/// The hot tenant's usage after its cells: GetQuota's `used` against the calls the bench saw
-/// admitted in the same window.
+/// A hot tenant's usage after its cells (the gRPC one's, or the in-process store's): GetQuota's
+/// `used` against the calls the bench saw admitted in the same window.
 struct HotTenantCheck: Encodable {
   var tenant: String
   var limit: Int64
@@ -112,6 +112,10 @@ struct Report: Encodable {
   var goal: Double
   var p99MillisecondsAt16Hot: Double
   var p99GoalMilliseconds: Double
+  /// Health/Check's p99 at 16 callers: the gRPC round trip alone.
+  var transportFloorP99MillisecondsAt16: Double
+  /// The in-process store's hot-tenant Consume p99 at 16 callers: the design without gRPC.
+  var storeP99MillisecondsAt16Hot: Double
   /// The most any check saw admitted beyond a limit; 0 is the only right answer.
   var overshoot: Int64
   /// clients -> tps.
@@ -121,7 +125,12 @@ struct Report: Encodable {
   var pgbenchCounterMatches: Bool
   var hotTenant: [String: ConsumeCell]
   var tenants1000: [String: ConsumeCell]
+  /// Health/Check (empty service name) to the same maas-quota, over the same channel.
+  var transportFloor: [String: ConsumeCell]
+  /// Consume of its own hot tenant through QuotaStore in the bench's process.
+  var storeInProcess: [String: ConsumeCell]
   var hotTenantCheck: HotTenantCheck
+  var storeInProcessCheck: HotTenantCheck
   var cappedTenantCheck: CappedTenantCheck
   var tenants1000Check: ManyTenantsCheck
   var date: String
@@ -138,12 +147,17 @@ struct Report: Encodable {
     case ratio, goal, overshoot, pgbench, date, concurrencies, fsync, notes
     case p99MillisecondsAt16Hot = "p99_ms_at_16_hot"
     case p99GoalMilliseconds = "p99_goal_ms"
+    case transportFloorP99MillisecondsAt16 = "transport_floor_p99_ms_at_16"
+    case storeP99MillisecondsAt16Hot = "store_p99_ms_at_16_hot"
     case pgbenchUpdateTPS = "pgbench_update_tps"
     case pgbenchStatement = "pgbench_statement"
     case pgbenchCounterMatches = "pgbench_counter_matches"
     case hotTenant = "hot_tenant"
     case tenants1000 = "tenants_1000"
+    case transportFloor = "transport_floor"
+    case storeInProcess = "store_in_process"
     case hotTenantCheck = "hot_tenant_check"
+    case storeInProcessCheck = "store_in_process_check"
     case cappedTenantCheck = "capped_tenant_check"
     case tenants1000Check = "tenants_1000_check"
     case secondsPerCell = "seconds_per_cell"
@@ -173,6 +187,9 @@ struct Report: Encodable {
         ("pgbench `\(self.pgbenchStatement)`", pgbench, 0),
         ("Consume, one hot tenant", self.hotTenant[key]!.measurement, self.hotTenant[key]!.refused),
         ("Consume, 1,000 tenants", self.tenants1000[key]!.measurement, self.tenants1000[key]!.refused),
+        ("gRPC floor: Health/Check (empty call)", self.transportFloor[key]!.measurement, 0),
+        ("Consume in process (QuotaStore, no gRPC), one hot tenant", self.storeInProcess[key]!.measurement,
+         self.storeInProcess[key]!.refused),
       ]
       for (label, m, refused) in rows {
         let errors = refused > 0 ? "\(m.errors) (+\(refused) refused)" : "\(m.errors)"
@@ -181,10 +198,19 @@ struct Report: Encodable {
       }
     }
     print("")
+    print("gRPC floor: Health/Check with an empty service name to the same maas-quota over the same shim channel (no work"
+      + " behind it). In process: QuotaStore in the bench's own process (no gRPC; the maas-quota process idles), whose"
+      + " callers and store share the same 2 cores.")
+    print("")
     print("ratio (hot-tenant Consume/s at 64 / pgbench UPDATE tps at 64): \(format(self.ratio, 2))   goal: >= \(format(self.goal, 1))"
       + (self.ratio >= self.goal ? "   met" : "   NOT met"))
     print("p99 at 16 callers, hot tenant: \(format(self.p99MillisecondsAt16Hot, 3)) ms   goal: < \(format(self.p99GoalMilliseconds, 0)) ms"
       + (self.p99MillisecondsAt16Hot < self.p99GoalMilliseconds ? "   met" : "   NOT met"))
+    print("  gRPC floor, Health/Check p99 at 16 callers: \(format(self.transportFloorP99MillisecondsAt16, 3)) ms"
+      + " (an empty round trip through the same transport and server)")
+    print("  in-process store p99 at 16 callers, hot tenant (no gRPC): \(format(self.storeP99MillisecondsAt16Hot, 3)) ms"
+      + "   vs goal < \(format(self.p99GoalMilliseconds, 0)) ms"
+      + (self.storeP99MillisecondsAt16Hot < self.p99GoalMilliseconds ? "   under" : "   over"))
     let capped = self.cappedTenantCheck
     print("overshoot: \(self.overshoot)   goal: 0" + (self.overshoot == 0 ? "   met" : "   NOT met"))
     print("  capped tenant: limit \(capped.limit), \(capped.callers) callers until refused: admitted \(capped.admitted),"
@@ -192,6 +218,9 @@ struct Report: Encodable {
     let hot = self.hotTenantCheck
     print("  hot tenant: limit \(hot.limit), GetQuota used \(hot.used), admitted in this window \(hot.admitted)"
       + " (used - admitted: \(hot.mismatch)), unknown outcomes \(hot.unknownOutcomes)")
+    let store = self.storeInProcessCheck
+    print("  in-process hot tenant: limit \(store.limit), GetQuota used \(store.used), admitted in this window \(store.admitted)"
+      + " (used - admitted: \(store.mismatch)), unknown outcomes \(store.unknownOutcomes)")
     let many = self.tenants1000Check
     print("  1,000 tenants: GetQuota used summed \(many.used), admitted \(many.admitted) (used - admitted: \(many.mismatch))"
       + (many.comparable ? "" : ", not comparable (UTC midnight)"))

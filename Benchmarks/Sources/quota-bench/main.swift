@@ -6,12 +6,17 @@
 //   hot       Consume (api_calls_per_day, amount 1) of one tenant, through gRPC to one
 //             maas-quota process, which group-commits a tenant's concurrent calls
 //   1,000     Consume of a tenant drawn at random from 1,000 for each call
+//   floor     grpc.health.v1.Health/Check (empty service name) to the same maas-quota over the
+//             same channel: a gRPC round trip with no work behind it, the transport's floor
+//   store     Consume of another hot tenant through QuotaStore inside this process, no gRPC: the
+//             quota design's own latency (it shares the two cores with the bench's callers)
 //
 // at 1, 16 and 64 callers, then the checks: GetQuota's `used` must equal the calls the bench saw
-// admitted (hot tenant, and summed over the 1,000), and a capped tenant (limit 5,000) hammered by
-// 64 callers until each is refused must have exactly its limit admitted: overshoot 0. The
-// headline ratio is hot-tenant Consume/s at 64 over pgbench's tps at 64 (goal at least 2), beside
-// p99 at 16 callers for the hot tenant (goal under 2 ms).
+// admitted (both hot tenants, and summed over the 1,000), and a capped tenant (limit 5,000)
+// hammered by 64 callers until each is refused must have exactly its limit admitted: overshoot 0.
+// The headline ratio is hot-tenant Consume/s at 64 over pgbench's tps at 64 (goal at least 2),
+// beside p99 at 16 callers for the hot tenant (goal under 2 ms), and, to read that p99 against,
+// the floor's and the in-process store's p99 at 16.
 //
 // Usage (from the repository root, which `make bench-quota` is):
 //   quota-bench run [--seconds S] [--warm-up S] [--json PATH] [--server PATH] [--pool-size N] [--no-fsync]
@@ -30,6 +35,9 @@ let concurrencies = [1, 16, 64]
 let goal = 2.0
 let p99GoalMilliseconds = 2.0
 let hotTenant = "bench-hot"
+/// The in-process store's hot tenant: its own, so that each hot tenant's accounting is checked
+/// against the calls of one path.
+let storeHotTenant = "bench-store-hot"
 let cappedTenant = "bench-capped"
 let manyTenants = (1...1_000).map { String(format: "bench-t%04d", $0) }
 /// Far above what a run spends, so admission is really checked but never refuses.
@@ -61,10 +69,20 @@ func run(_ options: Options) async throws {
   let pgbench = try Pgbench(url: cluster.ownerURL)
   defer { pgbench.removeScratch() }
 
-  let report = try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:\(server.port)")) { client in
-    let load = ConsumeLoad(quota: QuotaClient(wrapping: client), runID: String(UInt32.random(in: .min ... .max), radix: 36))
-    return try await measureAll(load, pgbench: pgbench, cluster: cluster, options: options)
+  let runID = String(UInt32.random(in: .min ... .max), radix: 36)
+  let store = try StoreLoad.open(appURL: cluster.appURL, poolSize: options.poolSize, runID: runID)
+  let report: Report
+  do {
+    report = try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:\(server.port)")) { client in
+      let load = ConsumeLoad(quota: QuotaClient(wrapping: client), runID: runID)
+      let floor = TransportFloorLoad(health: HealthClient(wrapping: client))
+      return try await measureAll(load, floor: floor, store: store, pgbench: pgbench, cluster: cluster, options: options)
+    }
+  } catch {
+    await store.close()
+    throw error
   }
+  await store.close()
   report.printTable()
   if let jsonPath = options.jsonPath {
     try report.write(to: jsonPath)
@@ -72,24 +90,29 @@ func run(_ options: Options) async throws {
   }
 }
 
-func measureAll(_ load: ConsumeLoad, pgbench: Pgbench, cluster: BenchCluster, options: Options) async throws -> Report {
-  note("registering \(manyTenants.count + 2) tenants")
-  try await load.register([hotTenant] + manyTenants, apiCallsPerDay: bigLimit)
+func measureAll(
+  _ load: ConsumeLoad, floor: TransportFloorLoad, store: StoreLoad, pgbench: Pgbench, cluster: BenchCluster, options: Options
+) async throws -> Report {
+  note("registering \(manyTenants.count + 3) tenants")
+  try await load.register([hotTenant, storeHotTenant] + manyTenants, apiCallsPerDay: bigLimit)
   try await load.register([cappedTenant], apiCallsPerDay: cappedLimit)
 
   var pgbenchCells: [String: PgbenchCell] = [:]
   var pgbenchTransactions = 0
   var hotCells: [String: ConsumeCell] = [:]
   var manyCells: [String: ConsumeCell] = [:]
+  var floorCells: [String: ConsumeCell] = [:]
+  var storeCells: [String: ConsumeCell] = [:]
   var hotAdmissions = Tally()
   var manyAdmissions = Tally()
+  var storeAdmissions = Tally()
 
   for (index, concurrency) in concurrencies.enumerated() {
     let key = String(concurrency)
     // The peer that goes first rotates from one concurrency to the next, so that drift in the
     // machine's load (and the tables' growth) does not always favour the same one.
-    let peers = ["pgbench", "hot", "many"]
-    let order = peers[(index % 3)...] + peers[..<(index % 3)]
+    let peers = ["pgbench", "hot", "many", "floor", "store"]
+    let order = peers[(index % peers.count)...] + peers[..<(index % peers.count)]
     for peer in order {
       switch peer {
       case "pgbench":
@@ -105,6 +128,16 @@ func measureAll(_ load: ConsumeLoad, pgbench: Pgbench, cluster: BenchCluster, op
           warmUpSeconds: options.warmUpSeconds)
         hotCells[key] = cell
         hotAdmissions.merge(admissions)
+      case "floor":
+        note("gRPC floor: Health/Check, \(concurrency) callers")
+        floorCells[key] = await floor.measure(
+          concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds)
+      case "store":
+        note("Consume in process (QuotaStore, no gRPC), one hot tenant, \(concurrency) callers")
+        let (cell, admissions) = await store.measure(
+          tenant: storeHotTenant, concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds)
+        storeCells[key] = cell
+        storeAdmissions.merge(admissions)
       default:
         note("Consume, \(manyTenants.count) tenants, \(concurrency) callers")
         let (cell, admissions) = await load.measure(
@@ -121,16 +154,21 @@ func measureAll(_ load: ConsumeLoad, pgbench: Pgbench, cluster: BenchCluster, op
   // The checks. Each compares within one window (UTC day): calls admitted before a midnight
   // that fell in the run are in a window GetQuota no longer shows.
   note("checking usage against admissions")
-  let hotQuota = try await load.apiCallQuota(of: hotTenant)
-  let hotCheck = HotTenantCheck(
-    tenant: hotTenant, limit: hotQuota.limit, used: hotQuota.used,
-    admitted: hotAdmissions.admittedByWindow[hotQuota.windowReset] ?? 0,
-    admittedInEarlierWindows: hotAdmissions.admittedByWindow.filter { $0.key != hotQuota.windowReset }.values.reduce(0, +),
-    unknownOutcomes: hotAdmissions.errors,
-    windowReset: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(hotQuota.windowReset))))
-  if hotCheck.admittedInEarlierWindows > 0 {
-    notes.append("UTC midnight passed during the run: \(hotCheck.admittedInEarlierWindows) hot-tenant calls were admitted in the previous day")
+  func check(_ tenant: String, _ admissions: Tally) async throws -> HotTenantCheck {
+    let quota = try await load.apiCallQuota(of: tenant)
+    let check = HotTenantCheck(
+      tenant: tenant, limit: quota.limit, used: quota.used,
+      admitted: admissions.admittedByWindow[quota.windowReset] ?? 0,
+      admittedInEarlierWindows: admissions.admittedByWindow.filter { $0.key != quota.windowReset }.values.reduce(0, +),
+      unknownOutcomes: admissions.errors,
+      windowReset: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(quota.windowReset))))
+    if check.admittedInEarlierWindows > 0 {
+      notes.append("UTC midnight passed during the run: \(check.admittedInEarlierWindows) calls of \(tenant) were admitted in the previous day")
+    }
+    return check
   }
+  let hotCheck = try await check(hotTenant, hotAdmissions)
+  let storeCheck = try await check(storeHotTenant, storeAdmissions)
 
   let many = try await load.totalUsed(manyTenants)
   let manyAdmittedHere = many.windowReset.map { manyAdmissions.admittedByWindow[$0] ?? 0 } ?? 0
@@ -156,7 +194,7 @@ func measureAll(_ load: ConsumeLoad, pgbench: Pgbench, cluster: BenchCluster, op
   if cappedCheck.crossedMidnight { notes.append("UTC midnight passed during the capped cell: its check does not hold") }
 
   let counter = try cluster.counterValue()
-  let overshoot = max(cappedCheck.overshoot, hotCheck.overshoot)
+  let overshoot = max(cappedCheck.overshoot, hotCheck.overshoot, storeCheck.overshoot)
   let hotAt64 = hotCells["64"]!.measurement.perSecond
   let pgbenchAt64 = pgbenchCells["64"]!.measurement.perSecond
   return Report(
@@ -164,6 +202,8 @@ func measureAll(_ load: ConsumeLoad, pgbench: Pgbench, cluster: BenchCluster, op
     goal: goal,
     p99MillisecondsAt16Hot: hotCells["16"]!.measurement.p99Milliseconds,
     p99GoalMilliseconds: p99GoalMilliseconds,
+    transportFloorP99MillisecondsAt16: floorCells["16"]!.measurement.p99Milliseconds,
+    storeP99MillisecondsAt16Hot: storeCells["16"]!.measurement.p99Milliseconds,
     overshoot: overshoot,
     pgbenchUpdateTPS: pgbenchCells.mapValues(\.measurement.perSecond),
     pgbench: pgbenchCells,
@@ -171,7 +211,10 @@ func measureAll(_ load: ConsumeLoad, pgbench: Pgbench, cluster: BenchCluster, op
     pgbenchCounterMatches: counter == Int64(pgbenchTransactions),
     hotTenant: hotCells,
     tenants1000: manyCells,
+    transportFloor: floorCells,
+    storeInProcess: storeCells,
     hotTenantCheck: hotCheck,
+    storeInProcessCheck: storeCheck,
     cappedTenantCheck: cappedCheck,
     tenants1000Check: manyCheck,
     date: ISO8601DateFormatter().string(from: Date()),
