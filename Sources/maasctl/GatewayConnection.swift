@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import GRPCShimTransport
+import MaaSContracts
+import SwiftProtobuf
+
+/// The options every command takes: where the gateway is, who is calling, how to print.
+struct ConnectionOptions: ParsableArguments {
+  @Option(name: .long, help: "Gateway address HOST:PORT (env MAAS_GATEWAY).")
+  var gateway: String = ProcessInfo.processInfo.environment["MAAS_GATEWAY"] ?? "127.0.0.1:50051"
+
+  @Option(name: .long, help: "A tenant's API key or JWT (env MAAS_TOKEN).")
+  var token: String? = ProcessInfo.processInfo.environment["MAAS_TOKEN"]
+
+  @Option(name: .long, help: "The admin credential (env MAAS_ADMIN_TOKEN).")
+  var adminToken: String? = ProcessInfo.processInfo.environment["MAAS_ADMIN_TOKEN"]
+
+  @Option(name: .long, help: "table or json.")
+  var output: OutputFormat = .table
+
+  @Option(name: .long, help: "Seconds to wait for the gateway's answer.")
+  var timeout: Double = 10
+
+  /// Runs `body` with the public Gateway client and the tenant credential's metadata.
+  func withGateway<T: Sendable>(
+    _ body: (Maas_Gateway_V1_Gateway.Client<ShimClientTransport>, Metadata, CallOptions) async throws -> T
+  ) async throws -> T {
+    let metadata = try self.bearer(self.token, what: "a tenant credential: --token or MAAS_TOKEN")
+    return try await self.withClient { client in
+      try await body(Maas_Gateway_V1_Gateway.Client(wrapping: client), metadata, self.callOptions)
+    }
+  }
+
+  /// Runs `body` with the Admin client and the admin credential's metadata.
+  func withAdmin<T: Sendable>(
+    _ body: (Maas_Gateway_V1_Admin.Client<ShimClientTransport>, Metadata, CallOptions) async throws -> T
+  ) async throws -> T {
+    let metadata = try self.bearer(self.adminToken, what: "the admin credential: --admin-token or MAAS_ADMIN_TOKEN")
+    return try await self.withClient { client in
+      try await body(Maas_Gateway_V1_Admin.Client(wrapping: client), metadata, self.callOptions)
+    }
+  }
+
+  private var callOptions: CallOptions {
+    var options = CallOptions.defaults
+    options.timeout = .milliseconds(Int64(self.timeout * 1000))
+    return options
+  }
+
+  private func bearer(_ token: String?, what: String) throws -> Metadata {
+    guard let token, !token.isEmpty else { throw CLIError.usage("this command needs \(what)") }
+    return ["authorization": "Bearer \(token)"]
+  }
+
+  private func withClient<T: Sendable>(_ body: (GRPCClient<ShimClientTransport>) async throws -> T) async throws -> T {
+    do {
+      return try await withGRPCClient(transport: ShimClientTransport(target: self.gateway)) { client in
+        try await body(client)
+      }
+    } catch let error as RPCError {
+      throw CLIError.rpc(error, gateway: self.gateway)
+    }
+  }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+  case table, json
+}
+
+/// What went wrong, with the exit status the command documents.
+enum CLIError: Error, CustomStringConvertible {
+  case usage(String)
+  case rpc(RPCError, gateway: String)
+
+  var description: String {
+    switch self {
+    case .usage(let message):
+      return message
+    case .rpc(let error, let gateway):
+      switch error.code {
+      case .unavailable:
+        return "cannot reach the gateway at \(gateway) (UNAVAILABLE): \(error.message)"
+      case .deadlineExceeded:
+        return "the gateway at \(gateway) did not answer in time (DEADLINE_EXCEEDED); raise --timeout"
+      default:
+        return "\(error.code): \(error.message)"
+      }
+    }
+  }
+
+  var exitCode: ExitCode {
+    switch self {
+    case .usage: ExitCode(64)
+    case .rpc(let error, _): [.unavailable, .deadlineExceeded].contains(error.code) ? ExitCode(3) : ExitCode(1)
+    }
+  }
+}
+
+extension AsyncParsableCommand {
+  /// Runs a command body, turning failures into a one-line message on stderr and the exit status.
+  func reporting(_ body: () async throws -> Void) async throws {
+    do {
+      try await body()
+    } catch let error as CLIError {
+      FileHandle.standardError.write(Data("maasctl: \(error)\n".utf8))
+      throw error.exitCode
+    }
+  }
+}
