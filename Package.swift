@@ -122,6 +122,7 @@ let package = Package(
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
         swiftProtobuf, logging, serviceLifecycle, jwtKit, crypto,
       ],
+      exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
     .executableTarget(

@@ -1,6 +1,6 @@
-public import Logging
+import Logging
 public import MaaSRuntime
-public import Postgres
+import Postgres
 import ServiceLifecycle
 
 /// The quota service's own configuration, beside the runtime's `MAAS_QUOTA_*` server and

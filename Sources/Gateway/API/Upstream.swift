@@ -1,0 +1,82 @@
+import GRPCCore
+import Crypto
+import Foundation
+import Logging
+
+/// How the gateway calls the services behind it (registry, quota): every call is bounded, by
+/// the caller's deadline when it sent one, else by `defaultTimeout`, so that a service that does
+/// not answer never holds a gateway call open.
+public struct UpstreamPolicy: Sendable, Hashable {
+  /// The bound of a forwarded call whose caller sent no deadline.
+  public var defaultTimeout: Duration
+
+  public init(defaultTimeout: Duration = .seconds(10)) {
+    self.defaultTimeout = defaultTimeout
+  }
+
+  /// Runs one call to `service` with the remaining time of `deadline` as its timeout.
+  ///
+  /// Errors: the service's own status passes through with its code and message (its cause and
+  /// anything else stays here), except UNAVAILABLE, whose message is the gateway's own: when the
+  /// service cannot be reached, the transport's message names internal addresses, which stay in
+  /// the log. DEADLINE_EXCEEDED when the caller's deadline has passed before the call could
+  /// start; UNAVAILABLE also when the service did not answer within `defaultTimeout` of a call
+  /// without a deadline.
+  func call<Response: Sendable>(
+    _ service: String,
+    deadline: ContinuousClock.Instant?,
+    logger: Logger,
+    _ body: (CallOptions) async throws -> Response
+  ) async throws -> Response {
+    var options = CallOptions.defaults
+    let bound: Duration
+    let started = ContinuousClock.now
+    if let deadline {
+      bound = started.duration(to: deadline)
+      guard bound > .zero else {
+        throw RPCError(code: .deadlineExceeded, message: "the call's deadline passed before the \(service) was asked")
+      }
+    } else {
+      bound = self.defaultTimeout
+    }
+    options.timeout = bound
+    do {
+      return try await body(options)
+    } catch let error as RPCError {
+      if error.code == .deadlineExceeded, deadline == nil, started.duration(to: .now) >= bound {
+        logger.warning("upstream call timed out", metadata: ["service": "\(service)", "bound": "\(bound)"])
+        throw RPCError(code: .unavailable, message: "the \(service) did not answer within \(bound); retry later")
+      }
+      if error.code == .unavailable {
+        logger.warning("upstream unavailable", metadata: ["service": "\(service)", "error": "\(error.message)"])
+        throw RPCError(code: .unavailable, message: "the \(service) is unavailable; retry later (with the same idempotency key)")
+      }
+      throw RPCError(code: error.code, message: error.message, metadata: error.metadata)
+    } catch is CancellationError {
+      throw RPCError(code: .cancelled, message: "the call was cancelled")
+    } catch {
+      logger.warning("upstream call failed", metadata: ["service": "\(service)", "error": "\(error)"])
+      throw RPCError(code: .unavailable, message: "the \(service) is unavailable; retry later (with the same idempotency key)")
+    }
+  }
+}
+
+/// Idempotency keys of forwarded calls.
+enum ForwardedKey {
+  /// The caller's key when it sent one (a retry then replays the first answer), else a fresh
+  /// one, so that the internal service, which requires a key, treats the call as new.
+  static func forMutation(_ requestKey: String) -> String {
+    requestKey.isEmpty ? UUID().uuidString : requestKey
+  }
+
+  /// The key of the API-call Consume that admits a call. With the caller's idempotency key, a
+  /// retry is recognised and not charged again (its first admission is replayed, and so is a
+  /// refusal); without one, every call is charged. The key is derived so that it fits quota's
+  /// 128 bytes whatever the caller's length, and so that one key sent to two methods counts as
+  /// two calls.
+  static func forConsume(method: String, requestKey: String?) -> String {
+    guard let requestKey, !requestKey.isEmpty else { return UUID().uuidString }
+    let digest = SHA256.hash(data: Array("\(method)\u{0}\(requestKey)".utf8))
+    return "gw:" + digest.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+  }
+}

@@ -1,0 +1,231 @@
+public import Foundation
+public import Logging
+public import MaaSContracts
+
+/// The operator's work on tenants and keys, behind the Admin service and usable from code (seed
+/// scripts, tests): it validates, keeps tenants and keys in the `TenantStore`, and registers
+/// tenants and their limits with the quota service.
+///
+/// ```swift
+/// let admin = TenantAdministration(store: store, quota: quotaClient, logger: logger)
+/// let acme = try await admin.createTenant(name: "acme")
+/// let (key, token) = try await admin.createApiKey(tenantID: acme.id, name: "ci")
+/// // token!.text is the only copy of the secret: "authorization: Bearer \(token!.text)"
+/// ```
+///
+/// Errors: `GatewayError` for what the gateway refuses itself (INVALID_ARGUMENT naming the
+/// field, NOT_FOUND, ALREADY_EXISTS); `RPCError` as the quota service answered (passed through);
+/// the store's own errors.
+public struct TenantAdministration: Sendable {
+  let store: any TenantStore
+  let quota: any Maas_Quota_V1_Quota.ClientProtocol
+  let upstream: UpstreamPolicy
+  let clock: any GatewayClock
+  let logger: Logger
+
+  public init(
+    store: any TenantStore, quota: any Maas_Quota_V1_Quota.ClientProtocol, upstream: UpstreamPolicy = UpstreamPolicy(),
+    clock: any GatewayClock = SystemGatewayClock(), logger: Logger
+  ) {
+    self.store = store
+    self.quota = quota
+    self.upstream = upstream
+    self.clock = clock
+    self.logger = logger
+  }
+
+  // MARK: - Tenants
+
+  /// Creates a tenant and registers it with the quota service, with the default limits except
+  /// `limits`. The quota registration comes first, so a tenant the gateway knows is always one
+  /// quota knows; a registration whose tenant row then fails (name taken meanwhile) leaves an
+  /// id nobody can authenticate as.
+  ///
+  /// With `idempotencyKey`, a retry of the same request returns the tenant created first; the
+  /// same key with another request is INVALID_ARGUMENT "idempotency_key".
+  public func createTenant(
+    name: String, displayName: String = "", limits: [Maas_Quota_V1_Limit] = [], idempotencyKey: String = "",
+    deadline: ContinuousClock.Instant? = nil
+  ) async throws -> Tenant {
+    try Validation.check(
+      Validation.tenantName(name) + Validation.maxBytes(displayName, Validation.maxDisplayNameBytes, field: "display_name")
+        + Validation.idempotencyKey(idempotencyKey))
+    let stamp = idempotencyKey.isEmpty
+      ? nil
+      : IdempotencyStamp(
+        key: idempotencyKey,
+        fingerprint: RequestFingerprint.of(
+          [Array(name.utf8), Array(displayName.utf8)] + (try limits.map { Array(try $0.serializedBytes() as [UInt8]) })))
+    if let stamp, let replay = try await self.replayedTenant(stamp) { return replay }
+    if try await self.store.tenant(named: name) != nil { throw GatewayError.tenantNameTaken(name) }
+
+    let tenant = Tenant(id: UUID().uuidString.lowercased(), name: name, displayName: displayName, createTime: self.clock.now())
+    _ = try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { options in
+      try await self.quota.setLimits(
+        .with {
+          $0.tenantID = tenant.id
+          $0.limits = limits
+          $0.idempotencyKey = "maas-gateway:create-tenant"
+        }, options: options)
+    }
+    switch try await self.store.insertTenant(tenant, idempotency: stamp) {
+    case .inserted(let inserted):
+      self.logger.info("tenant created", metadata: ["tenant_id": "\(inserted.id)", "name": "\(inserted.name)"])
+      return inserted
+    case .nameTaken:
+      throw GatewayError.tenantNameTaken(name)
+    case .idempotencyKeyTaken:
+      // A concurrent retry won the race: answer what it created.
+      guard let stamp, let replay = try await self.replayedTenant(stamp) else { throw GatewayError.tenantNameTaken(name) }
+      return replay
+    }
+  }
+
+  private func replayedTenant(_ stamp: IdempotencyStamp) async throws -> Tenant? {
+    guard let (tenant, fingerprint) = try await self.store.tenant(createdWithKey: stamp.key) else { return nil }
+    guard fingerprint == stamp.fingerprint else { throw GatewayError.invalid("idempotency_key", .reusedForDifferentRequest) }
+    return tenant
+  }
+
+  /// The tenant with this id. NOT_FOUND "id" when there is none.
+  public func tenant(id: String) async throws -> Tenant {
+    try Validation.check(Validation.required(id, field: "id"))
+    guard let tenant = try await self.store.tenant(id: id) else { throw GatewayError.tenantNotFound(field: "id", value: id) }
+    return tenant
+  }
+
+  /// The tenant with this name. NOT_FOUND "name" when there is none.
+  public func tenant(named name: String) async throws -> Tenant {
+    try Validation.check(Validation.required(name, field: "name"))
+    guard let tenant = try await self.store.tenant(named: name) else {
+      throw GatewayError.tenantNotFound(field: "name", value: name)
+    }
+    return tenant
+  }
+
+  /// One page of tenants ordered by name, and the token of the next page (empty on the last).
+  public func listTenants(pageSize: Int32, pageToken: String = "", namePrefix: String = "") async throws
+    -> (tenants: [Tenant], nextPageToken: String)
+  {
+    try Validation.check(Validation.pageSize(pageSize))
+    let filter = RequestFingerprint.of("tenants", namePrefix)
+    let after = try PageToken.position(pageToken, filter: filter)
+    let rows = try await self.store.tenants(after: after, namePrefix: namePrefix, limit: Int(pageSize) + 1)
+    let page = Array(rows.prefix(Int(pageSize)))
+    let next = rows.count > page.count ? PageToken(after: page.last!.name, filter: filter).text : ""
+    return (page, next)
+  }
+
+  /// Sets some of a tenant's limits at the quota service and returns its limits and usage.
+  /// NOT_FOUND "tenant_id" for a tenant the gateway does not know; quota's own refusals (a bad
+  /// limit) pass through.
+  public func setQuota(
+    tenantID: String, limits: [Maas_Quota_V1_Limit], resetToDefault: [Maas_Quota_V1_Resource] = [],
+    idempotencyKey: String = "", deadline: ContinuousClock.Instant? = nil
+  ) async throws -> Maas_Quota_V1_GetQuotaResponse {
+    try Validation.check(Validation.required(tenantID, field: "tenant_id") + Validation.idempotencyKey(idempotencyKey))
+    guard try await self.store.tenant(id: tenantID) != nil else {
+      throw GatewayError.tenantNotFound(field: "tenant_id", value: tenantID)
+    }
+    return try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { options in
+      try await self.quota.setLimits(
+        .with {
+          $0.tenantID = tenantID
+          $0.limits = limits
+          $0.resetToDefault = resetToDefault
+          $0.idempotencyKey = ForwardedKey.forMutation(idempotencyKey)
+        }, options: options)
+    }
+  }
+
+  // MARK: - API keys
+
+  /// Issues a key. The token is returned only here, only the first time: a retry with the same
+  /// idempotency key returns the key's record and nil.
+  ///
+  /// - Parameter expireTime: nil never expires; a time not in the future is INVALID_ARGUMENT
+  ///   "expire_time".
+  public func createApiKey(tenantID: String, name: String = "", expireTime: Date? = nil, idempotencyKey: String = "")
+    async throws -> (key: ApiKeyRecord, token: ApiKeyToken?)
+  {
+    let now = self.clock.now()
+    var violations = Validation.required(tenantID, field: "tenant_id")
+    violations += Validation.maxBytes(name, Validation.maxKeyNameBytes, field: "name")
+    if let expireTime, expireTime <= now { violations.append(FieldViolation("expire_time", .inPast)) }
+    violations += Validation.idempotencyKey(idempotencyKey)
+    try Validation.check(violations)
+
+    let stamp = idempotencyKey.isEmpty
+      ? nil
+      : IdempotencyStamp(
+        key: idempotencyKey,
+        fingerprint: RequestFingerprint.of(name, expireTime.map { String($0.timeIntervalSince1970) } ?? ""))
+    if let stamp, let replay = try await self.replayedKey(tenantID: tenantID, stamp) { return (replay, nil) }
+
+    // A prefix has 40 random bits; a collision is rare, and answered with another key.
+    for _ in 0..<5 {
+      let token = ApiKeyToken.generate()
+      let record = ApiKeyRecord(
+        id: UUID(), tenantID: tenantID, displayPrefix: token.displayPrefix, name: name, createTime: now, expireTime: expireTime)
+      switch try await self.store.insertApiKey(NewApiKey(record: record, prefix: token.prefix, digest: token.digest, idempotency: stamp)) {
+      case .inserted(let inserted):
+        self.logger.info("API key created", metadata: ["tenant_id": "\(tenantID)", "key_id": "\(inserted.id.uuidString.lowercased())"])
+        return (inserted, token)
+      case .tenantNotFound:
+        throw GatewayError.tenantNotFound(field: "tenant_id", value: tenantID)
+      case .prefixTaken:
+        continue
+      case .idempotencyKeyTaken:
+        guard let stamp, let replay = try await self.replayedKey(tenantID: tenantID, stamp) else { continue }
+        return (replay, nil)
+      }
+    }
+    throw GatewayStoreInconsistency(message: "could not find a free API key prefix in 5 attempts")
+  }
+
+  private func replayedKey(tenantID: String, _ stamp: IdempotencyStamp) async throws -> ApiKeyRecord? {
+    guard let (record, fingerprint) = try await self.store.apiKey(tenantID: tenantID, createdWithKey: stamp.key) else {
+      return nil
+    }
+    guard fingerprint == stamp.fingerprint else { throw GatewayError.invalid("idempotency_key", .reusedForDifferentRequest) }
+    return record
+  }
+
+  /// One page of a tenant's keys, newest first, and the token of the next page. NOT_FOUND
+  /// "tenant_id" for an unknown tenant.
+  public func listApiKeys(tenantID: String, pageSize: Int32, pageToken: String = "", includeRevoked: Bool = false)
+    async throws -> (keys: [ApiKeyRecord], nextPageToken: String)
+  {
+    try Validation.check(Validation.required(tenantID, field: "tenant_id") + Validation.pageSize(pageSize))
+    let filter = RequestFingerprint.of("api_keys", tenantID, includeRevoked ? "all" : "active")
+    let after = try PageToken.position(pageToken, filter: filter).map { text throws(GatewayError) in
+      guard let id = UUID(uuidString: text) else { throw GatewayError.invalid("page_token", .malformed) }
+      return id
+    }
+    guard try await self.store.tenant(id: tenantID) != nil else {
+      throw GatewayError.tenantNotFound(field: "tenant_id", value: tenantID)
+    }
+    let rows = try await self.store.apiKeys(tenantID: tenantID, after: after, includeRevoked: includeRevoked, limit: Int(pageSize) + 1)
+    let page = Array(rows.prefix(Int(pageSize)))
+    let next = rows.count > page.count ? PageToken(after: page.last!.id.uuidString, filter: filter).text : ""
+    return (page, next)
+  }
+
+  /// Revokes a key at once; revoking a revoked key returns it unchanged. NOT_FOUND "key_id" for
+  /// a key the tenant does not have (another tenant's included).
+  public func revokeApiKey(tenantID: String, keyID: String) async throws -> ApiKeyRecord {
+    try Validation.check(Validation.required(tenantID, field: "tenant_id") + Validation.required(keyID, field: "key_id"))
+    // Ids are UUIDs: anything else names no key.
+    guard let id = UUID(uuidString: keyID),
+      let record = try await self.store.revokeApiKey(tenantID: tenantID, keyID: id, at: self.clock.now())
+    else { throw GatewayError.apiKeyNotFound(keyID) }
+    self.logger.info("API key revoked", metadata: ["tenant_id": "\(tenantID)", "key_id": "\(record.id.uuidString.lowercased())"])
+    return record
+  }
+}
+
+/// Something that should not happen did (answered INTERNAL, logged with its message).
+struct GatewayStoreInconsistency: Error, CustomStringConvertible {
+  var message: String
+  var description: String { self.message }
+}

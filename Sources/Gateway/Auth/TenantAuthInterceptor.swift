@@ -1,0 +1,103 @@
+public import GRPCCore
+public import Logging
+public import MaaSContracts
+import Postgres
+
+/// Guards the public `Gateway` service. For every call, in this order:
+/// 1. authenticates the `authorization` metadata (UNAUTHENTICATED without a valid credential,
+///    before anything else is looked at; UNAVAILABLE when credentials cannot be checked);
+/// 2. spends one API_CALLS_PER_DAY unit of the credential's tenant through quota's Consume
+///    (RESOURCE_EXHAUSTED, with quota's message naming the limit and the reset, when the day's
+///    budget is spent; the call then does nothing else) — except for `unmeteredMethods`;
+/// 3. runs the handler with `GatewayCall.current` set to the tenant and the caller's deadline.
+public struct TenantAuthInterceptor: ServerInterceptor {
+  let authenticator: Authenticator
+  let quota: any Maas_Quota_V1_Quota.ClientProtocol
+  let upstream: UpstreamPolicy
+  /// Method names (e.g. "DeployModel") that are authenticated but not charged: those that
+  /// answer UNIMPLEMENTED without doing anything.
+  let unmeteredMethods: Set<String>
+  let logger: Logger
+
+  public init(
+    authenticator: Authenticator, quota: any Maas_Quota_V1_Quota.ClientProtocol, upstream: UpstreamPolicy,
+    unmeteredMethods: Set<String> = GatewayRPCService.unimplementedMethods, logger: Logger
+  ) {
+    self.authenticator = authenticator
+    self.quota = quota
+    self.upstream = upstream
+    self.unmeteredMethods = unmeteredMethods
+    self.logger = logger
+  }
+
+  public func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingServerRequest<Input>,
+    context: ServerContext,
+    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+  ) async throws -> StreamingServerResponse<Output> {
+    let deadline = GatewayCall.deadline(from: request.metadata)
+    let tenant = try await authenticateOrRefuse(self.authenticator, request.metadata, recordUse: true, logger: self.logger)
+
+    // The idempotency key lives in the message, so the (single) request message is read here
+    // and handed on to the handler unchanged.
+    let (first, request) = try await request.peekingFirstMessage()
+    // A request without a message fails in its handler before anything is forwarded: nothing
+    // to charge for.
+    if first != nil, !self.unmeteredMethods.contains(context.descriptor.method) {
+      let requestKey = (first as? any IdempotentGatewayRequest)?.idempotencyKey
+      let consume = Maas_Quota_V1_ConsumeRequest.with {
+        $0.tenantID = tenant.tenantID
+        $0.resource = .apiCallsPerDay
+        $0.amount = 1
+        $0.idempotencyKey = ForwardedKey.forConsume(method: context.descriptor.fullyQualifiedMethod, requestKey: requestKey)
+      }
+      _ = try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { options in
+        try await self.quota.consume(consume, options: options)
+      }
+    }
+
+    let call = GatewayCall(principal: .tenant(tenant), deadline: deadline)
+    let response = try await GatewayCall.$current.withValue(call) {
+      try await next(request, context)
+    }
+    return response.producing(within: call)
+  }
+}
+
+/// The tenant the metadata's credential proves, or the status that refuses the call.
+func authenticateOrRefuse(
+  _ authenticator: Authenticator, _ metadata: Metadata, recordUse: Bool, logger: Logger
+) async throws(RPCError) -> AuthenticatedTenant {
+  do {
+    return try await authenticator.authenticate(metadata, recordUse: recordUse)
+  } catch let error as AuthenticationError {
+    throw RPCError(code: .unauthenticated, message: error.description)
+  } catch let error as PostgresError where error.kind == .cancelled {
+    throw RPCError(code: .cancelled, message: "the call was cancelled")
+  } catch is CancellationError {
+    throw RPCError(code: .cancelled, message: "the call was cancelled")
+  } catch {
+    // A credential that cannot be checked is not accepted; the client may retry.
+    logger.error("cannot check credentials", metadata: ["error": "\(error)"])
+    throw RPCError(code: .unavailable, message: "credentials cannot be checked right now; retry later")
+  }
+}
+
+/// Requests that carry an optional `idempotency_key`.
+protocol IdempotentGatewayRequest {
+  var idempotencyKey: String { get }
+}
+
+extension Maas_Gateway_V1_CreateModelRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_UpdateModelRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_DeleteModelRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_CreateModelVersionRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_DeleteModelVersionRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_SetModelAliasRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_DeleteModelAliasRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_DeployModelRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_UpdateDeploymentRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_PromoteDeploymentRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_RollbackDeploymentRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_ScaleDeploymentRequest: IdempotentGatewayRequest {}
+extension Maas_Gateway_V1_DeleteDeploymentRequest: IdempotentGatewayRequest {}

@@ -1,0 +1,112 @@
+import Crypto
+public import Foundation
+
+/// The Admin contract's field rules, as pure functions returning every problem at once.
+public enum Validation {
+  public static let pageSizes = 1...1000
+  public static let maxIdempotencyKeyBytes = 128
+  public static let maxDisplayNameBytes = 256
+  public static let maxKeyNameBytes = 128
+
+  /// 1 to 63 characters from [a-z0-9-], starting with a letter (e.g. "acme").
+  public static func isTenantName(_ name: String) -> Bool {
+    let bytes = Array(name.utf8)
+    guard let first = bytes.first, bytes.count <= 63, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else {
+      return false
+    }
+    return bytes.allSatisfy { byte in
+      (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        || byte == UInt8(ascii: "-")
+    }
+  }
+
+  static func tenantName(_ name: String, field: String = "name") -> [FieldViolation] {
+    if name.isEmpty { return [FieldViolation(field, .missing)] }
+    return self.isTenantName(name) ? [] : [FieldViolation(field, .badTenantName)]
+  }
+
+  static func required(_ value: String, field: String) -> [FieldViolation] {
+    value.isEmpty ? [FieldViolation(field, .missing)] : []
+  }
+
+  static func maxBytes(_ value: String, _ max: Int, field: String) -> [FieldViolation] {
+    value.utf8.count > max ? [FieldViolation(field, .tooLong(maxBytes: max))] : []
+  }
+
+  static func pageSize(_ size: Int32) -> [FieldViolation] {
+    self.pageSizes.contains(Int(size)) ? [] : [FieldViolation("page_size", .outOfRange(self.pageSizes))]
+  }
+
+  /// Optional; at most 128 bytes of printable characters.
+  static func idempotencyKey(_ key: String) -> [FieldViolation] {
+    if key.utf8.count > self.maxIdempotencyKeyBytes {
+      return [FieldViolation("idempotency_key", .tooLong(maxBytes: self.maxIdempotencyKeyBytes))]
+    }
+    let printable = key.unicodeScalars.allSatisfy { !$0.properties.isWhitespace && !CharacterSet.controlCharacters.contains($0) }
+    return printable ? [] : [FieldViolation("idempotency_key", .notPrintable)]
+  }
+
+  /// Throws every violation at once, if there are any.
+  static func check(_ violations: [FieldViolation]) throws(GatewayError) {
+    if !violations.isEmpty { throw .invalidRequest(violations) }
+  }
+}
+
+/// SHA-256 over fields, each length-prefixed so that ("ab", "c") and ("a", "bc") differ: what an
+/// idempotency key's request is recognised by.
+public enum RequestFingerprint {
+  public static func of(_ fields: [[UInt8]]) -> String {
+    var hasher = SHA256()
+    for field in fields {
+      withUnsafeBytes(of: UInt64(field.count).bigEndian) { hasher.update(bufferPointer: $0) }
+      hasher.update(data: field)
+    }
+    return hasher.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+  }
+
+  public static func of(_ fields: String...) -> String {
+    self.of(fields.map { Array($0.utf8) })
+  }
+}
+
+/// Opaque page tokens: base64url of JSON naming where the next page starts and the filters of
+/// the listing, so that a token is refused for another listing (INVALID_ARGUMENT "page_token").
+/// They are not signed: they only ever select rows the caller may see anyway.
+struct PageToken: Codable, Hashable {
+  /// The last row of the previous page (a tenant's name, a key's id).
+  var after: String
+  /// The listing's filters, as `RequestFingerprint` text.
+  var filter: String
+
+  var text: String { Base64URL.encode(Array((try? JSONEncoder().encode(self)) ?? Data())) }
+
+  /// The position after which to continue, or nil for the first page.
+  /// - Throws: `GatewayError` INVALID_ARGUMENT "page_token" for a token that does not decode or
+  ///   belongs to another listing.
+  static func position(_ text: String, filter: String) throws(GatewayError) -> String? {
+    if text.isEmpty { return nil }
+    guard let data = Base64URL.decode(text), let token = try? JSONDecoder().decode(PageToken.self, from: data) else {
+      throw .invalid("page_token", .malformed)
+    }
+    guard token.filter == filter else { throw .invalid("page_token", .notFromThisListing) }
+    return token.after
+  }
+}
+
+extension String {
+  func leftPadded(to width: Int) -> String {
+    String(repeating: "0", count: max(0, width - self.count)) + self
+  }
+}
+
+/// Where the gateway reads the time: key expiry, JWT `exp`/`nbf`, usage periods. Injected so that
+/// tests move it by hand.
+public protocol GatewayClock: Sendable {
+  func now() -> Date
+}
+
+/// The system's wall clock.
+public struct SystemGatewayClock: GatewayClock {
+  public init() {}
+  public func now() -> Date { Date() }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import GRPCCore
+import GRPCShimTransport
+import Logging
+import MaaSContracts
+import MaaSTesting
+import Postgres
+import PostgresMigrations
+import Quota
+import Testing
+@testable import Gateway
+
+/// The gateway as deployed, over the real transport: its two guarded services on a loopback
+/// server, its own database, the REAL quota service (on a loopback server and a database of its
+/// own) and a recording registry stub. Tests call it as tenants' clients would.
+struct GatewayHarness {
+  static let adminToken = "admin-token-for-the-tests-0123456789"
+
+  let gateway: Maas_Gateway_V1_Gateway.Client<ShimClientTransport>
+  let admin: Maas_Gateway_V1_Admin.Client<ShimClientTransport>
+  /// The quota service, called directly, to check what the gateway did there.
+  let quota: Maas_Quota_V1_Quota.Client<ShimClientTransport>
+  let registry: RecordingRegistry
+  let db: GatewayDatabase
+
+  /// Metadata carrying `credential` as a bearer token.
+  static func bearer(_ credential: String) -> Metadata { ["authorization": "Bearer \(credential)"] }
+
+  var asAdmin: Metadata { Self.bearer(Self.adminToken) }
+
+  /// Creates a tenant through Admin (which registers it with quota), with an API-call limit if
+  /// given, and an API key for it. Returns the tenant and the key's secret.
+  func tenant(_ name: String, apiCallsPerDay: Int64? = nil) async throws -> (tenant: Maas_Gateway_V1_Tenant, key: String) {
+    let tenant = try await admin.createTenant(
+      .with {
+        $0.name = name
+        $0.displayName = name.capitalized
+        if let apiCallsPerDay {
+          $0.limits = [.with {
+            $0.resource = .apiCallsPerDay
+            $0.value = apiCallsPerDay
+          }]
+        }
+      }, metadata: asAdmin)
+    let key = try await admin.createApiKey(.with { $0.tenantID = tenant.id }, metadata: asAdmin)
+    return (tenant, key.secret)
+  }
+
+  /// API calls the tenant has spent today, as quota counts them.
+  func apiCallsUsed(_ tenantID: String) async throws -> Int64 {
+    try await quota.getQuota(.with { $0.tenantID = tenantID }).resources.first { $0.resource == .apiCallsPerDay }!.used
+  }
+}
+
+/// Runs `body` with a harness whose databases are named after `name`, unique per test.
+func withGateway(
+  _ name: String,
+  configure: (inout GatewaySettings) -> Void = { _ in },
+  _ body: (GatewayHarness) async throws -> Void
+) async throws {
+  try await withGatewayDatabase(name) { db in
+    try await withQuotaService(name + "_quota") { quotaService in
+      let registry = RecordingRegistry()
+      try await withLoopbackServer(services: [quotaService]) { quotaClient, _ in
+        try await withLoopbackServer(services: [registry.service]) { registryClient, _ in
+          var settings = GatewaySettings(
+            adminToken: GatewayHarness.adminToken,
+            jwt: JWTSettings(hs256Secret: Array(TestKeys.hs256Secret.utf8), rs256PublicKeyPEM: TestKeys.trustedPublicKey))
+          configure(&settings)
+          let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
+          let services = try GatewayService.services(
+            settings: settings, credentials: db.store, tenants: db.store,
+            registry: Maas_Registry_V1_ModelRegistry.Client(wrapping: registryClient), quota: quota, logger: quietLogger)
+          try await withLoopbackServer(services: services) { gatewayClient, _ in
+            try await body(
+              GatewayHarness(
+                gateway: Maas_Gateway_V1_Gateway.Client(wrapping: gatewayClient),
+                admin: Maas_Gateway_V1_Admin.Client(wrapping: gatewayClient), quota: quota, registry: registry, db: db))
+          }
+        }
+      }
+    }
+  }
+}
+
+/// The real quota service on a database of its own.
+func withQuotaService(_ name: String, _ body: (QuotaRPCService) async throws -> Void) async throws {
+  let database = try await PostgresFixture.shared().createDatabase(named: name)
+  let owner = try PostgresPool(
+    configuration: PostgresConfiguration(url: database.ownerURL, minConnections: 0, maxConnections: 2), logger: quietLogger)
+  let app = try PostgresPool(
+    configuration: PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: 6), logger: quietLogger)
+  do {
+    try await Migrator(pool: owner, logger: quietLogger).apply(QuotaSchema.plan(serviceRole: "maas_app"))
+    let store = QuotaStore(pool: app, policy: QuotaPolicy(), logger: quietLogger)
+    try await body(QuotaRPCService(store: store, logger: quietLogger))
+    await app.close()
+    await owner.close()
+  } catch {
+    await app.close()
+    await owner.close()
+    throw error
+  }
+}
