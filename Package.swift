@@ -134,8 +134,9 @@ let package = Package(
       name: "Registry",
       dependencies: [
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
-        swiftProtobuf, logging, serviceLifecycle,
+        swiftProtobuf, logging, serviceLifecycle, crypto,
       ],
+      exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
     .executableTarget(

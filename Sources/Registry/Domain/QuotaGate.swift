@@ -1,0 +1,66 @@
+/// The stock resources the registry holds in the quota service.
+public enum QuotaStock: String, Sendable, Hashable, Codable {
+  /// One unit per model.
+  case models
+  /// An artifact's `size_bytes` per version.
+  case storageBytes = "storage_bytes"
+}
+
+/// Why the quota service did not do what the registry asked.
+public enum QuotaGateError: Error, Sendable, Hashable {
+  /// Not enough room: the message names the resource, the limit and the usage.
+  case exhausted(String)
+  /// The quota service has never seen the tenant.
+  case tenantUnknown(String)
+  /// The reservation is not held any more (it lapsed before commit) or does not exist.
+  case reservationGone(String)
+  /// The service could not be reached, or did not answer within the deadline.
+  case unavailable(String)
+  /// Anything else (a request the quota service found invalid: a bug here).
+  case rejected(String)
+}
+
+/// The quota service as the registry uses it: check-and-reserve, commit, release of stock
+/// resources. `GRPCQuotaGate` speaks to the real service; tests of the storage may substitute
+/// their own.
+///
+/// Every method is idempotent by `idempotencyKey` (the quota service keeps keys per tenant and
+/// method), so a call that failed in transit can be repeated with the same key.
+public protocol QuotaGate: Sendable {
+  /// Sets `amount` of `stock` aside for `tenant` for at most `ttl`, and returns the
+  /// reservation's id. The hold lapses on its own after `ttl` unless committed.
+  ///
+  /// - Throws: `QuotaGateError`: `.exhausted` when it does not fit, `.tenantUnknown`,
+  ///   `.unavailable`, `.rejected`.
+  func reserve(tenant: String, stock: QuotaStock, amount: Int64, ttl: Duration, idempotencyKey: String) async throws
+    -> String
+
+  /// Turns a held reservation into usage, which stays until released.
+  ///
+  /// - Throws: `QuotaGateError`: `.reservationGone` when it lapsed or was released,
+  ///   `.unavailable`, `.rejected`.
+  func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws
+
+  /// Gives a held or committed reservation back; releasing a finished one changes nothing.
+  ///
+  /// - Throws: `QuotaGateError`: `.reservationGone` when the quota service does not know it,
+  ///   `.unavailable`, `.rejected`.
+  func release(tenant: String, reservationID: String, idempotencyKey: String) async throws
+}
+
+/// How the registry derives the keys of its quota calls from the caller's.
+enum QuotaKeys {
+  /// Reserve's key: the method and a digest of the caller's key (traceable in the quota ledger,
+  /// bounded to the quota service's 128 bytes), plus `attempt`, which is new for every attempt:
+  /// an attempt that did not commit released its hold (or let it lapse), so a retry must not be
+  /// handed that reservation back.
+  static func reserve(method: String, callerKey: String, attempt: String) -> String {
+    var canonical = Canonical()
+    canonical.add(callerKey)
+    return "registry:\(method):\(canonical.fingerprint.prefix(32)):\(attempt)"
+  }
+
+  static func commit(_ reservationID: String) -> String { "registry:commit:\(reservationID)" }
+
+  static func release(_ reservationID: String) -> String { "registry:release:\(reservationID)" }
+}

@@ -1,0 +1,145 @@
+public import Logging
+import MaaSContracts
+public import MaaSRuntime
+public import ServiceLifecycle
+
+/// The registry service's own configuration, beside the runtime's `MAAS_REGISTRY_*` server and
+/// database variables.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `MAAS_REGISTRY_QUOTA_TARGET` | `127.0.0.1:50054` | the quota service, as a gRPC target (`host:port`, `dns:///name:port`) |
+/// | `MAAS_REGISTRY_QUOTA_TIMEOUT_SECONDS` | `5` | deadline of each call to the quota service |
+/// | `MAAS_REGISTRY_QUOTA_HOLD_SECONDS` | `60` | how long a quota reservation may stay uncommitted (a crashed call's hold lapses after it) |
+/// | `MAAS_REGISTRY_PAGE_TOKEN_SECRET` | built in | key of the page tokens' MAC; the same on every replica, at least 16 bytes |
+/// | `MAAS_REGISTRY_IDEMPOTENCY_RETENTION_HOURS` | `48` | remembered answers older than this are swept (at least 24) |
+/// | `MAAS_REGISTRY_RELEASE_RETRY_SECONDS` | `30` | how often quota of deleted rows that could not be released is released again |
+public struct RegistrySettings: Sendable, Hashable {
+  /// Used when `MAAS_REGISTRY_PAGE_TOKEN_SECRET` is unset: tokens still cannot cross tenants or
+  /// filters, but anyone who reads this source can mint one for their own listing. Set a secret
+  /// in production.
+  public static let defaultPageTokenSecret = "maas-registry-development-page-token-secret"
+
+  public var quotaTarget: String
+  public var quotaTimeout: Duration
+  public var quotaHoldTTL: Duration
+  public var pageTokenSecret: String
+  public var idempotencyRetention: Duration
+  public var releaseRetryInterval: Duration
+
+  public init(
+    quotaTarget: String = "127.0.0.1:50054", quotaTimeout: Duration = .seconds(5), quotaHoldTTL: Duration = .seconds(60),
+    pageTokenSecret: String = RegistrySettings.defaultPageTokenSecret, idempotencyRetention: Duration = .seconds(48 * 3600),
+    releaseRetryInterval: Duration = .seconds(30)
+  ) {
+    self.quotaTarget = quotaTarget
+    self.quotaTimeout = quotaTimeout
+    self.quotaHoldTTL = quotaHoldTTL
+    self.pageTokenSecret = pageTokenSecret
+    self.idempotencyRetention = idempotencyRetention
+    self.releaseRetryInterval = releaseRetryInterval
+  }
+
+  public static func read(prefix: String, from reader: inout EnvironmentReader) -> RegistrySettings {
+    let defaults = RegistrySettings()
+    let target = reader.read("\(prefix)_QUOTA_TARGET", default: defaults.quotaTarget, as: .grpcTarget)
+    let timeout = reader.read("\(prefix)_QUOTA_TIMEOUT_SECONDS", default: defaults.quotaTimeout, as: .seconds(in: 0.1...300))
+    let hold = reader.read("\(prefix)_QUOTA_HOLD_SECONDS", default: defaults.quotaHoldTTL, as: .seconds(in: 10...3600))
+    if hold <= timeout * 2 {
+      reader.report(ConfigurationProblem(
+        variable: "\(prefix)_QUOTA_HOLD_SECONDS", value: "\(hold.components.seconds)",
+        reason: "must be more than twice \(prefix)_QUOTA_TIMEOUT_SECONDS, or holds could lapse before they are committed"))
+    }
+    // Read by hand so that a refusal does not print the secret.
+    var secret = defaults.pageTokenSecret
+    if let given = reader.environment["\(prefix)_PAGE_TOKEN_SECRET"], !given.isEmpty {
+      if given.utf8.count >= 16 {
+        secret = given
+      } else {
+        reader.report(ConfigurationProblem(
+          variable: "\(prefix)_PAGE_TOKEN_SECRET", value: nil,
+          reason: "must be at least 16 bytes (it has \(given.utf8.count); the value is not shown)"))
+      }
+    }
+    let retentionHours = reader.read("\(prefix)_IDEMPOTENCY_RETENTION_HOURS", default: 48, as: .integer(in: 24...24 * 365))
+    let retry = reader.read("\(prefix)_RELEASE_RETRY_SECONDS", default: defaults.releaseRetryInterval, as: .seconds(in: 1...3600))
+    return RegistrySettings(
+      quotaTarget: target, quotaTimeout: timeout, quotaHoldTTL: hold, pageTokenSecret: secret,
+      idempotencyRetention: .seconds(retentionHours * 3600), releaseRetryInterval: retry)
+  }
+}
+
+/// `maas-registry`: the model registry on the shared runtime (default port 50052), a client of
+/// the quota service.
+public enum RegistryService {
+  public static let prefix = "MAAS_REGISTRY"
+
+  public static let definition = ServiceDefinition<RegistrySettings>(
+    program: "maas-registry", prefix: prefix, defaultPort: 50052,
+    schema: RegistrySchema.plan(serviceRole:),
+    readSettings: { reader in RegistrySettings.read(prefix: prefix, from: &reader) },
+    makeServices: { settings, pool, logger in
+      let upstream = UpstreamClient(target: settings.quotaTarget)
+      let quota = GRPCQuotaGate(client: Maas_Quota_V1_Quota.Client(wrapping: upstream.client), timeout: settings.quotaTimeout)
+      let store = RegistryStore(pool: pool, quota: quota, logger: logger, holdTTL: settings.quotaHoldTTL)
+      return .init(
+        services: [RegistryRPCService(store: store, tokens: PageTokens(secret: settings.pageTokenSecret), logger: logger)],
+        // The group stops these in reverse: the maintenance loop before the quota client it uses.
+        background: [
+          upstream,
+          RegistryMaintenance(
+            store: store, releaseInterval: settings.releaseRetryInterval, retention: settings.idempotencyRetention,
+            logger: logger),
+        ])
+    })
+}
+
+/// The registry's background work, until shutdown: releases quota of deleted rows that could
+/// not be released at delete time, and sweeps remembered idempotency answers past retention.
+public struct RegistryMaintenance: Service {
+  let store: RegistryStore
+  let releaseInterval: Duration
+  let retention: Duration
+  let logger: Logger
+  var sweepInterval: Duration = .seconds(3600)
+
+  public init(store: RegistryStore, releaseInterval: Duration, retention: Duration, logger: Logger) {
+    self.store = store
+    self.releaseInterval = releaseInterval
+    self.retention = retention
+    self.logger = logger
+  }
+
+  public func run() async throws {
+    // Returns at graceful shutdown instead of sleeping through it.
+    await cancelWhenGracefulShutdown {
+      var sinceSweep = sweepInterval
+      while !Task.isCancelled {
+        do {
+          let released = try await store.releasePendingReservations(olderThan: releaseInterval)
+          if released > 0 { logger.info("released pending quota reservations", metadata: ["count": "\(released)"]) }
+          if sinceSweep >= sweepInterval {
+            sinceSweep = .zero
+            let swept = try await store.sweepIdempotencyKeys(olderThan: retention)
+            if swept > 0 { logger.info("swept idempotency answers", metadata: ["count": "\(swept)"]) }
+          }
+        } catch is CancellationError {
+          return
+        } catch {
+          logger.warning("registry maintenance failed; retrying next round", metadata: ["error": "\(error)"])
+        }
+        try? await Task.sleep(for: releaseInterval)
+        sinceSweep += releaseInterval
+      }
+    }
+  }
+}
+
+extension ConfigurationParser where Value == String {
+  /// A gRPC target: `host:port`, `[v6]:port` or a resolver URI such as `dns:///name:port`.
+  static var grpcTarget: Self {
+    Self(expectation: "a gRPC target such as 127.0.0.1:50054 or dns:///maas-quota:50054") { text in
+      !text.isEmpty && !text.unicodeScalars.contains { $0.properties.isWhitespace } && text.contains(":") ? text : nil
+    }
+  }
+}

@@ -1,0 +1,219 @@
+import Foundation
+public import Postgres
+
+extension RegistryStore {
+  /// CreateModel: reserves one MODELS unit and commits it with the row.
+  /// - Throws: `RegistryError` (`.modelNameTaken`, `.quotaExhausted`, `.quotaTenantUnknown`,
+  ///   `.quotaUnavailable`, `.invalidRequest` for a reused key), or a database error.
+  public func createModel(_ command: CreateModelCommand) async throws -> Model {
+    try await mutate(command) { tx, now, effects -> Result<Model, RegistryError> in
+      let tenant = command.tenantID
+      // The common refusal first, before any quota is touched.
+      let taken = try await tx.query("SELECT 1 FROM registry.models WHERE tenant_id = $1 AND name = $2", [tenant, command.name])
+      if !taken.isEmpty { return .failure(.modelNameTaken(command.name)) }
+      let reservation: String
+      switch try await self.reserve(.models, 1, for: command, effects) {
+      case .success(let id): reservation = id
+      case .failure(let refusal): return .failure(refusal)
+      }
+      let id = UUID()
+      // A concurrent create of the same name waits on the unique index, then does nothing.
+      let inserted = try await tx.query(
+        """
+        INSERT INTO registry.models (tenant_id, id, name, description, labels, state, reservation_id, create_time, update_time)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6::smallint, $7, $8, $8)
+        ON CONFLICT ON CONSTRAINT models_name_key DO NOTHING RETURNING id
+        """,
+        [
+          tenant, id, command.name, command.description, try PostgresJSON(encoding: command.labels),
+          ModelState.active.rawValue, reservation, now,
+        ])
+      if inserted.isEmpty { return .failure(.modelNameTaken(command.name)) }
+      try await self.commit(reservation, effects)
+      return .success(Model(
+        id: Self.text(id), tenantID: tenant, name: command.name, description: command.description,
+        labels: command.labels, state: .active, createdAt: now, updatedAt: now, aliases: [:]))
+    }
+  }
+
+  /// GetModel.
+  /// - Throws: `RegistryError.modelNotFound`, or a database error.
+  public func model(_ query: ModelQuery) async throws -> Model {
+    try await pool.transaction(tenant: query.tenantID, readOnly: true) { tx in
+      guard let model = try await self.fetchModel(tx, tenant: query.tenantID, query.model) else {
+        throw RegistryError.modelNotFound(query.model)
+      }
+      return model
+    }
+  }
+
+  /// ListModels: one query per page, aliases included, in (name, id) order after the cursor.
+  /// - Throws: a database error.
+  public func listModels(_ query: ListModelsQuery) async throws -> Page<Model, ModelCursor> {
+    try await pool.transaction(tenant: query.tenantID, readOnly: true) { tx in
+      // The first page starts after ("", nil UUID), before every name (names are never empty),
+      // so one statement (and one prepared plan) serves every page.
+      let after = query.after ?? ModelCursor(name: "", id: UUID(uuid: UUID.nilBytes))
+      // The statement and COMMIT in one round trip: the whole page is this one statement.
+      let rows = try await tx.queryAndCommit(
+        Self.modelSelect + """
+           WHERE m.tenant_id = $1 AND (m.name, m.id) > ($2::text, $3::uuid)
+            AND m.name >= $4::text AND starts_with(m.name, $4::text)
+            AND m.labels @> $5::jsonb AND ($6::smallint = 0 OR m.state = $6::smallint)
+          ORDER BY m.name, m.id
+          LIMIT $7
+          """,
+        [
+          query.tenantID, after.name, after.id, query.namePrefix, try PostgresJSON(encoding: query.labelSelector),
+          query.state?.rawValue ?? 0, query.pageSize + 1,
+        ])
+      var models = try rows.map { try Self.decodeModel($0, tenant: query.tenantID) }
+      var next: ModelCursor?
+      if models.count > query.pageSize {
+        models.removeLast(models.count - query.pageSize)
+        let last = models[models.count - 1]
+        next = ModelCursor(name: last.name, id: UUID(uuidString: last.id)!)
+      }
+      return Page(items: models, next: next)
+    }
+  }
+
+  /// UpdateModel: the fields in the command's changes; update_time always moves.
+  /// - Throws: `RegistryError` (`.modelNotFound`, `.modelNameTaken`), or a database error.
+  public func updateModel(_ command: UpdateModelCommand) async throws -> Model {
+    try await mutate(command) { tx, now, _ -> Result<Model, RegistryError> in
+      let tenant = command.tenantID
+      guard let locked = try await self.lockModel(tx, tenant: tenant, command.model) else {
+        return .failure(.modelNotFound(command.model))
+      }
+      let changes = command.changes
+      if let name = changes.name, name != locked.name {
+        let taken = try await tx.query("SELECT 1 FROM registry.models WHERE tenant_id = $1 AND name = $2", [tenant, name])
+        if !taken.isEmpty { return .failure(.modelNameTaken(name)) }
+      }
+      do {
+        _ = try await tx.execute(
+          """
+          UPDATE registry.models SET name = coalesce($3::text, name), description = coalesce($4::text, description),
+            labels = coalesce($5::jsonb, labels), state = coalesce($6::smallint, state), update_time = $7
+          WHERE tenant_id = $1 AND id = $2
+          """,
+          [
+            tenant, locked.id, changes.name, changes.description, try changes.labels.map { try PostgresJSON(encoding: $0) },
+            changes.state?.rawValue, now,
+          ])
+      } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "models_name_key" {
+        // A concurrent rename took the name after the check: the transaction is aborted, so
+        // this answer is not remembered; a retry meets the check above.
+        throw RegistryError.modelNameTaken(changes.name ?? locked.name)
+      }
+      guard let model = try await self.fetchModel(tx, tenant: tenant, .id(Self.text(locked.id))) else {
+        return .failure(.modelNotFound(command.model))
+      }
+      return .success(model)
+    }
+  }
+
+  /// DeleteModel: with `force`, its aliases and versions too; every reservation they held is
+  /// given back after the commit.
+  /// - Throws: `RegistryError` (`.modelNotFound`, `.modelHasVersions`), or a database error.
+  public func deleteModel(_ command: DeleteModelCommand) async throws {
+    _ = try await mutate(command) { tx, now, effects -> Result<Done, RegistryError> in
+      let tenant = command.tenantID
+      guard let locked = try await self.lockModel(tx, tenant: tenant, command.model) else {
+        return .failure(.modelNotFound(command.model))
+      }
+      let counted = try await tx.query(
+        "SELECT count(*) FROM registry.versions WHERE tenant_id = $1 AND model_id = $2", [tenant, locked.id])
+      let versions = try counted[0].decode(Int.self, at: 0)
+      if versions > 0 && !command.force { return .failure(.modelHasVersions(versions)) }
+      var freed: [String] = []
+      if versions > 0 {
+        _ = try await tx.execute("DELETE FROM registry.aliases WHERE tenant_id = $1 AND model_id = $2", [tenant, locked.id])
+        let gone = try await tx.query(
+          "DELETE FROM registry.versions WHERE tenant_id = $1 AND model_id = $2 RETURNING reservation_id",
+          [tenant, locked.id])
+        freed += try gone.compactMap { try $0.decode(String?.self, column: "reservation_id") }
+      }
+      _ = try await tx.execute("DELETE FROM registry.models WHERE tenant_id = $1 AND id = $2", [tenant, locked.id])
+      if let reservation = locked.reservationID { freed.append(reservation) }
+      try await self.free(freed, tx, now: now, effects)
+      return .success(Done())
+    }
+  }
+
+  // MARK: - Shared reads
+
+  /// The model row and its aliases, aggregated in the same statement.
+  static let modelSelect = """
+    SELECT m.id, m.name, m.description, m.labels, m.state, m.create_time, m.update_time,
+      coalesce((
+        SELECT jsonb_object_agg(a.name, v.version) FROM registry.aliases a
+        JOIN registry.versions v ON v.tenant_id = a.tenant_id AND v.id = a.version_id
+        WHERE a.tenant_id = m.tenant_id AND a.model_id = m.id
+      ), '{}'::jsonb) AS aliases
+    FROM registry.models m
+    """
+
+  func fetchModel(_ tx: PostgresTransaction, tenant: String, _ ref: ModelRef) async throws -> Model? {
+    let rows: PostgresRows
+    switch ref {
+    case .id(let text):
+      // Ids are UUIDs the service assigned; anything else names no model.
+      guard let id = UUID(uuidString: text) else { return nil }
+      rows = try await tx.query(Self.modelSelect + " WHERE m.tenant_id = $1 AND m.id = $2", [tenant, id])
+    case .name(let name):
+      rows = try await tx.query(Self.modelSelect + " WHERE m.tenant_id = $1 AND m.name = $2", [tenant, name])
+    }
+    return try rows.first.map { try Self.decodeModel($0, tenant: tenant) }
+  }
+
+  /// A model row locked for the rest of the transaction: every change to a model or its versions
+  /// and aliases takes this lock first, so checks across them (an archived model, a version
+  /// string that is an alias) cannot race.
+  struct LockedModel {
+    var id: UUID
+    var name: String
+    var state: ModelState
+    var reservationID: String?
+  }
+
+  func lockModel(_ tx: PostgresTransaction, tenant: String, _ ref: ModelRef) async throws -> LockedModel? {
+    let sql = "SELECT id, name, state, reservation_id FROM registry.models WHERE tenant_id = $1"
+    let rows: PostgresRows
+    switch ref {
+    case .id(let text):
+      guard let id = UUID(uuidString: text) else { return nil }
+      rows = try await tx.query(sql + " AND id = $2 FOR UPDATE", [tenant, id])
+    case .name(let name):
+      rows = try await tx.query(sql + " AND name = $2 FOR UPDATE", [tenant, name])
+    }
+    guard let row = rows.first else { return nil }
+    return LockedModel(
+      id: try row.decode(UUID.self, column: "id"), name: try row.decode(String.self, column: "name"),
+      state: try row.decode(ModelState.self, column: "state"),
+      reservationID: try row.decode(String?.self, column: "reservation_id"))
+  }
+
+  static func decodeModel(_ row: PostgresRow, tenant: String) throws -> Model {
+    Model(
+      id: text(try row.decode(UUID.self, column: "id")), tenantID: tenant, name: try row.decode(String.self, column: "name"),
+      description: try row.decode(String.self, column: "description"),
+      labels: try row.decode(PostgresJSON.self, column: "labels").decode([String: String].self),
+      state: try row.decode(ModelState.self, column: "state"),
+      createdAt: try row.decode(Date.self, column: "create_time"),
+      updatedAt: try row.decode(Date.self, column: "update_time"),
+      aliases: try row.decode(PostgresJSON.self, column: "aliases").decode([String: String].self))
+  }
+
+  /// Ids on the wire: lower-case UUID text.
+  static func text(_ id: UUID) -> String { id.uuidString.lowercased() }
+}
+
+// Stored as smallint 1 or 2; any other number fails to decode rather than guessing.
+extension ModelState: PostgresDecodable {}
+
+extension UUID {
+  /// 00000000-0000-0000-0000-000000000000, which sorts before every other.
+  static let nilBytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+}

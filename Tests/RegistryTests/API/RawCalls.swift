@@ -1,0 +1,47 @@
+import GRPCCore
+import GRPCShimTransport
+import MaaSContracts
+
+/// Bytes as they are: for requests no Swift message can express (text that is not UTF-8).
+struct RawBytes: MessageSerializer, MessageDeserializer {
+  func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+  func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+    serializedMessageBytes.withUnsafeBytes { Array($0) }
+  }
+}
+
+/// Protobuf's wire format by hand: length-delimited fields, and messages made of them.
+enum Wire {
+  static func field(_ number: Int, _ bytes: [UInt8]) -> [UInt8] {
+    varint(UInt64(number << 3 | 2)) + varint(UInt64(bytes.count)) + bytes
+  }
+
+  static func field(_ number: Int, _ text: String) -> [UInt8] { field(number, Array(text.utf8)) }
+
+  static func varint(_ value: UInt64) -> [UInt8] {
+    var value = value
+    var bytes: [UInt8] = []
+    repeat {
+      var byte = UInt8(value & 0x7f)
+      value >>= 7
+      if value != 0 { byte |= 0x80 }
+      bytes.append(byte)
+    } while value != 0
+    return bytes
+  }
+
+  /// Not UTF-8: a lone continuation byte and an invalid lead byte.
+  static let invalidUTF8: [UInt8] = [0x6c, 0x6c, 0x80, 0xff, 0x61]
+}
+
+extension ServiceFixture {
+  /// Calls `method` of the registry with `bytes` as the request; returns the status.
+  func rawCall(_ method: MethodDescriptor, _ bytes: [UInt8]) async -> (code: RPCError.Code, message: String)? {
+    await status {
+      try await registryClient.unary(
+        request: ClientRequest(message: bytes), descriptor: method, serializer: RawBytes(), deserializer: RawBytes(),
+        options: .defaults
+      ) { response in try response.message }
+    }
+  }
+}
