@@ -84,9 +84,20 @@ enum CLIError: Error, CustomStringConvertible {
       case .deadlineExceeded:
         return "the gateway at \(gateway) did not answer in time (DEADLINE_EXCEEDED); raise --timeout"
       default:
-        return "\(error.code): \(error.message)"
+        return "\(Self.statusName(error.code)): \(error.message)"
       }
     }
+  }
+
+  /// The canonical gRPC name, as other tools print it: NOT_FOUND, RESOURCE_EXHAUSTED, ...
+  static func statusName(_ code: RPCError.Code) -> String {
+    if code == .internalError { return "INTERNAL" }
+    var name = ""
+    for character in String(describing: code) {
+      if character.isUppercase { name += "_" }
+      name += character.uppercased()
+    }
+    return name
   }
 
   var exitCode: ExitCode {
