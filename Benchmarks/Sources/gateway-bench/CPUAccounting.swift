@@ -1,0 +1,117 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a cell's CPU went: the CPU time each process (or group of processes) used during the
+/// cell, read from /proc before and after it. On two shared cores this answers what limits a cell
+/// better than a profiler would: which process saturates, and what one call costs in each.
+///
+/// Groups: this bench process (the callers and their gRPC client), each service, Postgres (the
+/// postmaster, its live children, and the children it has reaped, so a backend that ended during
+/// the cell still counts), and pgbench (this process's reaped children: pgbench is the only
+/// command that runs during a cell).
+struct CPUAccounting {
+  struct Snapshot {
+    /// Clock ticks per group.
+    var ticks: [String: Int64]
+    /// The machine's busy and total ticks over every core (/proc/stat's first line).
+    var machineBusy: Int64
+    var machineTotal: Int64
+    var instant: ContinuousClock.Instant
+  }
+
+  let services: [(name: String, pid: pid_t)]
+  let postmaster: pid_t
+  static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+  static let groups = ["bench", "maas-gateway", "maas-registry", "maas-quota", "postgres", "pgbench"]
+
+  func snapshot() -> Snapshot {
+    var ticks: [String: Int64] = [:]
+    ticks["bench"] = Self.stat("self").map { $0.utime + $0.stime } ?? 0
+    for service in self.services {
+      ticks[service.name] = Self.stat(String(service.pid)).map { $0.utime + $0.stime } ?? 0
+    }
+    var postgres: Int64 = 0
+    if let own = Self.stat(String(self.postmaster)) { postgres += own.utime + own.stime + own.cutime + own.cstime }
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where entry.first?.isNumber == true {
+      if let stat = Self.stat(entry), stat.ppid == self.postmaster { postgres += stat.utime + stat.stime }
+    }
+    ticks["postgres"] = postgres
+    var children = rusage()
+    getrusage(RUSAGE_CHILDREN, &children)
+    ticks["pgbench"] = Int64((Self.seconds(children.ru_utime) + Self.seconds(children.ru_stime)) * Self.ticksPerSecond)
+    let (busy, total) = Self.machine()
+    return Snapshot(ticks: ticks, machineBusy: busy, machineTotal: total, instant: ContinuousClock().now)
+  }
+
+  /// Cores each group used on average between `before` and `after` (1.0 = one core all the
+  /// time), and the machine's busy share of all its cores.
+  static func usage(from before: Snapshot, to after: Snapshot) -> CPUUsage {
+    let seconds = before.instant.duration(to: after.instant).seconds
+    var cores: [String: Double] = [:]
+    for group in Self.groups {
+      let used = Double((after.ticks[group] ?? 0) - (before.ticks[group] ?? 0)) / Self.ticksPerSecond
+      cores[group] = seconds > 0 ? max(0, used) / seconds : 0
+    }
+    let total = after.machineTotal - before.machineTotal
+    let busy = total > 0 ? Double(after.machineBusy - before.machineBusy) / Double(total) : 0
+    return CPUUsage(cores: cores, machineBusyShare: busy, seconds: seconds)
+  }
+
+  private struct ProcessStat {
+    var ppid: Int32
+    var utime: Int64
+    var stime: Int64
+    var cutime: Int64
+    var cstime: Int64
+  }
+
+  /// /proc/<pid>/stat; the command name (field 2) may hold spaces and parentheses, so fields are
+  /// counted from the last ')'.
+  private static func stat(_ pid: String) -> ProcessStat? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = text.lastIndex(of: ")")
+    else { return nil }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // fields[0] is field 3 (state): ppid is field 4, utime..cstime fields 14 to 17.
+    guard fields.count > 14, let ppid = Int32(fields[1]), let utime = Int64(fields[11]), let stime = Int64(fields[12]),
+      let cutime = Int64(fields[13]), let cstime = Int64(fields[14])
+    else { return nil }
+    return ProcessStat(ppid: ppid, utime: utime, stime: stime, cutime: cutime, cstime: cstime)
+  }
+
+  private static func machine() -> (busy: Int64, total: Int64) {
+    guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+      let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+    else { return (0, 0) }
+    let values = line.split(separator: " ").dropFirst().compactMap { Int64($0) }
+    guard values.count >= 5 else { return (0, 0) }
+    // user nice system idle iowait irq softirq steal ...; idle and iowait are not busy.
+    let total = values.prefix(8).reduce(0, +)
+    return (total - values[3] - values[4], total)
+  }
+
+  private static func seconds(_ value: timeval) -> Double {
+    Double(value.tv_sec) + Double(value.tv_usec) / 1e6
+  }
+}
+
+/// One cell's CPU: cores used per group, and the machine's busy share.
+struct CPUUsage: Encodable {
+  var cores: [String: Double]
+  var machineBusyShare: Double
+  var seconds: Double
+
+  /// CPU microseconds per operation in each group, given the cell's operations per second.
+  func microsecondsPerOperation(_ perSecond: Double) -> [String: Double] {
+    guard perSecond > 0 else { return [:] }
+    return self.cores.mapValues { $0 / perSecond * 1e6 }
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case cores
+    case machineBusyShare = "machine_busy_share"
+  }
+}

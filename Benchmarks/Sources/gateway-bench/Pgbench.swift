@@ -1,0 +1,174 @@
+import Foundation
+
+/// The limit: the registry's own ListModels transaction for the first page, run by pgbench (C,
+/// libpq) on the same server, as the same role, with the same statements in the same round trip:
+///
+///   BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY
+///   SELECT set_config($1, $2, true)   -- statement_timeout, the pool's per-transaction bound
+///   SELECT set_config($1, $2, true)   -- maas.tenant_id, row-level security's tenant
+///   <RegistryStore.listModels' statement>, LIMIT page size + 1
+///   COMMIT
+///
+/// all in one pipeline (`\startpipeline`), as `PostgresPool.transaction` sends BEGIN and its
+/// settings with the first statement and `queryAndCommit` the COMMIT with the last: one round trip
+/// per page. Statements are prepared once per connection (`-M prepared`), as the registry's client
+/// prepares them; the parameters are the registry's for a first page (cursor ("", nil UUID), no
+/// prefix, no labels, any state). As `maas_app` (no BYPASSRLS), so the row-level security policy
+/// is paid here as it is in the registry. That is what the registry cannot beat however fast its
+/// Swift is: what the database alone serves of the exact work behind each page.
+///
+/// Kept in step with `Sources/Registry/Storage/RegistryStore+Models.swift` (`modelSelect` and
+/// `listModels`) by hand; the run checks that this statement's first page is the gateway's.
+///
+/// Two threads (`-j 2`, fewer when there are fewer clients): the machine has two cores.
+/// Throughput is pgbench's own `tps` (which leaves out connection set-up); percentiles come from
+/// its per-transaction log (`--log`, third field: latency in microseconds).
+struct Pgbench {
+  static let executable = "/usr/bin/pgbench"
+  static let nilUUID = "00000000-0000-0000-0000-000000000000"
+
+  /// The registry's list statement with psql/pgbench variables for its parameters:
+  /// `$1 tenant, $2 after name, $3 after id, $4 prefix, $5 label selector, $6 state, $7 limit`.
+  static let listStatement = """
+    SELECT m.id, m.name, m.description, m.labels, m.state, m.create_time, m.update_time,
+      coalesce((
+        SELECT jsonb_object_agg(a.name, v.version) FROM registry.aliases a
+        JOIN registry.versions v ON v.tenant_id = a.tenant_id AND v.id = a.version_id
+        WHERE a.tenant_id = m.tenant_id AND a.model_id = m.id
+      ), '{}'::jsonb) AS aliases
+    FROM registry.models m
+     WHERE m.tenant_id = :tenant AND (m.name, m.id) > (:empty::text, :after_id::uuid)
+      AND m.name >= :empty::text AND starts_with(m.name, :empty::text)
+      AND m.labels @> :labels::jsonb AND (:state::smallint = 0 OR m.state = :state::smallint)
+    ORDER BY m.name, m.id
+    LIMIT :limit
+    """
+
+  /// pgbench cannot define an empty variable on its command line (`-D name=` is refused) and
+  /// its expressions have no strings, so each client sets `empty` with `\gset` once, in its first
+  /// transaction (`ready` starts at 0): one extra round trip per client per run, outside the
+  /// pipeline.
+  static var script: String {
+    """
+    \\if :ready = 0
+    SELECT '' AS empty, 1 AS ready \\gset
+    \\endif
+    \\startpipeline
+    BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
+    SELECT set_config(:timeout_name, :timeout_ms, true);
+    SELECT set_config(:tenant_name, :tenant, true);
+    \(Self.listStatement);
+    COMMIT;
+    \\endpipeline
+
+    """
+  }
+
+  let url: String
+  let scratch: URL
+  let variables: [String: String]
+
+  /// - Parameters:
+  ///   - statementTimeoutMilliseconds: the registry pool's `statement_timeout`, as it sets it.
+  init(url: String, tenant: String, pageSize: Int, statementTimeoutMilliseconds: Int) throws {
+    self.url = url
+    self.variables = [
+      "ready": "0", "tenant": tenant, "after_id": Self.nilUUID, "labels": "{}", "state": "0",
+      "limit": String(pageSize + 1), "timeout_name": "statement_timeout",
+      "timeout_ms": String(statementTimeoutMilliseconds), "tenant_name": "maas.tenant_id",
+    ]
+    self.scratch = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-bench-pgbench-\(getpid())")
+    try? FileManager.default.removeItem(at: self.scratch)
+    try FileManager.default.createDirectory(at: self.scratch, withIntermediateDirectories: true)
+    try Self.script.write(to: self.scriptURL, atomically: true, encoding: .utf8)
+  }
+
+  private var scriptURL: URL { self.scratch.appendingPathComponent("list-models.sql") }
+
+  func removeScratch() {
+    try? FileManager.default.removeItem(at: self.scratch)
+  }
+
+  static var version: String {
+    (try? runCommand(Self.executable, ["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? "unknown"
+  }
+
+  /// The names the script's statement answers, in order, run once through psql as the same role
+  /// with the same values (psql's `:'name'` quoting for pgbench's `:name`): what the run checks
+  /// against the gateway's first page, so that pgbench is known to do the registry's work.
+  func statementNames(cluster: BenchCluster) throws -> [String] {
+    var statement = Self.listStatement
+    for name in self.variables.keys.sorted(by: { $0.count > $1.count }) + ["empty"] {
+      let pattern = try NSRegularExpression(pattern: "(?<!:):\(name)\\b")
+      statement = pattern.stringByReplacingMatches(
+        in: statement, range: NSRange(statement.startIndex..., in: statement), withTemplate: ":'\(name)'")
+    }
+    var variables = self.variables
+    variables["empty"] = ""
+    let text = try cluster.sql(
+      self.url,
+      """
+      BEGIN READ ONLY;
+      SET LOCAL maas.tenant_id = :'tenant';
+      SELECT s.name FROM (\(statement)) s ORDER BY s.name, s.id;
+      COMMIT;
+      """,
+      variables: variables)
+    return text.split(separator: "\n").map(String.init)
+  }
+
+  /// A warm-up run, then the measured one, its CPU accounted.
+  func measure(clients: Int, seconds: Int, warmUpSeconds: Int, cpu: CPUAccounting) throws -> Cell {
+    let defines = self.variables.sorted { $0.key < $1.key }.flatMap { ["-D", "\($0.key)=\($0.value)"] }
+    let common = ["-n", "-M", "prepared", "-c", String(clients), "-j", String(min(2, clients))] + defines + ["-f", self.scriptURL.path]
+    if warmUpSeconds > 0 {
+      try runCommand(Self.executable, common + ["-T", String(warmUpSeconds), self.url])
+    }
+    let prefix = "list-\(clients)"
+    let logPrefix = self.scratch.appendingPathComponent(prefix).path
+    let before = cpu.snapshot()
+    let output = try runCommand(
+      Self.executable,
+      common + ["-T", String(seconds), "--log", "--log-prefix", logPrefix, self.url]
+    )
+    let usage = CPUAccounting.usage(from: before, to: cpu.snapshot())
+    guard let tps = Self.value(after: "tps = ", in: output.stdout) else {
+      throw BenchError("no tps in pgbench's output:\n\(output.stdout)\(output.stderr)")
+    }
+    let failed = Self.value(after: "number of failed transactions: ", in: output.stdout) ?? 0
+    let latencies = try self.readLogs(prefix: prefix)
+    try? FileManager.default.contentsOfDirectory(atPath: self.scratch.path)
+      .filter { $0.hasPrefix(prefix + ".") }
+      .forEach { try? FileManager.default.removeItem(at: self.scratch.appendingPathComponent($0)) }
+    let measurement = Measurement(
+      latenciesNanoseconds: latencies, seconds: Double(seconds), errors: Int(failed), perSecond: tps)
+    return Cell(measurement: measurement, cpu: usage, firstError: failed > 0 ? output.stderr : nil)
+  }
+
+  /// Every transaction's latency from the per-thread logs `prefix.<pid>` and `prefix.<pid>.<n>`
+  /// (`client_id transaction_no time_us script_no epoch epoch_us`; "failed" for a failed one).
+  private func readLogs(prefix: String) throws -> [Int64] {
+    var latencies: [Int64] = []
+    let files = try FileManager.default.contentsOfDirectory(atPath: self.scratch.path).filter { $0.hasPrefix(prefix + ".") }
+    guard !files.isEmpty else { throw BenchError("pgbench wrote no transaction log for \(prefix)") }
+    for file in files {
+      let text = try String(contentsOf: self.scratch.appendingPathComponent(file), encoding: .utf8)
+      for line in text.split(separator: "\n") {
+        let fields = line.split(separator: " ", maxSplits: 3)
+        guard fields.count >= 3, let microseconds = Int64(fields[2]) else { continue }
+        latencies.append(microseconds * 1_000)
+      }
+    }
+    return latencies
+  }
+
+  /// The number that follows `label` on its line of pgbench's summary.
+  private static func value(after label: String, in text: String) -> Double? {
+    for line in text.split(separator: "\n") {
+      guard let range = line.range(of: label) else { continue }
+      let rest = line[range.upperBound...].prefix { $0.isNumber || $0 == "." }
+      return Double(rest)
+    }
+    return nil
+  }
+}
