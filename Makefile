@@ -11,7 +11,7 @@ PYTHON := $(CURDIR)/.venv/bin/python
 export MAAS_PYTHON := $(PYTHON)
 
 .PHONY: help deps build test test-swift leak-check run generate check-generated lint \
-	bench bench-transport bench-postgres bench-quota clean postgres postgres-stop psql
+	bench bench-transport bench-postgres bench-quota bench-gateway clean postgres postgres-stop psql
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort \
@@ -73,7 +73,7 @@ $(HARNESS): $(HARNESS_SOURCES) $(wildcard Sources/CGRPCShim/*.h) Sources/CGRPCSh
 	@mkdir -p .build-bench/links
 	@ln -sfn ../.. .build-bench/links/maas
 
-bench: bench-transport bench-postgres bench-quota ## Run every benchmark
+bench: bench-transport bench-postgres bench-quota bench-gateway ## Run every benchmark
 
 bench-transport: deps $(HARNESS) .build-bench/links/maas ## Unary QPS/p50/p99 through the shim vs grpc-swift-nio-transport vs a C++ echo server
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product transport-bench
@@ -93,6 +93,16 @@ bench-quota: deps .build-bench/links/maas ## Consume/s and p50/p99 (one hot tena
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product quota-bench
 	@mkdir -p .bench
 	.build-bench/release/quota-bench run --server .build-bench/release/maas-quota --seconds $${BENCH_SECONDS:-5} --json .bench/quota.json
+
+# The three services are built like maas-quota above (products of the root package in the bench
+# scratch path), one `swift build` each: SwiftPM builds one product or all of them.
+bench-gateway: deps .build-bench/links/maas ## ListModels end to end (gateway -> registry -> Postgres; 1,000 models, page 50; 1/16/64 callers) vs pgbench running the registry's list query
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-quota
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-registry
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-gateway
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product gateway-bench
+	@mkdir -p .bench
+	.build-bench/release/gateway-bench run --bin-dir .build-bench/release --seconds $${BENCH_SECONDS:-5} --json .bench/gateway.json
 
 clean: ## Remove build output (keeps the local database under .run/)
 	rm -rf .build .build-harness .build-bench .build-python

@@ -52,5 +52,18 @@ let package = Package(
       ],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
+    // ListModels end to end (client -> maas-gateway -> maas-registry -> Postgres, with maas-quota
+    // behind both; the root package's release builds, made in this package's scratch path) against
+    // pgbench running the registry's own list transaction on one private cluster;
+    // `make bench-gateway`.
+    .executableTarget(
+      name: "gateway-bench",
+      dependencies: [
+        .product(name: "GRPCShimTransport", package: "maas"),
+        .product(name: "MaaSContracts", package: "maas"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
   ]
 )

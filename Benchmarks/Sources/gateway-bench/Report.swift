@@ -1,0 +1,111 @@
+import Foundation
+
+/// `.bench/gateway.json`, and the table printed from it.
+struct Report: Encodable {
+  /// Gateway ListModels QPS at 64 callers / pgbench's list tps at 64 clients.
+  var ratio: Double
+  var goal: Double
+  var p99MillisecondsAt16: Double
+  var p99GoalMilliseconds: Double
+  /// clients -> tps.
+  var pgbenchListTPS: [String: Double]
+  var pgbench: [String: Cell]
+  var gatewayList: [String: Cell]
+  var registryDirect: [String: Cell]
+  var walkCheck: WalkCheck
+  var pgbenchScript: String
+  var pgbenchVersion: String
+  var models: Int
+  var pageSize: Int
+  var date: String
+  var secondsPerCell: Int
+  var warmUpSeconds: Int
+  var concurrencies: [Int]
+  var fsync: Bool
+  /// Each service's MAAS_<SVC>_DATABASE_POOL_SIZE.
+  var poolSize: Int
+  var cores: Int
+  var notes: [String]
+
+  enum CodingKeys: String, CodingKey {
+    case ratio, goal, pgbench, date, concurrencies, fsync, notes, models, cores
+    case p99MillisecondsAt16 = "p99_ms_at_16"
+    case p99GoalMilliseconds = "p99_goal_ms"
+    case pgbenchListTPS = "pgbench_list_tps"
+    case gatewayList = "gateway_list"
+    case registryDirect = "registry_direct_list"
+    case walkCheck = "walk_check"
+    case pgbenchScript = "pgbench_script"
+    case pgbenchVersion = "pgbench_version"
+    case pageSize = "page_size"
+    case secondsPerCell = "seconds_per_cell"
+    case warmUpSeconds = "warm_up_seconds"
+    case poolSize = "pool_size"
+  }
+
+  var ratioMet: Bool { self.ratio >= self.goal }
+  var p99Met: Bool { self.p99MillisecondsAt16 < self.p99GoalMilliseconds }
+
+  func write(to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let url = URL(fileURLWithPath: path)
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try encoder.encode(self).write(to: url)
+  }
+
+  private func rows(_ concurrency: Int) -> [(String, Cell)] {
+    let key = String(concurrency)
+    return [
+      ("pgbench: the registry's list transaction", self.pgbench[key]),
+      ("ListModels via gateway (end to end)", self.gatewayList[key]),
+      ("ListModels to registry directly", self.registryDirect[key]),
+    ].compactMap { label, cell in cell.map { (label, $0) } }
+  }
+
+  func printTable() {
+    print("ListModels, first page of \(self.pageSize) of a tenant's \(self.models) models: client -> maas-gateway -> maas-registry -> Postgres"
+      + " (one process each, pool \(self.poolSize)), beside pgbench running the registry's list transaction on the same server"
+      + " (fsync \(self.fsync ? "on" : "off")); \(self.secondsPerCell) s per cell after a \(self.warmUpSeconds) s warm-up,"
+      + " over 127.0.0.1, \(self.cores) cores shared by everything")
+    print("")
+    print("| callers | peer | ops/s | p50 (ms) | p99 (ms) | errors | / pgbench |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for concurrency in self.concurrencies {
+      let limit = self.pgbench[String(concurrency)]?.measurement.perSecond ?? 0
+      for (label, cell) in self.rows(concurrency) {
+        let m = cell.measurement
+        print("| \(concurrency) | \(label) | \(format(m.perSecond)) | \(format(m.p50Milliseconds, 3)) | \(format(m.p99Milliseconds, 3))"
+          + " | \(m.errors) | \(format(limit > 0 ? m.perSecond / limit : 0, 2)) |")
+      }
+    }
+    print("")
+    print("Where the CPU went: cores used during the cell (CPU µs per operation)")
+    print("")
+    let groups = CPUAccounting.groups
+    print("| callers | peer | " + groups.joined(separator: " | ") + " | machine busy |")
+    print("|---:|---|" + groups.map { _ in "---:" }.joined(separator: "|") + "|---:|")
+    for concurrency in self.concurrencies {
+      for (label, cell) in self.rows(concurrency) {
+        let perOperation = cell.cpu.microsecondsPerOperation(cell.measurement.perSecond)
+        let columns = groups.map { group -> String in
+          let cores = cell.cpu.cores[group] ?? 0
+          return cores < 0.005 ? "-" : "\(format(cores, 2)) (\(format(perOperation[group] ?? 0)))"
+        }
+        print("| \(concurrency) | \(label) | " + columns.joined(separator: " | ") + " | \(format(cell.cpu.machineBusyShare * 100))% |")
+      }
+    }
+    print("")
+    print("ratio (gateway ListModels QPS at 64 / pgbench list tps at 64): \(format(self.ratio, 2))   goal: >= \(format(self.goal, 1))"
+      + (self.ratioMet ? "   met" : "   NOT met"))
+    print("p99 at 16 callers, gateway ListModels: \(format(self.p99MillisecondsAt16, 3)) ms   goal: < \(format(self.p99GoalMilliseconds, 0)) ms"
+      + (self.p99Met ? "   met" : "   NOT met"))
+    let walk = self.walkCheck
+    print("walk: \(walk.pages) pages of \(self.pageSize) through the gateway returned \(walk.models) models, \(walk.distinct) distinct,"
+      + " of \(walk.expected) expected, in name order: \(walk.sortedByName ? "yes" : "NO"), in \(format(walk.seconds, 2)) s"
+      + (walk.ok ? "   ok" : "   WRONG (missing: \(walk.missing.joined(separator: ", ")))"))
+    print("pgbench's statement answers the gateway's first page (and page size + 1 rows): "
+      + (walk.pgbenchStatementMatches ? "yes" : "NO"))
+    for line in self.notes { print("note: \(line)") }
+  }
+}

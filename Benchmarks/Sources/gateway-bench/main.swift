@@ -1,0 +1,245 @@
+// ListModels end to end against the database's own limit, side by side in one run, on a private
+// cluster this program starts and stops, with maas-quota, maas-registry and maas-gateway (the
+// release builds, one process each) started against it:
+//
+//   pgbench   the registry's ListModels transaction for the first page (BEGIN READ ONLY, its two
+//             set_configs, the list statement with LIMIT page size + 1, COMMIT; one pipeline, as
+//             the registry sends it), as the same role, on the same server: the limit
+//   gateway   ListModels through maas-gateway with the tenant's API key: authentication (one
+//             query), one API call spent at maas-quota (Consume, a durable write), the call
+//             forwarded to maas-registry, which runs that same transaction
+//   registry  the same first page asked of maas-registry directly with the tenant id: the
+//             registry's share, to read the gateway's against
+//
+// for one tenant with 1,000 models (made through the gateway first), page size 50, at 1, 16 and
+// 64 callers, with the CPU each process used in every cell. Before the cells, one walk over every
+// page through the gateway must return exactly the 1,000 models, each once, in name order, and
+// pgbench's statement must answer the gateway's first page. The headline ratio is gateway QPS at
+// 64 over pgbench's tps at 64 (goal at least 0.5), beside the gateway's p99 at 16 callers (goal
+// under 10 ms).
+//
+// Usage (from the repository root, which `make bench-gateway` is):
+//   gateway-bench run [--seconds S] [--warm-up S] [--json PATH] [--bin-dir DIR] [--pool-size N]
+//                     [--models N] [--page-size N] [--no-fsync]
+//     --bin-dir: where maas-quota, maas-registry and maas-gateway are (default: beside this
+//     program, where `make bench-gateway` builds them); --pool-size: every service's
+//     MAAS_<SVC>_DATABASE_POOL_SIZE (default 10, the services' default); --no-fsync: the cluster
+//     without fsync (see BenchCluster.start)
+import Foundation
+import GRPCCore
+import GRPCShimTransport
+import MaaSContracts
+
+let concurrencies = [1, 16, 64]
+let goal = 0.5
+let p99GoalMilliseconds = 10.0
+let tenantName = "gateway-bench"
+/// The registry's statement timeout, set on its pool and repeated in pgbench's script.
+let statementTimeoutSeconds = 10
+/// Each call's deadline, as a client such as maasctl sends one; the gateway forwards what is left.
+let callTimeout = Duration.seconds(10)
+
+struct Options {
+  var seconds = 5
+  var warmUpSeconds = 1
+  var jsonPath: String?
+  var binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+  var poolSize = 10
+  var models = 1_000
+  var pageSize = 50
+  var fsync = true
+}
+
+func run(_ options: Options) async throws {
+  let cluster = try BenchCluster.start(fsync: options.fsync)
+  defer { cluster.stop() }
+  try cluster.resetSchemas()
+
+  let logDirectory = URL(fileURLWithPath: options.jsonPath ?? ".bench/gateway.json").deletingLastPathComponent().path
+  try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+  // Declared before the first start, so that whatever has started is stopped on every way out.
+  let suite = ServiceSuite()
+  defer { suite.stopAll() }
+  let adminToken = (0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined()
+  func start(_ name: String, _ prefix: String, _ extra: [String: String]) throws -> ServiceProcess {
+    try suite.start(
+      name, prefix: prefix, directory: options.binDirectory, cluster: cluster, poolSize: options.poolSize,
+      extra: extra.merging(["\(prefix)_DATABASE_STATEMENT_TIMEOUT_SECONDS": String(statementTimeoutSeconds)]) { $1 },
+      logDirectory: logDirectory)
+  }
+  let quota = try start("maas-quota", "MAAS_QUOTA", [:])
+  let registry = try start("maas-registry", "MAAS_REGISTRY", ["MAAS_REGISTRY_QUOTA_TARGET": quota.target])
+  let gateway = try start(
+    "maas-gateway", "MAAS_GATEWAY",
+    [
+      "MAAS_GATEWAY_REGISTRY_TARGET": registry.target, "MAAS_GATEWAY_QUOTA_TARGET": quota.target,
+      "MAAS_GATEWAY_ADMIN_TOKEN": adminToken,
+    ])
+  let cpu = CPUAccounting(
+    services: [(gateway.name, gateway.pid), (registry.name, registry.pid), (quota.name, quota.pid)],
+    postmaster: try cluster.postmasterPID())
+
+  let report = try await withGRPCClient(transport: ShimClientTransport(target: gateway.target)) { gatewayChannel in
+    try await withGRPCClient(transport: ShimClientTransport(target: registry.target)) { registryChannel in
+      try await measureAll(
+        gateway: GatewayClient(wrapping: gatewayChannel), admin: AdminClient(wrapping: gatewayChannel),
+        registry: RegistryClient(wrapping: registryChannel), adminToken: adminToken, cluster: cluster, cpu: cpu,
+        options: options)
+    }
+  }
+  report.printTable()
+  if let jsonPath = options.jsonPath {
+    try report.write(to: jsonPath)
+    print("wrote \(jsonPath)")
+  }
+  if !report.walkCheck.ok || !report.walkCheck.pgbenchStatementMatches {
+    throw BenchError("the correctness check failed (see the walk line above)")
+  }
+}
+
+func measureAll(
+  gateway: GatewayClient, admin: AdminClient, registry: RegistryClient, adminToken: String, cluster: BenchCluster,
+  cpu: CPUAccounting, options: Options
+) async throws -> Report {
+  note("creating tenant \(tenantName) (models limit \(options.models), API calls unlimited) and its API key")
+  let tenant = try await BenchTenant.create(admin: admin, adminToken: adminToken, name: tenantName, models: options.models)
+  let clock = ContinuousClock()
+  let creating = clock.now
+  note("creating \(options.models) models through the gateway, 16 at a time")
+  try await createModels(gateway: gateway, tenant: tenant, count: options.models, concurrency: 16)
+  note("created them in \(format(creating.duration(to: clock.now).seconds, 1)) s")
+
+  note("walking every page through the gateway")
+  var (walk, firstPage) = try await walkAllPages(gateway: gateway, tenant: tenant, pageSize: options.pageSize, expected: options.models)
+  let pgbench = try Pgbench(
+    url: cluster.appURL, tenant: tenant.id, pageSize: options.pageSize, statementTimeoutMilliseconds: statementTimeoutSeconds * 1000)
+  defer { pgbench.removeScratch() }
+  let statementNames = try pgbench.statementNames(cluster: cluster)
+  walk.pgbenchStatementMatches = statementNames.count == options.pageSize + 1 && Array(statementNames.prefix(options.pageSize)) == firstPage
+  var notes: [String] = []
+  if !walk.ok || !walk.pgbenchStatementMatches {
+    // Measuring a wrong listing, or pgbench doing other work, would give figures that mean
+    // nothing: stop here (the services and the cluster are stopped on the way out).
+    notes.append("correctness check failed: not measured")
+    return Report(
+      ratio: 0, goal: goal, p99MillisecondsAt16: 0, p99GoalMilliseconds: p99GoalMilliseconds, pgbenchListTPS: [:], pgbench: [:],
+      gatewayList: [:], registryDirect: [:], walkCheck: walk, pgbenchScript: Pgbench.script, pgbenchVersion: Pgbench.version,
+      models: options.models, pageSize: options.pageSize, date: ISO8601DateFormatter().string(from: Date()),
+      secondsPerCell: options.seconds, warmUpSeconds: options.warmUpSeconds, concurrencies: concurrencies, fsync: options.fsync,
+      poolSize: options.poolSize, cores: ProcessInfo.processInfo.activeProcessorCount, notes: notes)
+  }
+
+  var callOptions = CallOptions.defaults
+  callOptions.timeout = callTimeout
+  let gatewayCall = gatewayListCall(gateway: gateway, tenant: tenant, pageSize: options.pageSize, options: callOptions)
+  let registryCall = registryListCall(registry: registry, tenant: tenant, pageSize: options.pageSize, options: callOptions)
+
+  var pgbenchCells: [String: Cell] = [:]
+  var gatewayCells: [String: Cell] = [:]
+  var registryCells: [String: Cell] = [:]
+  for (index, concurrency) in concurrencies.enumerated() {
+    let key = String(concurrency)
+    // The peer that goes first rotates from one concurrency to the next, so that drift in the
+    // machine's load does not always favour the same one.
+    let peers = ["pgbench", "gateway", "registry"]
+    let order = peers[(index % peers.count)...] + peers[..<(index % peers.count)]
+    for peer in order {
+      switch peer {
+      case "pgbench":
+        note("pgbench, the registry's list transaction, \(concurrency) clients")
+        pgbenchCells[key] = try pgbench.measure(
+          clients: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, cpu: cpu)
+      case "gateway":
+        note("ListModels through the gateway, \(concurrency) callers")
+        gatewayCells[key] = await measureCallers(
+          "gateway", concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, cpu: cpu,
+          call: gatewayCall)
+      default:
+        note("ListModels to the registry directly, \(concurrency) callers")
+        registryCells[key] = await measureCallers(
+          "registry", concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, cpu: cpu,
+          call: registryCall)
+      }
+    }
+  }
+
+  for (label, cells) in [("gateway", gatewayCells), ("registry", registryCells), ("pgbench", pgbenchCells)] {
+    for (key, cell) in cells.sorted(by: { $0.key < $1.key }) where cell.measurement.errors > 0 {
+      notes.append("\(label) at \(key): \(cell.measurement.errors) errors; the first: \(cell.firstError ?? "?")")
+    }
+  }
+  notes.append(
+    "the limit is pgbench running the registry's own first-page transaction (pipelined BEGIN READ ONLY, set_config of"
+      + " statement_timeout and maas.tenant_id, the list statement with LIMIT \(options.pageSize + 1), COMMIT; prepared) as maas_app,"
+      + " so row-level security applies as in the registry; the gateway also authenticates (one query) and spends an API call at"
+      + " quota (one durable write) per call, work pgbench's figure does not include")
+  notes.append("every cell lists the first page only (the walk covers the rest once); keyset pages cost what the first one does")
+
+  let gatewayAt64 = gatewayCells["64"]!.measurement.perSecond
+  let pgbenchAt64 = pgbenchCells["64"]!.measurement.perSecond
+  return Report(
+    ratio: pgbenchAt64 > 0 ? gatewayAt64 / pgbenchAt64 : 0,
+    goal: goal,
+    p99MillisecondsAt16: gatewayCells["16"]!.measurement.p99Milliseconds,
+    p99GoalMilliseconds: p99GoalMilliseconds,
+    pgbenchListTPS: pgbenchCells.mapValues(\.measurement.perSecond),
+    pgbench: pgbenchCells,
+    gatewayList: gatewayCells,
+    registryDirect: registryCells,
+    walkCheck: walk,
+    pgbenchScript: Pgbench.script,
+    pgbenchVersion: Pgbench.version,
+    models: options.models,
+    pageSize: options.pageSize,
+    date: ISO8601DateFormatter().string(from: Date()),
+    secondsPerCell: options.seconds,
+    warmUpSeconds: options.warmUpSeconds,
+    concurrencies: concurrencies,
+    fsync: options.fsync,
+    poolSize: options.poolSize,
+    cores: ProcessInfo.processInfo.activeProcessorCount,
+    notes: notes)
+}
+
+// MARK: - Entry
+
+func parseRun(_ arguments: ArraySlice<String>) throws -> Options {
+  var options = Options()
+  var rest = arguments
+  func number(_ flag: String) throws -> Int {
+    guard let text = rest.popFirst(), let value = Int(text), value >= 0 else { throw BenchError("\(flag) needs a whole number") }
+    return value
+  }
+  while let flag = rest.popFirst() {
+    switch flag {
+    case "--seconds": options.seconds = max(1, try number(flag))
+    case "--warm-up": options.warmUpSeconds = try number(flag)
+    case "--json": options.jsonPath = rest.popFirst()
+    case "--bin-dir":
+      guard let path = rest.popFirst() else { throw BenchError("--bin-dir needs a path") }
+      options.binDirectory = path
+    case "--pool-size": options.poolSize = max(1, try number(flag))
+    case "--models": options.models = max(1, try number(flag))
+    case "--page-size": options.pageSize = min(1_000, max(1, try number(flag)))
+    case "--no-fsync": options.fsync = false
+    default: throw BenchError("unknown flag \(flag)")
+    }
+  }
+  // Every measured call asks for a full first page with a next page behind it.
+  guard options.models > options.pageSize else { throw BenchError("--models must exceed --page-size") }
+  return options
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+do {
+  switch arguments.first {
+  case "run": try await run(try parseRun(arguments.dropFirst()))
+  default:
+    print("usage: gateway-bench run [--seconds S] [--warm-up S] [--json PATH] [--bin-dir DIR] [--pool-size N]"
+      + " [--models N] [--page-size N] [--no-fsync]")
+    exit(2)
+  }
+} catch {
+  note("failed: \(error)")
+  exit(1)
+}
