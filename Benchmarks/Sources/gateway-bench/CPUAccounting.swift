@@ -40,7 +40,7 @@ struct CPUAccounting {
     }
     ticks["postgres"] = postgres
     var children = rusage()
-    getrusage(RUSAGE_CHILDREN, &children)
+    getrusage(RUSAGE_CHILDREN.rawValue, &children)
     ticks["pgbench"] = Int64((Self.seconds(children.ru_utime) + Self.seconds(children.ru_stime)) * Self.ticksPerSecond)
     let (busy, total) = Self.machine()
     return Snapshot(ticks: ticks, machineBusy: busy, machineTotal: total, instant: ContinuousClock().now)

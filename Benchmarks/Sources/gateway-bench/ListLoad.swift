@@ -59,7 +59,7 @@ func createModels(gateway: GatewayClient, tenant: BenchTenant, count: Int, concu
       group.addTask {
         let request = Maas_Gateway_V1_CreateModelRequest.with {
           $0.name = modelName(index)
-          $0.description = "Benchmark model \(index): a listing row with a description and two labels, as a real one has."
+          $0.description_p = "Benchmark model \(index): a listing row with a description and two labels, as a real one has."
           $0.labels = ["family": index.isMultiple(of: 2) ? "llama" : "mistral", "size": "\(7 + index % 4 * 6)b"]
           $0.idempotencyKey = "gateway-bench-model-\(index)"
         }
