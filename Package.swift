@@ -180,7 +180,10 @@ let package = Package(
       dependencies: [
         "GRPCShimTransport",
         "MaaSContracts",
+        "Postgres",
+        "PostgresMigrations",
         grpcCore,
+        logging,
       ],
       swiftSettings: swiftSettings
     ),

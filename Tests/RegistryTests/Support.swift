@@ -121,22 +121,7 @@ struct StoreFixture {
 func withDatabase<Result>(
   _ name: String, plan: MigrationPlan, _ body: (_ app: PostgresPool, _ owner: PostgresPool) async throws -> Result
 ) async throws -> Result {
-  let database = try await PostgresFixture.shared().createDatabase(named: name)
-  let owner = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.ownerURL, minConnections: 0, maxConnections: 4), logger: quietLogger)
-  let app = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: 8), logger: quietLogger)
-  do {
-    try await Migrator(pool: owner, logger: quietLogger).apply(plan)
-    let result = try await body(app, owner)
-    await app.close()
-    await owner.close()
-    return result
-  } catch {
-    await app.close()
-    await owner.close()
-    throw error
-  }
+  try await withMigratedDatabase(named: name, plan: plan) { db in try await body(db.app, db.owner) }
 }
 
 /// Runs `body` with a registry store on a database of its own, `name` being unique per test.

@@ -85,20 +85,8 @@ func withGateway(
 
 /// The real quota service on a database of its own.
 func withQuotaService(_ name: String, _ body: (QuotaRPCService) async throws -> Void) async throws {
-  let database = try await PostgresFixture.shared().createDatabase(named: name)
-  let owner = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.ownerURL, minConnections: 0, maxConnections: 2), logger: quietLogger)
-  let app = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: 6), logger: quietLogger)
-  do {
-    try await Migrator(pool: owner, logger: quietLogger).apply(QuotaSchema.plan(serviceRole: "maas_app"))
-    let store = QuotaStore(pool: app, policy: QuotaPolicy(), logger: quietLogger)
+  try await withMigratedDatabase(named: name, plan: try QuotaSchema.plan(serviceRole: "maas_app"), appConnections: 6) { db in
+    let store = QuotaStore(pool: db.app, policy: QuotaPolicy(), logger: quietLogger)
     try await body(QuotaRPCService(store: store, logger: quietLogger))
-    await app.close()
-    await owner.close()
-  } catch {
-    await app.close()
-    await owner.close()
-    throw error
   }
 }

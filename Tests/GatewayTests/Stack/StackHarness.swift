@@ -87,21 +87,9 @@ func withStack(_ name: String, _ body: (Stack) async throws -> Void) async throw
 func withRegistryService(
   _ name: String, quota: Maas_Quota_V1_Quota.Client<ShimClientTransport>, _ body: (RegistryRPCService) async throws -> Void
 ) async throws {
-  let database = try await PostgresFixture.shared().createDatabase(named: name)
-  let owner = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.ownerURL, minConnections: 0, maxConnections: 2), logger: quietLogger)
-  let app = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: 8), logger: quietLogger)
-  do {
-    try await Migrator(pool: owner, logger: quietLogger).apply(RegistrySchema.plan(serviceRole: "maas_app"))
-    let store = RegistryStore(pool: app, quota: GRPCQuotaGate(client: quota, timeout: .seconds(5)), logger: quietLogger)
+  try await withMigratedDatabase(named: name, plan: try RegistrySchema.plan(serviceRole: "maas_app")) { db in
+    let store = RegistryStore(pool: db.app, quota: GRPCQuotaGate(client: quota, timeout: .seconds(5)), logger: quietLogger)
     try await body(RegistryRPCService(store: store, tokens: PageTokens(secret: "stack-tests-page-token-secret"), logger: quietLogger))
-    await app.close()
-    await owner.close()
-  } catch {
-    await app.close()
-    await owner.close()
-    throw error
   }
 }
 

@@ -40,20 +40,7 @@ enum NeverCalledQuota {
 
 /// Runs `body` with a gateway database of its own, `name` being unique per test.
 func withGatewayDatabase<Result>(_ name: String, _ body: (GatewayDatabase) async throws -> Result) async throws -> Result {
-  let database = try await PostgresFixture.shared().createDatabase(named: name)
-  let owner = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.ownerURL, minConnections: 0, maxConnections: 2), logger: quietLogger)
-  let app = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: 6), logger: quietLogger)
-  do {
-    try await Migrator(pool: owner, logger: quietLogger).apply(GatewaySchema.plan(serviceRole: "maas_app"))
-    let result = try await body(GatewayDatabase(store: PostgresGatewayStore(pool: app), app: app, owner: owner, database: database))
-    await app.close()
-    await owner.close()
-    return result
-  } catch {
-    await app.close()
-    await owner.close()
-    throw error
+  try await withMigratedDatabase(named: name, plan: try GatewaySchema.plan(serviceRole: "maas_app"), appConnections: 6) { db in
+    try await body(GatewayDatabase(store: PostgresGatewayStore(pool: db.app), app: db.app, owner: db.owner, database: db.database))
   }
 }

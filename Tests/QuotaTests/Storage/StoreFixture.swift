@@ -60,23 +60,10 @@ func withStore<Result>(
   policy: QuotaPolicy = QuotaPolicy(),
   _ body: (StoreFixture) async throws -> Result
 ) async throws -> Result {
-  let database = try await PostgresFixture.shared().createDatabase(named: name)
-  let owner = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.ownerURL, minConnections: 0, maxConnections: 4), logger: quietLogger)
-  let app = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: 8), logger: quietLogger)
-  do {
-    try await Migrator(pool: owner, logger: quietLogger).apply(QuotaSchema.plan(serviceRole: "maas_app"))
+  try await withMigratedDatabase(named: name, plan: try QuotaSchema.plan(serviceRole: "maas_app")) { db in
     let clock = ManualClock(start)
-    let store = QuotaStore(pool: app, policy: policy, clock: clock, logger: quietLogger)
-    let result = try await body(StoreFixture(store: store, clock: clock, app: app, owner: owner, database: database))
-    await app.close()
-    await owner.close()
-    return result
-  } catch {
-    await app.close()
-    await owner.close()
-    throw error
+    let store = QuotaStore(pool: db.app, policy: policy, clock: clock, logger: quietLogger)
+    return try await body(StoreFixture(store: store, clock: clock, app: db.app, owner: db.owner, database: db.database))
   }
 }
 
