@@ -138,18 +138,6 @@ enum TokenIssuer {
   }
 }
 
-/// The status a call fails with, or nil if it succeeds.
-func status(_ call: () async throws -> some Any) async -> (code: RPCError.Code, message: String)? {
-  do {
-    _ = try await call()
-    return nil
-  } catch let error as RPCError {
-    return (error.code, error.message)
-  } catch {
-    return (.unknown, "\(error)")
-  }
-}
-
 /// The error `body` throws, if any.
 func thrownError(_ body: () async throws -> some Any) async -> (any Error)? {
   do {

@@ -200,18 +200,6 @@ struct QuotaUsage: Equatable, CustomStringConvertible {
   var description: String { "used \(used), reserved \(reserved)" }
 }
 
-/// The status a call fails with, or nil if it succeeds.
-func status(_ call: () async throws -> some Any) async -> (code: RPCError.Code, message: String)? {
-  do {
-    _ = try await call()
-    return nil
-  } catch let error as RPCError {
-    return (error.code, error.message)
-  } catch {
-    return (.unknown, "\(error)")
-  }
-}
-
 /// The `RegistryError` `body` throws, if it throws one.
 func registryError(_ body: () async throws -> some Any) async -> RegistryError? {
   do {

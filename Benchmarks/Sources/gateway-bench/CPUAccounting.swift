@@ -26,6 +26,8 @@ struct CPUAccounting {
   let postmaster: pid_t
   static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
   static let groups = ["bench", "maas-gateway", "maas-registry", "maas-quota", "postgres", "pgbench"]
+  /// The groups, and "other": the rest of the machine's busy time.
+  static let columns = groups + ["other"]
 
   func snapshot() -> Snapshot {
     var ticks: [String: Int64] = [:]
@@ -57,6 +59,10 @@ struct CPUAccounting {
     }
     let total = after.machineTotal - before.machineTotal
     let busy = total > 0 ? Double(after.machineBusy - before.machineBusy) / Double(total) : 0
+    // What the machine's busy cores did beyond the groups: other work on the shared machine (a
+    // build, another benchmark), which the cell competed with.
+    let machineCores = Double(ProcessInfo.processInfo.activeProcessorCount)
+    cores["other"] = max(0, busy * machineCores - cores.values.reduce(0, +))
     return CPUUsage(cores: cores, machineBusyShare: busy, seconds: seconds)
   }
 
@@ -107,7 +113,7 @@ struct CPUUsage: Encodable {
   /// CPU microseconds per operation in each group, given the cell's operations per second.
   func microsecondsPerOperation(_ perSecond: Double) -> [String: Double] {
     guard perSecond > 0 else { return [:] }
-    return self.cores.mapValues { $0 / perSecond * 1e6 }
+    return self.cores.filter { $0.key != "other" }.mapValues { $0 / perSecond * 1e6 }
   }
 
   enum CodingKeys: String, CodingKey {

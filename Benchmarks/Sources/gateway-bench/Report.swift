@@ -82,7 +82,7 @@ struct Report: Encodable {
     print("")
     print("Where the CPU went: cores used during the cell (CPU µs per operation)")
     print("")
-    let groups = CPUAccounting.groups
+    let groups = CPUAccounting.columns
     print("| callers | peer | " + groups.joined(separator: " | ") + " | machine busy |")
     print("|---:|---|" + groups.map { _ in "---:" }.joined(separator: "|") + "|---:|")
     for concurrency in self.concurrencies {
@@ -90,7 +90,9 @@ struct Report: Encodable {
         let perOperation = cell.cpu.microsecondsPerOperation(cell.measurement.perSecond)
         let columns = groups.map { group -> String in
           let cores = cell.cpu.cores[group] ?? 0
-          return cores < 0.005 ? "-" : "\(format(cores, 2)) (\(format(perOperation[group] ?? 0)))"
+          guard cores >= 0.005 else { return "-" }
+          // Other work is not the cell's: its cost per operation means nothing.
+          return group == "other" ? format(cores, 2) : "\(format(cores, 2)) (\(format(perOperation[group] ?? 0)))"
         }
         print("| \(concurrency) | \(label) | " + columns.joined(separator: " | ") + " | \(format(cell.cpu.machineBusyShare * 100))% |")
       }

@@ -168,6 +168,12 @@ func measureAll(
       notes.append("\(label) at \(key): \(cell.measurement.errors) errors; the first: \(cell.firstError ?? "?")")
     }
   }
+  let others = [pgbenchCells, gatewayCells, registryCells].flatMap { $0.values.map { $0.cpu.cores["other"] ?? 0 } }
+  if let most = others.max(), most >= 0.25 {
+    notes.append(
+      "other work on the machine used up to \(format(most, 2)) cores during the cells (column `other`): the cells competed"
+        + " with it, so throughput and tail latencies are pessimistic; CPU per operation is the steadier figure")
+  }
   notes.append(
     "the limit is pgbench running the registry's own first-page transaction (pipelined BEGIN READ ONLY, set_config of"
       + " statement_timeout and maas.tenant_id, the list statement with LIMIT \(options.pageSize + 1), COMMIT; prepared) as maas_app,"

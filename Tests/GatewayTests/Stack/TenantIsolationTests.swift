@@ -1,4 +1,5 @@
 import Foundation
+import MaaSTesting
 import GRPCCore
 import MaaSContracts
 import Testing

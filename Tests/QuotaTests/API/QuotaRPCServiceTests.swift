@@ -27,18 +27,6 @@ struct QuotaRPCServiceTests {
     }
   }
 
-  /// The status a call fails with, or nil if it succeeds.
-  func status(_ call: () async throws -> some Any) async -> (code: RPCError.Code, message: String)? {
-    do {
-      _ = try await call()
-      return nil
-    } catch let error as RPCError {
-      return (error.code, error.message)
-    } catch {
-      return (.unknown, "\(error)")
-    }
-  }
-
   @Test("bad input is INVALID_ARGUMENT naming the field, and nothing is recorded")
   func badInput() async throws {
     try await withService("quota_api_bad_input") { quota, fixture in

@@ -1,3 +1,4 @@
+import MaaSTesting
 import GRPCCore
 import GRPCShimTransport
 import MaaSContracts

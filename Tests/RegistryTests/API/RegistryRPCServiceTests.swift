@@ -1,4 +1,5 @@
 import Foundation
+import MaaSTesting
 import GRPCCore
 import GRPCShimTransport
 import MaaSContracts
