@@ -182,3 +182,20 @@ struct TenantIsolationTests {
     }
   }
 }
+
+@Suite("A stock Python grpcio client through the gateway", .serialized, .timeLimit(.minutes(5)))
+struct GatewayInteropTests {
+  @Test("Python grpcio creates and lists models with an API key, and is refused without one")
+  func pythonClient() async throws {
+    try #require(PythonEnvironment.isSetUp, "run scripts/python-env (or make test) first")
+    try await withStack("stack_python") { stack in
+      let tenant = try await stack.tenant("tenant-py")
+      let outcome = try await runToCompletion(
+        PythonEnvironment.python, [PythonEnvironment.script("gateway_client.py"), stack.gatewayTarget, tenant.secret],
+        environment: PythonEnvironment.environment, timeLimit: .seconds(120))
+      #expect(outcome.succeeded, "\(outcome.standardOutput)\(outcome.standardError)")
+      let checks = outcome.standardOutput.split(separator: "\n")
+      #expect(checks == ["ok create_model", "ok list_models", "ok no_credential", "ok bad_page_size", "ok get_quota"])
+    }
+  }
+}
