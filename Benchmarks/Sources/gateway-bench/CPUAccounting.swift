@@ -35,17 +35,43 @@ struct CPUAccounting {
     for service in self.services {
       ticks[service.name] = Self.stat(String(service.pid)).map { $0.utime + $0.stime } ?? 0
     }
-    var postgres: Int64 = 0
-    if let own = Self.stat(String(self.postmaster)) { postgres += own.utime + own.stime + own.cutime + own.cstime }
-    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where entry.first?.isNumber == true {
-      if let stat = Self.stat(entry), stat.ppid == self.postmaster { postgres += stat.utime + stat.stime }
-    }
-    ticks["postgres"] = postgres
+    ticks["postgres"] = self.postgresTicks().ticks
     var children = rusage()
     getrusage(RUSAGE_CHILDREN.rawValue, &children)
     ticks["pgbench"] = Int64((Self.seconds(children.ru_utime) + Self.seconds(children.ru_stime)) * Self.ticksPerSecond)
     let (busy, total) = Self.machine()
     return Snapshot(ticks: ticks, machineBusy: busy, machineTotal: total, instant: ContinuousClock().now)
+  }
+
+  /// The postmaster's CPU, its reaped children's, and its live children's, and how many of those
+  /// there are. A backend reaped while the children are being read would be counted twice or not
+  /// at all, so the reading is repeated until the postmaster's reaped total is the same before
+  /// and after it.
+  func postgresTicks() -> (ticks: Int64, children: Int) {
+    var result: (ticks: Int64, children: Int) = (0, 0)
+    for _ in 0..<10 {
+      guard let own = Self.stat(String(self.postmaster)) else { return (0, 0) }
+      var ticks = own.utime + own.stime + own.cutime + own.cstime
+      var children = 0
+      for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where entry.first?.isNumber == true {
+        if let stat = Self.stat(entry), stat.ppid == self.postmaster {
+          ticks += stat.utime + stat.stime
+          children += 1
+        }
+      }
+      result = (ticks, children)
+      if let again = Self.stat(String(self.postmaster)), again.cutime + again.cstime == own.cutime + own.cstime { break }
+    }
+    return result
+  }
+
+  /// Waits (up to two seconds) until the postmaster has no more than `count` children: after a
+  /// pgbench run, until its backends have exited and been reaped, so that their CPU is counted
+  /// in the cell rather than lost with them.
+  func waitForPostgresChildren(atMost count: Int) {
+    let clock = ContinuousClock()
+    let deadline = clock.now + .seconds(2)
+    while self.postgresTicks().children > count, clock.now < deadline { usleep(10_000) }
   }
 
   /// Cores each group used on average between `before` and `after` (1.0 = one core all the

@@ -117,12 +117,48 @@ struct Pgbench {
     return text.split(separator: "\n").map(String.init)
   }
 
+  /// The plan a pooled connection runs the statement with: prepared with `$n` parameters, as the
+  /// registry's client prepares it, executed six times (after five custom plans Postgres settles
+  /// on the generic one when it is no costlier), then explained.
+  func plan(cluster: BenchCluster) throws -> [String] {
+    let order = ["tenant", "empty", "after_id", "labels", "state", "limit"]
+    var statement = Self.listStatement
+    for (index, name) in order.enumerated() {
+      let pattern = try NSRegularExpression(pattern: "(?<!:):\(name)\\b")
+      statement = pattern.stringByReplacingMatches(
+        in: statement, range: NSRange(statement.startIndex..., in: statement), withTemplate: "\\$\(index + 1)")
+    }
+    let arguments = ":'tenant', '', :'after_id', :'labels', :'state', :'limit'"
+    let text = try cluster.sql(
+      self.url,
+      """
+      BEGIN READ ONLY;
+      SET LOCAL maas.tenant_id = :'tenant';
+      PREPARE list_models(text, text, uuid, jsonb, smallint, bigint) AS \(statement);
+      \\o /dev/null
+      EXECUTE list_models(\(arguments));
+      EXECUTE list_models(\(arguments));
+      EXECUTE list_models(\(arguments));
+      EXECUTE list_models(\(arguments));
+      EXECUTE list_models(\(arguments));
+      EXECUTE list_models(\(arguments));
+      \\o
+      EXPLAIN EXECUTE list_models(\(arguments));
+      COMMIT;
+      """,
+      variables: self.variables)
+    return text.split(separator: "\n").map(String.init)
+  }
+
   /// A warm-up run, then the measured one, its CPU accounted.
   func measure(clients: Int, seconds: Int, warmUpSeconds: Int, cpu: CPUAccounting) throws -> Cell {
     let defines = self.variables.sorted { $0.key < $1.key }.flatMap { ["-D", "\($0.key)=\($0.value)"] }
     let common = ["-n", "-M", "prepared", "-c", String(clients), "-j", String(min(2, clients))] + defines + ["-f", self.scriptURL.path]
+    // The services' pooled connections; pgbench's own come and go with each run.
+    let backends = cpu.postgresTicks().children
     if warmUpSeconds > 0 {
       try runCommand(Self.executable, common + ["-T", String(warmUpSeconds), self.url])
+      cpu.waitForPostgresChildren(atMost: backends)
     }
     let prefix = "list-\(clients)"
     let logPrefix = self.scratch.appendingPathComponent(prefix).path
@@ -131,6 +167,7 @@ struct Pgbench {
       Self.executable,
       common + ["-T", String(seconds), "--log", "--log-prefix", logPrefix, self.url]
     )
+    cpu.waitForPostgresChildren(atMost: backends)
     let usage = CPUAccounting.usage(from: before, to: cpu.snapshot())
     guard let tps = Self.value(after: "tps = ", in: output.stdout) else {
       throw BenchError("no tps in pgbench's output:\n\(output.stdout)\(output.stderr)")

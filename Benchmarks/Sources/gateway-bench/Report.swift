@@ -13,6 +13,8 @@ struct Report: Encodable {
   var gatewayList: [String: Cell]
   var registryDirect: [String: Cell]
   var walkCheck: WalkCheck
+  /// EXPLAIN of the list statement as a pooled connection runs it (after ANALYZE).
+  var listPlan: [String]
   var pgbenchScript: String
   var pgbenchVersion: String
   var models: Int
@@ -35,12 +37,44 @@ struct Report: Encodable {
     case gatewayList = "gateway_list"
     case registryDirect = "registry_direct_list"
     case walkCheck = "walk_check"
+    case listPlan = "list_plan"
     case pgbenchScript = "pgbench_script"
     case pgbenchVersion = "pgbench_version"
     case pageSize = "page_size"
     case secondsPerCell = "seconds_per_cell"
     case warmUpSeconds = "warm_up_seconds"
     case poolSize = "pool_size"
+  }
+
+  /// The report of a run's cells (empty when the correctness check stopped the run first).
+  init(
+    pgbench: [String: Cell], gatewayList: [String: Cell], registryDirect: [String: Cell], walkCheck: WalkCheck,
+    listPlan: [String], options: Options, notes: [String]
+  ) {
+    let gatewayAt64 = gatewayList["64"]?.measurement.perSecond ?? 0
+    let pgbenchAt64 = pgbench["64"]?.measurement.perSecond ?? 0
+    self.ratio = pgbenchAt64 > 0 ? gatewayAt64 / pgbenchAt64 : 0
+    self.goal = gateway_bench.goal
+    self.p99MillisecondsAt16 = gatewayList["16"]?.measurement.p99Milliseconds ?? 0
+    self.p99GoalMilliseconds = gateway_bench.p99GoalMilliseconds
+    self.pgbenchListTPS = pgbench.mapValues(\.measurement.perSecond)
+    self.pgbench = pgbench
+    self.gatewayList = gatewayList
+    self.registryDirect = registryDirect
+    self.walkCheck = walkCheck
+    self.listPlan = listPlan
+    self.pgbenchScript = Pgbench.script
+    self.pgbenchVersion = Pgbench.version
+    self.models = options.models
+    self.pageSize = options.pageSize
+    self.date = ISO8601DateFormatter().string(from: Date())
+    self.secondsPerCell = options.seconds
+    self.warmUpSeconds = options.warmUpSeconds
+    self.concurrencies = gateway_bench.concurrencies
+    self.fsync = options.fsync
+    self.poolSize = options.poolSize
+    self.cores = ProcessInfo.processInfo.activeProcessorCount
+    self.notes = notes
   }
 
   var ratioMet: Bool { self.ratio >= self.goal }
@@ -61,6 +95,20 @@ struct Report: Encodable {
       ("ListModels via gateway (end to end)", self.gatewayList[key]),
       ("ListModels to registry directly", self.registryDirect[key]),
     ].compactMap { label, cell in cell.map { (label, $0) } }
+  }
+
+  /// The plan's nodes down to the models table, without the aliases subplan: enough to see
+  /// whether a page walks the listing index in order or reads and sorts every model the tenant has.
+  var planSummary: String {
+    var nodes: [String] = []
+    for line in self.listPlan {
+      let trimmed = line.trimmingCharacters(in: .whitespaces)
+      if trimmed.hasPrefix("SubPlan") { break }
+      guard nodes.isEmpty || trimmed.hasPrefix("->") else { continue }
+      let node = trimmed.replacingOccurrences(of: "->  ", with: "")
+      nodes.append(String(node.prefix { $0 != "(" }).trimmingCharacters(in: .whitespaces))
+    }
+    return nodes.joined(separator: " > ")
   }
 
   func printTable() {
@@ -108,6 +156,7 @@ struct Report: Encodable {
       + (walk.ok ? "   ok" : "   WRONG (missing: \(walk.missing.joined(separator: ", ")))"))
     print("pgbench's statement answers the gateway's first page (and page size + 1 rows): "
       + (walk.pgbenchStatementMatches ? "yes" : "NO"))
+    print("the list statement's plan (as a pooled connection runs it, after ANALYZE): \(self.planSummary)")
     for line in self.notes { print("note: \(line)") }
   }
 }
