@@ -146,7 +146,11 @@ let package = Package(
     ),
     .target(
       name: "Scheduler",
-      dependencies: ["PostgresMigrations"],
+      dependencies: [
+        "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
+        swiftProtobuf, logging, serviceLifecycle,
+      ],
+      exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
     .executableTarget(
@@ -267,6 +271,14 @@ let package = Package(
       name: "RegistryTests",
       dependencies: [
         "Registry", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres", "PostgresMigrations",
+        "GRPCShimTransport", grpcCore, swiftProtobuf, logging,
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "SchedulerTests",
+      dependencies: [
+        "Scheduler", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres", "PostgresMigrations",
         "GRPCShimTransport", grpcCore, swiftProtobuf, logging,
       ],
       swiftSettings: swiftSettings

@@ -1,15 +1,10 @@
-// maas-scheduler: the scheduler service's executable. Today it applies the service's schema migrations
-// (`maas-scheduler migrate`); serving arrives with the service. Exit status: 0 done, 1 failed,
-// 2 invalid configuration or usage.
+// maas-scheduler: the scheduler service. `maas-scheduler` (or `maas-scheduler serve`) migrates the
+// `scheduler` schema and serves `maas.scheduler.v1.Scheduler` and health until SIGTERM;
+// `maas-scheduler migrate` only migrates. Configuration: the MAAS_SCHEDULER_* variables (see
+// Sources/Scheduler/README.md). Exit status: 0 done (or drained after SIGTERM), 1 failed, 2
+// invalid configuration or usage.
 import Foundation
 import MaaSRuntime
 import Scheduler
 
-exit(
-  await ServiceCommandLine.run(
-    program: "maas-scheduler",
-    prefix: "MAAS_SCHEDULER",
-    arguments: Array(CommandLine.arguments.dropFirst()),
-    schema: SchedulerSchema.plan(serviceRole:)
-  )
-)
+exit(await ServiceCommandLine.run(SchedulerService.definition, arguments: Array(CommandLine.arguments.dropFirst())))

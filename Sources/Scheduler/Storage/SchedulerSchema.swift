@@ -3,13 +3,118 @@ public import PostgresMigrations
 /// The `scheduler` schema, which the scheduler service owns (GPU nodes, GPUs, allocations and deployments): its migrations, oldest first,
 /// compiled into `maas-scheduler` and applied by `maas-scheduler migrate`. Tables arrive with the
 /// service itself; a shipped migration never changes, later ones are appended.
+///
+/// Two kinds of rows:
+/// - **Inventory, fleet-wide** (no `tenant_id`, no row-level security): `nodes`, `gpus` and
+///   `placements`. GPUs belong to the platform, not to a tenant, and every placement must see all
+///   of them. `gpus` carries each GPU's allocated memory, MIG slices and exclusive flag, kept in
+///   step with `placements` in the same transactions; CHECK constraints make an over-allocated
+///   GPU impossible to write, whatever a bug above them does. `placements` holds one row per
+///   replica and GPU with the allocation's id only: nothing a tenant owns (model, workload,
+///   tenant) is in it.
+/// - **Tenant-owned**: `allocations` (with the request, the placements as granted, the quota
+///   reservation), under row-level security on `maas.tenant_id` like every other service. The
+///   operator's cross-tenant views (DrainNode, ListAllocations without a tenant) go through the
+///   SECURITY DEFINER function `fleet_allocations`, which can only read.
 public enum SchedulerSchema {
   public static let name = "scheduler"
 
   /// - Parameter serviceRole: the role the service connects as (no BYPASSRLS).
   public static func plan(serviceRole: String) throws -> MigrationPlan {
     try MigrationPlan(schema: name, migrations: [
-      try .serviceRoleGrants(1, schema: name, role: serviceRole)
+      try .serviceRoleGrants(1, schema: name, role: serviceRole),
+      Migration(2, "create_inventory_and_allocations", tables + [
+        "ALTER TABLE allocations ENABLE ROW LEVEL SECURITY",
+        """
+        CREATE POLICY tenant_isolation ON allocations
+          USING (tenant_id = current_setting('maas.tenant_id', true))
+          WITH CHECK (tenant_id = current_setting('maas.tenant_id', true))
+        """,
+        // Every tenant's ACTIVE or RELEASED allocations, optionally only those on one node:
+        // the operator's view. Runs as the owner, whom row-level security does not bind; reads only.
+        """
+        CREATE FUNCTION fleet_allocations(only_node text, only_state integer, after_time timestamptz, after_id uuid, max_rows integer)
+          RETURNS SETOF scheduler.allocations
+          LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            SELECT a.* FROM scheduler.allocations a
+             WHERE a.state = only_state
+               AND (only_node = '' OR a.placements @> jsonb_build_array(jsonb_build_object('node', only_node)))
+               AND (a.create_time, a.id) > (after_time, after_id)
+             ORDER BY a.create_time, a.id
+             LIMIT max_rows
+          $$
+        """,
+        "REVOKE ALL ON FUNCTION fleet_allocations(text, integer, timestamptz, uuid, integer) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION fleet_allocations(text, integer, timestamptz, uuid, integer) TO \"\(serviceRole)\"",
+      ]),
     ])
   }
+
+  static let tables = [
+    """
+    CREATE TABLE nodes (
+      name text PRIMARY KEY,
+      labels jsonb NOT NULL DEFAULT '{}',
+      cordoned boolean NOT NULL DEFAULT false,
+      draining boolean NOT NULL DEFAULT false,
+      cordon_reason text NOT NULL DEFAULT '',
+      last_heartbeat_time timestamptz NOT NULL,
+      create_time timestamptz NOT NULL,
+      update_time timestamptz NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE gpus (
+      uuid text PRIMARY KEY,
+      node_name text NOT NULL REFERENCES nodes ON DELETE CASCADE,
+      position integer NOT NULL,
+      model text NOT NULL,
+      memory_bytes bigint NOT NULL CHECK (memory_bytes > 0),
+      mig_slices integer NOT NULL DEFAULT 0 CHECK (mig_slices >= 0),
+      mig_profiles jsonb NOT NULL DEFAULT '[]',
+      allocated_memory_bytes bigint NOT NULL DEFAULT 0,
+      allocated_mig_slices integer NOT NULL DEFAULT 0,
+      exclusive boolean NOT NULL DEFAULT false,
+      CHECK (allocated_memory_bytes BETWEEN 0 AND memory_bytes),
+      CHECK (allocated_mig_slices BETWEEN 0 AND mig_slices),
+      CHECK (NOT exclusive OR (allocated_memory_bytes = 0 AND allocated_mig_slices = 0))
+    )
+    """,
+    "CREATE INDEX gpus_by_node ON gpus (node_name, position)",
+    """
+    CREATE TABLE allocations (
+      id uuid PRIMARY KEY,
+      tenant_id text NOT NULL,
+      workload_id text NOT NULL,
+      request jsonb NOT NULL,
+      priority integer NOT NULL,
+      placements jsonb NOT NULL,
+      state integer NOT NULL CHECK (state IN (1, 2)),
+      quota_reservation_id text NOT NULL,
+      quota_released boolean NOT NULL DEFAULT false,
+      create_time timestamptz NOT NULL,
+      release_time timestamptz
+    )
+    """,
+    // Schedule is idempotent by workload: one ACTIVE allocation per tenant and workload_id, even
+    // when two scheduler replicas race with the same request.
+    "CREATE UNIQUE INDEX allocations_active_workload ON allocations (tenant_id, workload_id) WHERE state = 1",
+    "CREATE INDEX allocations_by_time ON allocations (tenant_id, create_time, id)",
+    """
+    CREATE TABLE placements (
+      allocation_id uuid NOT NULL REFERENCES allocations ON DELETE CASCADE,
+      replica integer NOT NULL,
+      gpu_uuid text NOT NULL REFERENCES gpus,
+      node_name text NOT NULL,
+      memory_bytes bigint NOT NULL,
+      mig_slices integer NOT NULL,
+      exclusive boolean NOT NULL,
+      PRIMARY KEY (allocation_id, replica, gpu_uuid)
+    )
+    """,
+    "CREATE INDEX placements_by_gpu ON placements (gpu_uuid)",
+    "CREATE INDEX placements_by_node ON placements (node_name)",
+    // A second guard under the counters on `gpus`: one exclusive holder per GPU.
+    "CREATE UNIQUE INDEX placements_one_exclusive ON placements (gpu_uuid) WHERE exclusive",
+  ]
 }

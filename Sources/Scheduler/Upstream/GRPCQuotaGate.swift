@@ -1,0 +1,68 @@
+public import GRPCCore
+public import MaaSContracts
+import SwiftProtobuf
+
+/// The quota service (`maas.quota.v1.Quota`) over gRPC, through an `UpstreamClient`. Every call
+/// carries `timeout` as its deadline: an unreachable quota service is UNAVAILABLE, never a hang.
+public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
+  let client: Maas_Quota_V1_Quota.Client<Transport>
+  let timeout: Duration
+
+  public init(client: Maas_Quota_V1_Quota.Client<Transport>, timeout: Duration = .seconds(5)) {
+    self.client = client
+    self.timeout = timeout
+  }
+
+  private var options: CallOptions {
+    var options = CallOptions.defaults
+    options.timeout = timeout
+    return options
+  }
+
+  public func reserveGPUs(tenant: String, gpus: Int64, ttl: Duration, idempotencyKey: String) async throws -> String {
+    let request = Maas_Quota_V1_ReserveRequest.with {
+      $0.tenantID = tenant
+      $0.resource = .concurrentGpus
+      $0.amount = gpus
+      $0.idempotencyKey = idempotencyKey
+      $0.ttl = Google_Protobuf_Duration(seconds: ttl.components.seconds)
+    }
+    return try await Self.translating(reservation: false) { try await client.reserve(request, options: options).id }
+  }
+
+  public func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws {
+    let request = Maas_Quota_V1_CommitRequest.with {
+      $0.tenantID = tenant
+      $0.reservationID = reservationID
+      $0.idempotencyKey = idempotencyKey
+    }
+    _ = try await Self.translating(reservation: true) { try await client.commit(request, options: options) }
+  }
+
+  public func release(tenant: String, reservationID: String, idempotencyKey: String) async throws {
+    let request = Maas_Quota_V1_ReleaseRequest.with {
+      $0.tenantID = tenant
+      $0.reservationID = reservationID
+      $0.idempotencyKey = idempotencyKey
+    }
+    _ = try await Self.translating(reservation: true) { try await client.release(request, options: options) }
+  }
+
+  static func translating<T: Sendable>(reservation: Bool, _ call: () async throws -> T) async throws -> T {
+    do {
+      return try await call()
+    } catch let error as RPCError {
+      switch error.code {
+      case .resourceExhausted: throw QuotaGateError.exhausted(error.message)
+      case .notFound where reservation && error.message.hasPrefix("reservation_id"): throw QuotaGateError.reservationGone(error.message)
+      case .notFound: throw QuotaGateError.tenantUnknown(error.message)
+      case .failedPrecondition: throw QuotaGateError.reservationGone(error.message)
+      case .unavailable, .deadlineExceeded, .cancelled, .unknown, .aborted:
+        throw QuotaGateError.unavailable("\(error.code): \(error.message)")
+      default: throw QuotaGateError.rejected("\(error.code): \(error.message)")
+      }
+    } catch {
+      throw QuotaGateError.unavailable("\(error)")
+    }
+  }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Scheduler
+import Testing
+
+/// One table row: a fleet, a request, and what must come out.
+struct PlacementCase: Sendable, CustomTestStringConvertible {
+  enum Expect: Sendable {
+    /// Replica i on nodes[i], in order.
+    case nodes([String])
+    /// Replica i on GPUs gpus[i].
+    case gpus([[String]])
+    /// RESOURCE_EXHAUSTED whose reason contains the text.
+    case exhausted(String)
+    /// INVALID_ARGUMENT naming the field.
+    case invalid(String)
+  }
+
+  var testDescription: String
+  var fleet: [Node]
+  var request: PlacementRequest
+  var expect: Expect
+  var now: Date = epoch
+}
+
+func exclusive(_ replicas: Int, _ count: Int, type: String = "H100-80GB", policy: PlacementPolicy = .leastLoaded, selector: [String: String] = [:], minMemory: Int64 = 0) -> PlacementRequest {
+  PlacementRequest(replicas: replicas, gpu: GPURequest(count: count, gpuType: type, minMemoryBytes: minMemory, sharing: .exclusive), policy: policy, nodeSelector: selector)
+}
+
+func shared(_ replicas: Int, _ memory: Int64, type: String = "L4-24GB", policy: PlacementPolicy = .leastLoaded) -> PlacementRequest {
+  PlacementRequest(replicas: replicas, gpu: GPURequest(count: 1, gpuType: type, minMemoryBytes: memory, sharing: .shared), policy: policy)
+}
+
+func mig(_ replicas: Int, _ profile: String, policy: PlacementPolicy = .binpack) -> PlacementRequest {
+  PlacementRequest(replicas: replicas, gpu: GPURequest(count: 1, gpuType: "A100-80GB", sharing: .mig, migProfile: profile), policy: policy)
+}
+
+/// A node of L4s with `used` GiB already shared on its first GPU.
+func l4Node(_ name: String, _ count: Int, usedOnFirst: Int64 = 0) -> Node {
+  var built = node(name, count, model: "L4-24GB", memory: 24 * GiB)
+  built.gpus[0].allocatedMemoryBytes = usedOnFirst * GiB
+  return built
+}
+
+let placementCases: [PlacementCase] = [
+  // Policies
+  .init(testDescription: "LEAST_LOADED puts each replica on the node with the smallest share of allocated memory",
+        fleet: [node("a", 8, used: 4), node("b", 8, used: 2), node("c", 8, used: 6)],
+        request: exclusive(2, 1), expect: .nodes(["b", "b"])),
+  .init(testDescription: "LEAST_LOADED moves to another node once the first becomes the busier one",
+        fleet: [node("a", 4, used: 1), node("b", 4, used: 2)],
+        request: exclusive(3, 1), expect: .nodes(["a", "a", "b"])),
+  .init(testDescription: "BINPACK fills the node with the tightest fit and keeps big blocks whole",
+        fleet: [node("a", 8), node("b", 8, used: 6)],
+        request: exclusive(1, 2, policy: .binpack), expect: .nodes(["b"])),
+  .init(testDescription: "BINPACK touches the fewest nodes",
+        fleet: [node("a", 8), node("b", 8), node("c", 8)],
+        request: exclusive(4, 2, policy: .binpack), expect: .nodes(["a", "a", "a", "a"])),
+  .init(testDescription: "SPREAD puts every replica on its own node",
+        fleet: [node("a", 8), node("b", 8), node("c", 8)],
+        request: exclusive(3, 1, policy: .spread), expect: .nodes(["a", "b", "c"])),
+  .init(testDescription: "SPREAD refuses when fewer nodes have room than there are replicas",
+        fleet: [node("a", 8), node("b", 8)],
+        request: exclusive(3, 1, policy: .spread), expect: .exhausted("3 replicas requested; 2 READY nodes have room")),
+
+  // Sharing modes
+  .init(testDescription: "EXCLUSIVE takes whole free GPUs, all of a replica on one node",
+        fleet: [node("a", 4, used: 1)],
+        request: exclusive(1, 3), expect: .gpus([["a-g1", "a-g2", "a-g3"]])),
+  .init(testDescription: "SHARED with BINPACK packs onto the partly used GPU first",
+        fleet: [l4Node("a", 2, usedOnFirst: 8)],
+        request: shared(1, 8 * GiB, policy: .binpack), expect: .gpus([["a-g0"]])),
+  .init(testDescription: "SHARED with BINPACK puts two small replicas on one GPU",
+        fleet: [l4Node("a", 2)],
+        request: shared(2, 10 * GiB, policy: .binpack), expect: .gpus([["a-g0"], ["a-g0"]])),
+  .init(testDescription: "SHARED with LEAST_LOADED takes the GPU with the most free memory",
+        fleet: [l4Node("a", 2, usedOnFirst: 8)],
+        request: shared(1, 8 * GiB), expect: .gpus([["a-g1"]])),
+  .init(testDescription: "SHARED never gives a GPU more than its memory",
+        fleet: [l4Node("a", 1, usedOnFirst: 20)],
+        request: shared(1, 8 * GiB), expect: .exhausted("the most free on any shareable GPU is 4 GiB")),
+  .init(testDescription: "SHARED skips GPUs held exclusively",
+        fleet: [node("a", 2, model: "L4-24GB", memory: 24 * GiB, used: 2)],
+        request: shared(1, 1 * GiB), expect: .exhausted("the most free on any shareable GPU is 0 GiB")),
+  .init(testDescription: "MIG hands out slices of the profile until a GPU's slices run out",
+        fleet: [node("a", 1, model: "A100-80GB", mig: true)],
+        request: mig(2, "3g.40gb"), expect: .gpus([["a-g0"], ["a-g0"]])),
+  .init(testDescription: "MIG refuses a third 3-slice instance on one 7-slice GPU",
+        fleet: [node("a", 1, model: "A100-80GB", mig: true)],
+        request: mig(3, "3g.40gb"), expect: .exhausted("the most free MIG slices on any A100-80GB GPU is 1")),
+
+  // Fragmentation and all-or-nothing
+  .init(testDescription: "a request larger than the largest free block is refused with the block size",
+        fleet: [node("a", 8, used: 4), node("b", 8, used: 5)],
+        request: exclusive(1, 8), expect: .exhausted("8 x H100-80GB on one node requested; largest free block is 4")),
+  .init(testDescription: "all replicas or none: the third replica that does not fit refuses the whole request",
+        fleet: [node("a", 4), node("b", 4)],
+        request: exclusive(3, 4), expect: .exhausted("replica 3 of 3: 4 x H100-80GB on one node requested; largest free block is 0")),
+
+  // Node state and labels
+  .init(testDescription: "a cordoned node takes no placements",
+        fleet: [node("a", 8, cordoned: true), node("b", 8, used: 7)],
+        request: exclusive(1, 1), expect: .nodes(["b"])),
+  .init(testDescription: "a node that missed its heartbeats takes no placements and is named in the reason",
+        fleet: [node("a", 8, heartbeat: epoch.addingTimeInterval(-120))],
+        request: exclusive(1, 1), expect: .exhausted("1 not ready")),
+  .init(testDescription: "only cordoned nodes left is refused saying so",
+        fleet: [node("a", 8, cordoned: true)],
+        request: exclusive(1, 1), expect: .exhausted("1 cordoned")),
+  .init(testDescription: "the node selector keeps replicas on labelled nodes",
+        fleet: [node("a", 8, labels: ["zone": "x"]), node("b", 8, labels: ["zone": "y"])],
+        request: exclusive(2, 1, selector: ["zone": "y"]), expect: .nodes(["b", "b"])),
+  .init(testDescription: "a selector no node carries is refused naming it",
+        fleet: [node("a", 8, labels: ["zone": "x"])],
+        request: exclusive(1, 1, selector: ["zone": "z"]), expect: .exhausted("node_selector zone=z")),
+  .init(testDescription: "the GPU type filter ignores other types",
+        fleet: [node("a", 8, model: "L4-24GB", memory: 24 * GiB), node("b", 2)],
+        request: exclusive(1, 1), expect: .nodes(["b"])),
+
+  // Requests no node could ever give
+  .init(testDescription: "an unknown GPU type is INVALID_ARGUMENT gpu.gpu_type",
+        fleet: [node("a", 8)], request: exclusive(1, 1, type: "B200"), expect: .invalid("gpu.gpu_type")),
+  .init(testDescription: "a GPU count over every node's size is INVALID_ARGUMENT gpu.count",
+        fleet: [node("a", 8), node("b", 4)], request: exclusive(1, 9), expect: .invalid("gpu.count")),
+  .init(testDescription: "memory over the largest GPU's is INVALID_ARGUMENT gpu.min_memory_bytes",
+        fleet: [l4Node("a", 2)], request: shared(1, 25 * GiB), expect: .invalid("gpu.min_memory_bytes")),
+  .init(testDescription: "an unknown MIG profile is INVALID_ARGUMENT gpu.mig_profile",
+        fleet: [node("a", 1, model: "A100-80GB", mig: true)], request: mig(1, "7g.80gb"), expect: .invalid("gpu.mig_profile")),
+]
+
+@Suite("Placement engine")
+struct PlacementEngineTests {
+  let engine = PlacementEngine(heartbeatGrace: .seconds(30))
+
+  @Test(arguments: placementCases)
+  func placement(_ row: PlacementCase) {
+    let result = engine.place(row.request, in: Fleet(nodes: row.fleet), at: row.now)
+    switch (row.expect, result) {
+    case (.nodes(let nodes), .success(let placements)):
+      #expect(placements.map(\.node) == nodes)
+      #expect(placements.map(\.replica) == Array(0..<row.request.replicas))
+    case (.gpus(let gpus), .success(let placements)):
+      #expect(placements.map(\.gpuUUIDs) == gpus)
+    case (.exhausted(let text), .failure(.capacityExhausted(let reason))):
+      #expect(reason.contains(text), "reason: \(reason)")
+    case (.invalid(let field), .failure(.invalidRequest(let violations))):
+      #expect(violations.map(\.field).contains(field), "violations: \(violations)")
+    default:
+      Issue.record("expected \(row.expect), got \(result)")
+    }
+  }
+
+  @Test("placing never gives one GPU more than its memory, whatever the order of requests")
+  func neverOverAllocates() {
+    var fleet = Fleet(nodes: [l4Node("a", 2), l4Node("b", 1)])
+    var placed = 0
+    for size in [5, 7, 3, 11, 9, 2, 13, 6, 8, 4, 10, 1].map({ Int64($0) * GiB }) {
+      guard case .success(let placements) = engine.place(shared(1, size, policy: .binpack), in: fleet, at: epoch) else { continue }
+      for placement in placements { fleet.apply(placement.claims, on: placement.node) }
+      placed += 1
+    }
+    #expect(placed > 0)
+    for node in fleet.nodes.values { for gpu in node.gpus { #expect(gpu.allocatedMemoryBytes <= gpu.memoryBytes) } }
+  }
+
+  @Test("capacity reports free GPUs and the largest free block per type, not counting unschedulable nodes")
+  func capacity() {
+    let fleet = Fleet(nodes: [node("a", 8, used: 4), node("b", 8, used: 1), node("c", 8, cordoned: true)])
+    let capacity = GPUCapacity.summarize(fleet, at: epoch, grace: .seconds(30))
+    #expect(capacity.count == 1)
+    #expect(capacity[0].totalGPUs == 16)
+    #expect(capacity[0].allocatedGPUs == 5)
+    #expect(capacity[0].freeGPUs == 11)
+    #expect(capacity[0].largestFreeBlock == 7)
+    #expect(capacity[0].unschedulableGPUs == 8)
+    #expect(capacity[0].nodes == 2)
+  }
+}

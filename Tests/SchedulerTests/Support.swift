@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import Scheduler
+import Synchronization
+
+let quietLogger = Logger(label: "maas.scheduler.test") { _ in SwiftLogNoOpLogHandler() }
+let GiB: Int64 = 1 << 30
+let epoch = Date(timeIntervalSince1970: 1_700_000_000)
+
+/// A GPU of a type with the usual memory.
+func gpu(_ uuid: String, _ model: String = "H100-80GB", memory: Int64 = 80 * GiB, mig: Bool = false) -> GPU {
+  GPU(
+    uuid: uuid, model: model, memoryBytes: memory,
+    migProfiles: mig
+      ? [MIGProfile(name: "1g.10gb", memoryBytes: 10 * GiB, slices: 1, maxInstances: 7),
+         MIGProfile(name: "3g.40gb", memoryBytes: 40 * GiB, slices: 3, maxInstances: 2)]
+      : [],
+    migSlices: mig ? 7 : 0)
+}
+
+/// A READY node named `name` with `count` GPUs of `model` (uuids "<name>-g<i>").
+func node(
+  _ name: String, _ count: Int, model: String = "H100-80GB", memory: Int64 = 80 * GiB, mig: Bool = false,
+  labels: [String: String] = [:], cordoned: Bool = false, heartbeat: Date = epoch, used: Int = 0
+) -> Node {
+  var gpus = (0..<count).map { gpu("\(name)-g\($0)", model, memory: memory, mig: mig) }
+  for index in 0..<min(used, count) { gpus[index].exclusive = true }
+  return Node(name: name, labels: labels, gpus: gpus, cordoned: cordoned, lastHeartbeat: heartbeat)
+}
+
+/// A quota service in memory for storage tests: limits per tenant, counts what is held.
+final class InMemoryQuota: QuotaGate {
+  struct Books {
+    var limit: Int64 = 1_000_000
+    var held: [String: (tenant: String, amount: Int64, released: Bool)] = [:]
+  }
+  let books = Mutex(Books())
+
+  func setLimit(_ limit: Int64) { books.withLock { $0.limit = limit } }
+
+  func inUse(_ tenant: String) -> Int64 {
+    books.withLock { $0.held.values.filter { $0.tenant == tenant && !$0.released }.reduce(0) { $0 + $1.amount } }
+  }
+
+  func reserveGPUs(tenant: String, gpus: Int64, ttl: Duration, idempotencyKey: String) async throws -> String {
+    try books.withLock { books in
+      let used = books.held.values.filter { $0.tenant == tenant && !$0.released }.reduce(0) { $0 + $1.amount }
+      if used + gpus > books.limit { throw QuotaGateError.exhausted("concurrent_gpus: limit \(books.limit), used \(used), asked \(gpus)") }
+      let id = UUID().uuidString.lowercased()
+      books.held[id] = (tenant, gpus, false)
+      return id
+    }
+  }
+
+  func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws {}
+
+  func release(tenant: String, reservationID: String, idempotencyKey: String) async throws {
+    books.withLock { $0.held[reservationID]?.released = true }
+  }
+}
