@@ -130,11 +130,17 @@ let package = Package(
       dependencies: ["Gateway", "MaaSRuntime"],
       swiftSettings: swiftSettings
     ),
+    // The quota service as other services call it: reserve, commit and release stock resources.
+    .target(
+      name: "QuotaClient",
+      dependencies: ["MaaSContracts", grpcCore, swiftProtobuf],
+      swiftSettings: swiftSettings
+    ),
     .target(
       name: "Registry",
       dependencies: [
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
-        swiftProtobuf, logging, serviceLifecycle, crypto,
+        swiftProtobuf, logging, serviceLifecycle, crypto, "QuotaClient",
       ],
       exclude: ["README.md"],
       swiftSettings: swiftSettings
@@ -148,7 +154,7 @@ let package = Package(
       name: "Scheduler",
       dependencies: [
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
-        swiftProtobuf, logging, serviceLifecycle,
+        swiftProtobuf, logging, serviceLifecycle, "QuotaClient",
       ],
       exclude: ["README.md"],
       swiftSettings: swiftSettings
@@ -270,7 +276,7 @@ let package = Package(
     .testTarget(
       name: "RegistryTests",
       dependencies: [
-        "Registry", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres", "PostgresMigrations",
+        "Registry", "QuotaClient", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres", "PostgresMigrations",
         "GRPCShimTransport", grpcCore, swiftProtobuf, logging,
       ],
       swiftSettings: swiftSettings
@@ -278,7 +284,7 @@ let package = Package(
     .testTarget(
       name: "SchedulerTests",
       dependencies: [
-        "Scheduler", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres", "PostgresMigrations",
+        "Scheduler", "QuotaClient", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres", "PostgresMigrations",
         "GRPCShimTransport", grpcCore, swiftProtobuf, logging,
       ],
       swiftSettings: swiftSettings
@@ -286,7 +292,7 @@ let package = Package(
     .testTarget(
       name: "GatewayTests",
       dependencies: [
-        "Gateway", "Registry", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres",
+        "Gateway", "Registry", "QuotaClient", "Quota", "MaaSContracts", "MaaSRuntime", "MaaSTesting", "Postgres",
         "PostgresMigrations", "GRPCShimTransport", grpcCore, swiftProtobuf, logging, jwtKit, crypto,
       ],
       swiftSettings: swiftSettings

@@ -15,6 +15,14 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
   ],
   targets: [
+    // What the Postgres-backed benchmarks share: running processes (pgbench, psql, the services)
+    // with signals they can be stopped by, a private cluster, pgbench's figures, the closed caller
+    // loop, latency percentiles and the report's table and JSON helpers. Foundation only, so that
+    // it never pulls a service library into a benchmark that does not link one.
+    .target(
+      name: "BenchSupport",
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
     .executableTarget(
       name: "transport-bench",
       dependencies: [
@@ -30,6 +38,7 @@ let package = Package(
     .executableTarget(
       name: "postgres-bench",
       dependencies: [
+        "BenchSupport",
         .product(name: "Postgres", package: "maas"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -42,6 +51,7 @@ let package = Package(
     .executableTarget(
       name: "quota-bench",
       dependencies: [
+        "BenchSupport",
         .product(name: "GRPCShimTransport", package: "maas"),
         .product(name: "MaaSContracts", package: "maas"),
         .product(name: "MaaSRuntime", package: "maas"),
@@ -59,6 +69,7 @@ let package = Package(
     .executableTarget(
       name: "gateway-bench",
       dependencies: [
+        "BenchSupport",
         .product(name: "GRPCShimTransport", package: "maas"),
         .product(name: "MaaSContracts", package: "maas"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -1,3 +1,4 @@
+import QuotaClient
 public import Logging
 import MaaSContracts
 public import MaaSRuntime

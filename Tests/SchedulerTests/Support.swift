@@ -1,3 +1,4 @@
+import QuotaClient
 import Foundation
 import Logging
 import Scheduler
@@ -42,7 +43,7 @@ final class InMemoryQuota: QuotaGate {
     books.withLock { $0.held.values.filter { $0.tenant == tenant && !$0.released }.reduce(0) { $0 + $1.amount } }
   }
 
-  func reserveGPUs(tenant: String, gpus: Int64, ttl: Duration, idempotencyKey: String) async throws -> String {
+  func reserve(tenant: String, stock: QuotaStock, amount gpus: Int64, ttl: Duration, idempotencyKey: String) async throws -> String {
     try books.withLock { books in
       let used = books.held.values.filter { $0.tenant == tenant && !$0.released }.reduce(0) { $0 + $1.amount }
       if used + gpus > books.limit { throw QuotaGateError.exhausted("concurrent_gpus: limit \(books.limit), used \(used), asked \(gpus)") }

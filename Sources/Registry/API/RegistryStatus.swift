@@ -1,3 +1,4 @@
+import QuotaClient
 import GRPCCore
 import Logging
 import Postgres

@@ -1,3 +1,4 @@
+public import QuotaClient
 import Foundation
 public import Logging
 public import Postgres

@@ -1,3 +1,4 @@
+import QuotaClient
 public import Foundation
 import Postgres
 
@@ -78,7 +79,7 @@ extension SchedulerStore {
   func reserveQuota(_ command: ScheduleCommand, gpus: Int64) async throws -> String {
     let key = "scheduler:schedule:\(UUID().uuidString.lowercased())"
     do {
-      return try await quota.reserveGPUs(tenant: command.tenantID, gpus: gpus, ttl: holdTTL, idempotencyKey: key)
+      return try await quota.reserve(tenant: command.tenantID, stock: .concurrentGPUs, amount: gpus, ttl: holdTTL, idempotencyKey: key)
     } catch QuotaGateError.exhausted(let message) {
       throw SchedulerError.quotaExhausted(message)
     } catch QuotaGateError.tenantUnknown(let message) {

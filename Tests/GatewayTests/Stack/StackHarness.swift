@@ -1,3 +1,4 @@
+import QuotaClient
 import Foundation
 import GRPCCore
 import GRPCShimTransport

@@ -1,3 +1,4 @@
+import QuotaClient
 import Foundation
 import MaaSTesting
 import GRPCCore

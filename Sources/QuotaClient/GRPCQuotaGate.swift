@@ -2,8 +2,11 @@ public import GRPCCore
 public import MaaSContracts
 import SwiftProtobuf
 
-/// The quota service (`maas.quota.v1.Quota`) over gRPC, through an `UpstreamClient`. Every call
-/// carries `timeout` as its deadline: an unreachable quota service is UNAVAILABLE, never a hang.
+/// The quota service (`maas.quota.v1.Quota`) over gRPC: what `maas-registry` and
+/// `maas-scheduler` use, through an `UpstreamClient`.
+///
+/// Every call carries `timeout` as its deadline, so an unreachable or stuck quota service is
+/// UNAVAILABLE within it, never a hang.
 public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
   let client: Maas_Quota_V1_Quota.Client<Transport>
   let timeout: Duration
@@ -19,11 +22,18 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
     return options
   }
 
-  public func reserveGPUs(tenant: String, gpus: Int64, ttl: Duration, idempotencyKey: String) async throws -> String {
+  public func reserve(tenant: String, stock: QuotaStock, amount: Int64, ttl: Duration, idempotencyKey: String) async throws
+    -> String
+  {
     let request = Maas_Quota_V1_ReserveRequest.with {
       $0.tenantID = tenant
-      $0.resource = .concurrentGpus
-      $0.amount = gpus
+      $0.resource =
+        switch stock {
+        case .models: .models
+        case .storageBytes: .storageBytes
+        case .concurrentGPUs: .concurrentGpus
+        }
+      $0.amount = amount
       $0.idempotencyKey = idempotencyKey
       $0.ttl = Google_Protobuf_Duration(seconds: ttl.components.seconds)
     }
@@ -48,20 +58,30 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
     _ = try await Self.translating(reservation: true) { try await client.release(request, options: options) }
   }
 
+  /// The quota service's statuses as `QuotaGateError`s.
+  ///
+  /// - Parameter reservation: whether the call names a reservation, so that NOT_FOUND means
+  ///   the reservation rather than the tenant.
   static func translating<T: Sendable>(reservation: Bool, _ call: () async throws -> T) async throws -> T {
     do {
       return try await call()
     } catch let error as RPCError {
       switch error.code {
-      case .resourceExhausted: throw QuotaGateError.exhausted(error.message)
-      case .notFound where reservation && error.message.hasPrefix("reservation_id"): throw QuotaGateError.reservationGone(error.message)
-      case .notFound: throw QuotaGateError.tenantUnknown(error.message)
-      case .failedPrecondition: throw QuotaGateError.reservationGone(error.message)
+      case .resourceExhausted:
+        throw QuotaGateError.exhausted(error.message)
+      case .notFound where reservation && error.message.hasPrefix("reservation_id"):
+        throw QuotaGateError.reservationGone(error.message)
+      case .notFound:
+        throw QuotaGateError.tenantUnknown(error.message)
+      case .failedPrecondition:
+        throw QuotaGateError.reservationGone(error.message)
       case .unavailable, .deadlineExceeded, .cancelled, .unknown, .aborted:
         throw QuotaGateError.unavailable("\(error.code): \(error.message)")
-      default: throw QuotaGateError.rejected("\(error.code): \(error.message)")
+      default:
+        throw QuotaGateError.rejected("\(error.code): \(error.message)")
       }
     } catch {
+      // The client itself failed (stopped, cancelled, transport down): nothing was decided.
       throw QuotaGateError.unavailable("\(error)")
     }
   }

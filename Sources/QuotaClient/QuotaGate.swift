@@ -1,12 +1,15 @@
-/// The stock resources the registry holds in the quota service.
+/// The stock resources services hold in the quota service: the registry's models and storage,
+/// the scheduler's concurrent GPUs.
 public enum QuotaStock: String, Sendable, Hashable, Codable {
   /// One unit per model.
   case models
   /// An artifact's `size_bytes` per version.
   case storageBytes = "storage_bytes"
+  /// GPUs held by a tenant's allocations at the same time.
+  case concurrentGPUs = "concurrent_gpus"
 }
 
-/// Why the quota service did not do what the registry asked.
+/// Why the quota service did not do what a service asked.
 public enum QuotaGateError: Error, Sendable, Hashable {
   /// Not enough room: the message names the resource, the limit and the usage.
   case exhausted(String)
@@ -20,7 +23,7 @@ public enum QuotaGateError: Error, Sendable, Hashable {
   case rejected(String)
 }
 
-/// The quota service as the registry uses it: check-and-reserve, commit, release of stock
+/// The quota service as the registry and the scheduler use it: check-and-reserve, commit, release of stock
 /// resources. `GRPCQuotaGate` speaks to the real service; tests of the storage may substitute
 /// their own.
 ///
@@ -46,21 +49,4 @@ public protocol QuotaGate: Sendable {
   /// - Throws: `QuotaGateError`: `.reservationGone` when the quota service does not know it,
   ///   `.unavailable`, `.rejected`.
   func release(tenant: String, reservationID: String, idempotencyKey: String) async throws
-}
-
-/// How the registry derives the keys of its quota calls from the caller's.
-enum QuotaKeys {
-  /// Reserve's key: the method and a digest of the caller's key (traceable in the quota ledger,
-  /// bounded to the quota service's 128 bytes), plus `attempt`, which is new for every attempt:
-  /// an attempt that did not commit released its hold (or let it lapse), so a retry must not be
-  /// handed that reservation back.
-  static func reserve(method: String, callerKey: String, attempt: String) -> String {
-    var canonical = Canonical()
-    canonical.add(callerKey)
-    return "registry:\(method):\(canonical.fingerprint.prefix(32)):\(attempt)"
-  }
-
-  static func commit(_ reservationID: String) -> String { "registry:commit:\(reservationID)" }
-
-  static func release(_ reservationID: String) -> String { "registry:release:\(reservationID)" }
 }
