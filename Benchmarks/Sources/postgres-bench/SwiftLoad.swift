@@ -1,3 +1,4 @@
+import BenchSupport
 import Logging
 import Postgres
 
@@ -51,46 +52,18 @@ struct SwiftLoad {
     }
   }
 
-  private struct Run: Sendable {
-    var latencies: [Int64] = []
-    var errors = 0
-    var firstError: String?
-  }
-
-  /// `clients` tasks, each with its own generator (the system one is a syscall per number),
-  /// seeded afresh so that the measured run does not replay the warm-up's keys.
-  private func drive(_ pool: PostgresPool, _ workload: Workload, clients: Int, until end: ContinuousClock.Instant) async -> Run {
+  /// `clients` callers through the shared loop; every statement a call that admits nothing.
+  private func drive(_ pool: PostgresPool, _ workload: Workload, clients: Int, until end: ContinuousClock.Instant) async -> Tally {
     let sql = Self.sql(workload)
     let accounts = self.accounts
-    return await withTaskGroup(of: Run.self) { group in
-      for _ in 0..<clients {
-        group.addTask {
-          var random = SplitMix64(seed: UInt64.random(in: .min ... .max))
-          var run = Run()
-          run.latencies.reserveCapacity(65_536)
-          let clock = ContinuousClock()
-          while true {
-            let before = clock.now
-            if before >= end { break }
-            let aid = Int32.random(in: 1...accounts, using: &random)
-            do {
-              try await Self.once(pool, workload, sql: sql, aid: aid)
-              run.latencies.append(before.duration(to: clock.now).nanoseconds)
-            } catch {
-              run.errors += 1
-              if run.firstError == nil { run.firstError = "\(error)" }
-            }
-          }
-          return run
-        }
+    return await driveCallers(phase: workload.rawValue, concurrency: clients, until: end) { _, _, _, random in
+      let aid = Int32.random(in: 1...accounts, using: &random)
+      do {
+        try await Self.once(pool, workload, sql: sql, aid: aid)
+        return .answered(window: nil)
+      } catch {
+        return .failed(error)
       }
-      var total = Run()
-      for await run in group {
-        total.latencies.append(contentsOf: run.latencies)
-        total.errors += run.errors
-        if total.firstError == nil { total.firstError = run.firstError }
-      }
-      return total
     }
   }
 
@@ -104,29 +77,5 @@ struct SwiftLoad {
       let updated = try await pool.execute(sql, [aid])
       guard updated == 1 else { throw BenchError("account \(aid): \(updated) rows updated") }
     }
-  }
-}
-
-/// SplitMix64: fast, and good enough to spread keys uniformly.
-struct SplitMix64: RandomNumberGenerator {
-  private var state: UInt64
-  init(seed: UInt64) { self.state = seed }
-
-  mutating func next() -> UInt64 {
-    self.state &+= 0x9E37_79B9_7F4A_7C15
-    var z = self.state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
-extension Duration {
-  var nanoseconds: Int64 {
-    self.components.seconds * 1_000_000_000 + self.components.attoseconds / 1_000_000_000
-  }
-
-  var seconds: Double {
-    Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
   }
 }

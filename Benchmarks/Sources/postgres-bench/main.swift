@@ -14,13 +14,14 @@
 //   postgres-bench load --url URL [--workload select|update] [--clients N] [--seconds S] [--scale N]
 //     only the Swift side, against a cluster already set up (`run` leaves one in
 //     .run/bench-postgres): for profiling the client (perf record, perf stat, strace -c)
+import BenchSupport
 import Foundation
 import Logging
 
 let clientCounts = [1, 8, 32]
 let goal = 0.8
 
-struct Options {
+struct Options: RunOptions {
   var seconds = 5
   var warmUpSeconds = 1
   var scale = 10
@@ -31,20 +32,15 @@ struct Options {
 struct Cell: Encodable {
   var pgbench: Measurement
   var swift: Measurement
-  var ratio: Double { self.pgbench.opsPerSecond > 0 ? self.swift.opsPerSecond / self.pgbench.opsPerSecond : 0 }
-
-  enum CodingKeys: String, CodingKey { case pgbench, swift, ratio }
-
-  init(pgbench: Measurement, swift: Measurement) {
-    self.pgbench = pgbench
-    self.swift = swift
-  }
+  var ratio: Double { self.pgbench.perSecond > 0 ? self.swift.perSecond / self.pgbench.perSecond : 0 }
 
   func encode(to encoder: any Encoder) throws {
-    var container = encoder.container(keyedBy: CodingKeys.self)
-    try container.encode(self.pgbench, forKey: .pgbench)
-    try container.encode(self.swift, forKey: .swift)
-    try container.encode(self.ratio, forKey: .ratio)
+    var container = encoder.container(keyedBy: ReportKey.self)
+    for (key, measurement) in [("pgbench", self.pgbench), ("swift", self.swift)] {
+      var peer = container.nestedContainer(keyedBy: ReportKey.self, forKey: ReportKey(key))
+      try measurement.encode(into: &peer, rateKey: "ops_per_s", countKey: "operations")
+    }
+    try container.encode(self.ratio, forKey: "ratio")
   }
 }
 
@@ -78,9 +74,9 @@ func run(_ options: Options) async throws {
   defer { cluster.stop() }
   try cluster.initialisePgbench(scale: options.scale)
 
-  let pgbench = try Pgbench(url: cluster.url)
+  let pgbench = try Pgbench(url: cluster.ownerURL)
   defer { pgbench.removeScratch() }
-  let swift = SwiftLoad(url: cluster.url, accounts: Int32(100_000 * options.scale), logger: logger)
+  let swift = SwiftLoad(url: cluster.ownerURL, accounts: Int32(100_000 * options.scale), logger: logger)
 
   var results: [String: [String: Cell]] = [:]
   var order = 0
@@ -113,12 +109,12 @@ func run(_ options: Options) async throws {
   let updateAt32 = results[Workload.update.rawValue]!["32"]!
   printTable(results, options: options)
   print("")
-  print("ratio (Swift select/s at 32 / pgbench select-only at 32): \(format(selectAt32.ratio, 2))   goal: >= \(format(goal, 1))"
-    + (selectAt32.ratio >= goal ? "   met" : "   NOT met"))
+  print(goalLine(
+    "ratio (Swift select/s at 32 / pgbench select-only at 32)", format(selectAt32.ratio, 2), goal: ">= \(format(goal, 1))",
+    met: selectAt32.ratio >= goal))
   print("update ratio at 32 (Swift / pgbench single-row update): \(format(updateAt32.ratio, 2))")
 
   if let jsonPath = options.jsonPath {
-    let version = (try? runCommand(Pgbench.executable, ["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? "unknown"
     let report = Report(
       ratio: selectAt32.ratio,
       goal: goal,
@@ -127,15 +123,11 @@ func run(_ options: Options) async throws {
       secondsPerCell: options.seconds,
       warmUpSeconds: options.warmUpSeconds,
       scale: options.scale,
-      pgbenchVersion: version,
+      pgbenchVersion: PgbenchRunner.version,
       clients: clientCounts,
       results: results
     )
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let url = URL(fileURLWithPath: jsonPath)
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    try encoder.encode(report).write(to: url)
+    try writeJSON(report, to: jsonPath)
     print("wrote \(jsonPath)")
   }
 }
@@ -144,8 +136,7 @@ func printTable(_ results: [String: [String: Cell]], options: Options) {
   print("Postgres: Swift PostgresPool vs pgbench, \(options.seconds) s per cell after a \(options.warmUpSeconds) s warm-up,"
     + " scale \(options.scale) (\(100_000 * options.scale) accounts), one statement per transaction, same role over 127.0.0.1")
   print("")
-  print("| clients | workload | peer | ops/s | p50 (ms) | p99 (ms) | Swift / pgbench |")
-  print("|---:|---|---|---:|---:|---:|---:|")
+  printTableHeader(["clients", "workload", "peer", "ops/s", "p50 (ms)", "p99 (ms)", "Swift / pgbench"], text: ["workload", "peer"])
   for clients in clientCounts {
     for workload in Workload.allCases {
       guard let cell = results[workload.rawValue]?[String(clients)] else { continue }
@@ -153,29 +144,21 @@ func printTable(_ results: [String: [String: Cell]], options: Options) {
         let m = peer == .pgbench ? cell.pgbench : cell.swift
         let ratio = peer == .pgbench ? 1.0 : cell.ratio
         let errors = m.errors > 0 ? " (\(m.errors) errors)" : ""
-        print("| \(clients) | \(workload.label) | \(peer.label) | \(format(m.opsPerSecond))\(errors) | \(format(m.p50Milliseconds, 3)) | \(format(m.p99Milliseconds, 3)) | \(format(ratio, 2)) |")
+        printTableRow([String(clients), workload.label, peer.label, format(m.perSecond) + errors] + m.latencyCells + [format(ratio, 2)])
       }
     }
   }
 }
 
-func format(_ value: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", value) }
-
 // MARK: - Entry
 
 func parseRun(_ arguments: ArraySlice<String>) throws -> Options {
   var options = Options()
-  var rest = arguments
-  func number(_ flag: String) throws -> Int {
-    guard let text = rest.popFirst(), let value = Int(text), value >= 0 else { throw BenchError("\(flag) needs a whole number") }
-    return value
-  }
-  while let flag = rest.popFirst() {
+  var flags = Flags(arguments)
+  while let flag = flags.next() {
+    if try flags.readCommon(flag, into: &options) { continue }
     switch flag {
-    case "--seconds": options.seconds = max(1, try number(flag))
-    case "--warm-up": options.warmUpSeconds = try number(flag)
-    case "--scale": options.scale = max(1, try number(flag))
-    case "--json": options.jsonPath = rest.popFirst()
+    case "--scale": options.scale = max(1, try flags.wholeNumber(after: flag))
     default: throw BenchError("unknown flag \(flag)")
     }
   }
@@ -189,17 +172,16 @@ func load(_ arguments: ArraySlice<String>) async throws {
   var clients = 32
   var seconds = 10
   var scale = 10
-  var rest = arguments
-  while let flag = rest.popFirst() {
-    let value = rest.popFirst()
-    let positive = value.flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+  var flags = Flags(arguments)
+  while let (flag, value) = flags.nextWithValue() {
+    let positive = positiveNumber(value)
     switch flag {
     case "--url" where value != nil: url = value
     case "--workload" where value.flatMap(Workload.init(rawValue:)) != nil: workload = Workload(rawValue: value!)!
     case "--clients" where positive != nil: clients = positive!
     case "--seconds" where positive != nil: seconds = positive!
     case "--scale" where positive != nil: scale = positive!
-    default: throw BenchError("bad or unknown flag \(flag) \(value ?? "")")
+    default: throw BenchError.badFlag(flag, value)
     }
   }
   guard let url else { throw BenchError("load needs --url (scripts/postgres url --dir .run/bench-postgres --role owner)") }
@@ -207,21 +189,13 @@ func load(_ arguments: ArraySlice<String>) async throws {
   logger.logLevel = .warning
   let swift = SwiftLoad(url: url, accounts: Int32(100_000 * scale), logger: logger)
   let m = try await swift.measure(workload, clients: clients, seconds: seconds, warmUpSeconds: 1)
-  print("Swift \(workload.rawValue), \(clients) clients: \(format(m.opsPerSecond)) ops/s,"
+  print("Swift \(workload.rawValue), \(clients) clients: \(format(m.perSecond)) ops/s,"
     + " p50 \(format(m.p50Milliseconds, 3)) ms, p99 \(format(m.p99Milliseconds, 3)) ms, max \(format(m.maxMilliseconds, 1)) ms, \(m.errors) errors")
 }
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-do {
-  switch arguments.first {
-  case "run": try await run(try parseRun(arguments.dropFirst()))
-  case "load": try await load(arguments.dropFirst())
-  default:
-    print("usage: postgres-bench run [--seconds S] [--warm-up S] [--scale N] [--json PATH]")
-    print("       postgres-bench load --url URL [--workload select|update] [--clients N] [--seconds S] [--scale N]")
-    exit(2)
-  }
-} catch {
-  note("failed: \(error)")
-  exit(1)
-}
+await runBench(
+  usage: [
+    "usage: postgres-bench run [--seconds S] [--warm-up S] [--scale N] [--json PATH]",
+    "       postgres-bench load --url URL [--workload select|update] [--clients N] [--seconds S] [--scale N]",
+  ],
+  commands: ["run": { try await run(try parseRun($0)) }, "load": load])

@@ -1,4 +1,5 @@
 import GRPCCore
+import MaaSRuntime
 import Logging
 import Postgres
 
@@ -18,23 +19,11 @@ enum GatewayStatus {
       // Already a status: the quota service's answer, passed through.
       return error
     case let error as PostgresError:
-      // Details stay in the log: a client learns what to do (retry or not), not our SQL.
-      logger.error("database error", metadata: ["method": "\(method)", "error": "\(error)"])
-      switch error.kind {
-      case .connection, .poolExhausted, .poolClosed:
-        return RPCError(code: .unavailable, message: "the gateway database is unavailable; retry later")
-      case .timeout:
-        return RPCError(code: .deadlineExceeded, message: "the gateway database did not answer in time; retry later")
-      case .cancelled:
-        return RPCError(code: .cancelled, message: "the call was cancelled")
-      default:
-        return RPCError(code: .internalError, message: "internal error")
-      }
+      return EdgeStatus.rpcError(for: error, database: "gateway", retryHint: "retry later", method: method, logger: logger)
     case is CancellationError:
       return RPCError(code: .cancelled, message: "the call was cancelled")
     default:
-      logger.error("unexpected error", metadata: ["method": "\(method)", "error": "\(error)"])
-      return RPCError(code: .internalError, message: "internal error")
+      return EdgeStatus.unexpected(error, method: method, logger: logger)
     }
   }
 }

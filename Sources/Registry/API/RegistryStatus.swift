@@ -1,5 +1,6 @@
 import QuotaClient
 import GRPCCore
+import MaaSRuntime
 import Logging
 import Postgres
 
@@ -22,26 +23,14 @@ enum RegistryStatus {
       }
       return RPCError(code: code, message: error.description)
     case let error as PostgresError:
-      // Details stay in the log: a client learns what to do (retry or not), not our SQL.
-      logger.error("database error", metadata: ["method": "\(method)", "error": "\(error)"])
-      switch error.kind {
-      case .connection, .poolExhausted, .poolClosed:
-        return RPCError(code: .unavailable, message: "the registry database is unavailable; retry with the same idempotency key")
-      case .timeout:
-        return RPCError(code: .deadlineExceeded, message: "the registry database did not answer in time; retry with the same idempotency key")
-      case .cancelled:
-        return RPCError(code: .cancelled, message: "the call was cancelled")
-      default:
-        return RPCError(code: .internalError, message: "internal error")
-      }
+      return EdgeStatus.rpcError(for: error, database: "registry", retryHint: "retry with the same idempotency key", method: method, logger: logger)
     case let error as QuotaGateError:
       logger.error("unexpected answer from the quota service", metadata: ["method": "\(method)", "error": "\(error)"])
       return RPCError(code: .internalError, message: "internal error")
     case let error as RPCError:
       return error
     default:
-      logger.error("unexpected error", metadata: ["method": "\(method)", "error": "\(error)"])
-      return RPCError(code: .internalError, message: "internal error")
+      return EdgeStatus.unexpected(error, method: method, logger: logger)
     }
   }
 }

@@ -1,4 +1,5 @@
 import GRPCCore
+import MaaSRuntime
 import Logging
 import Postgres
 
@@ -22,22 +23,11 @@ enum SchedulerStatus {
       }
       return RPCError(code: code, message: error.description)
     case let error as PostgresError:
-      logger.error("database error", metadata: ["method": "\(method)", "error": "\(error)"])
-      switch error.kind {
-      case .connection, .poolExhausted, .poolClosed:
-        return RPCError(code: .unavailable, message: "the scheduler database is unavailable; retry")
-      case .timeout:
-        return RPCError(code: .deadlineExceeded, message: "the scheduler database did not answer in time; retry")
-      case .cancelled:
-        return RPCError(code: .cancelled, message: "the call was cancelled")
-      default:
-        return RPCError(code: .internalError, message: "internal error")
-      }
+      return EdgeStatus.rpcError(for: error, database: "scheduler", retryHint: "retry", method: method, logger: logger)
     case let error as RPCError:
       return error
     default:
-      logger.error("unexpected error", metadata: ["method": "\(method)", "error": "\(error)"])
-      return RPCError(code: .internalError, message: "internal error")
+      return EdgeStatus.unexpected(error, method: method, logger: logger)
     }
   }
 }

@@ -4,30 +4,27 @@ import Foundation
 import Glibc
 #endif
 
-struct BenchError: Error, CustomStringConvertible {
-  let description: String
-  init(_ description: String) { self.description = description }
-}
-
 /// What a finished command printed.
-struct CommandOutput {
-  var status: Int32
-  var stdout: String
-  var stderr: String
+public struct CommandOutput {
+  public var status: Int32
+  public var stdout: String
+  public var stderr: String
 }
 
-/// Runs a command to completion. Output goes to temporary files rather than pipes: the cluster
-/// script starts a server that outlives it, and pgbench -i writes a lot to stderr, so nothing
-/// here can block on a full pipe or wait for a descendant to close one.
+/// Runs a command to completion; throws when it exits with anything but 0 and `check` is set.
+/// Output goes to temporary files rather than pipes: the cluster script starts a server that
+/// outlives it, and pgbench -i writes a lot to stderr, so nothing here can wait for a descendant
+/// to close a pipe, or block on a full one.
 @discardableResult
-func runCommand(_ executable: String, _ arguments: [String], check: Bool = true) throws -> CommandOutput {
-  let directory = FileManager.default.temporaryDirectory.appendingPathComponent("postgres-bench-\(UUID().uuidString)")
+public func runCommand(_ executable: String, _ arguments: [String], check: Bool = true) throws -> CommandOutput {
+  let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(benchName)-\(UUID().uuidString)")
   try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
   defer { try? FileManager.default.removeItem(at: directory) }
   let stdoutPath = directory.appendingPathComponent("stdout").path
   let stderrPath = directory.appendingPathComponent("stderr").path
 
-  let status = try spawnAndWait(executable, arguments, stdout: stdoutPath, stderr: stderrPath)
+  let pid = try spawn(executable, arguments, stdout: stdoutPath, stderr: stderrPath)
+  let status = try waitForExit(pid, executable: executable)
   let output = CommandOutput(
     status: status,
     stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "",
@@ -40,13 +37,16 @@ func runCommand(_ executable: String, _ arguments: [String], check: Bool = true)
   return output
 }
 
-/// posix_spawn with an empty signal mask and default signal handlers, then waitpid; returns the
-/// exit status (128 + n when killed by signal n).
+/// posix_spawn with an empty signal mask and default signal handlers, stdin from /dev/null and
+/// stdout and stderr to the files named; returns the child's pid. `environment` entries are added
+/// to (or replace those of) this process's environment.
 ///
 /// Not Foundation's Process: it spawns with the calling thread's signal mask, and Swift's
-/// cooperative threads block nearly every signal. pgbench ends a `-T` run on SIGALRM, so under
-/// Process it never stops (and ignores SIGTERM too).
-private func spawnAndWait(_ executable: String, _ arguments: [String], stdout: String, stderr: String) throws -> Int32 {
+/// cooperative threads block nearly every signal. pgbench ends a `-T` run on SIGALRM and the
+/// services drain on SIGTERM; with those blocked, neither would ever stop.
+public func spawn(
+  _ executable: String, _ arguments: [String], environment: [String: String] = [:], stdout: String, stderr: String
+) throws -> pid_t {
   var actions = posix_spawn_file_actions_t()
   posix_spawn_file_actions_init(&actions)
   defer { posix_spawn_file_actions_destroy(&actions) }
@@ -65,23 +65,41 @@ private func spawnAndWait(_ executable: String, _ arguments: [String], stdout: S
   posix_spawnattr_setsigdefault(&attributes, &allSignals)
   posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
+  var merged = ProcessInfo.processInfo.environment
+  for (name, value) in environment { merged[name] = value }
+  let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+  defer { envp.forEach { free($0) } }
   let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
   defer { argv.forEach { free($0) } }
   var pid: pid_t = 0
-  let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+  let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
   guard spawned == 0 else { throw BenchError("could not start \(executable): \(String(cString: strerror(spawned)))") }
+  return pid
+}
 
+/// waitpid until `pid` exits; its exit status (128 + n when killed by signal n).
+public func waitForExit(_ pid: pid_t, executable: String) throws -> Int32 {
   var status: Int32 = 0
   while waitpid(pid, &status, 0) < 0 {
     guard errno == EINTR else { throw BenchError("waitpid for \(executable) failed: errno \(errno)") }
   }
+  return exitStatus(status)
+}
+
+/// The exit status of `pid` if it has exited, without waiting.
+public func exitStatusIfExited(_ pid: pid_t) -> Int32? {
+  var status: Int32 = 0
+  return waitpid(pid, &status, WNOHANG) == pid ? exitStatus(status) : nil
+}
+
+private func exitStatus(_ status: Int32) -> Int32 {
   let signal = status & 0x7f
   return signal == 0 ? (status >> 8) & 0xff : 128 + signal
 }
 
 /// A loopback port nobody listens on right now (the kernel's pick for port 0). Another process
 /// could take it before the cluster does; the cluster's start then fails loudly.
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
   guard fd >= 0 else { throw BenchError("socket() failed: errno \(errno)") }
   defer { close(fd) }
@@ -97,8 +115,4 @@ func freeLoopbackPort() throws -> Int {
   }
   guard bound else { throw BenchError("could not bind a loopback port: errno \(errno)") }
   return Int(UInt16(bigEndian: address.sin_port))
-}
-
-func note(_ message: String) {
-  FileHandle.standardError.write(Data("postgres-bench: \(message)\n".utf8))
 }
