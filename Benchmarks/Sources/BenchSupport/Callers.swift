@@ -110,7 +110,7 @@ public struct CallerCell: Sendable {
   public var warmUp: Tally
   public var run: Tally
   /// The measured phase's, over the time it really took.
-  public var measurement: Measurement
+  public var measurement: BenchMeasurement
 
   /// Every admission both phases made: a warm-up's count for the quota accounting too.
   public var admissions: Tally {
@@ -124,7 +124,7 @@ public struct CallerCell: Sendable {
 /// Failed calls are noted.
 /// - Parameters:
 ///   - cell: names the cell in notes and in the phases' names (`<cell>-<concurrency>-w`, `-m`).
-///   - aroundMeasured: runs the measured phase it is given, for whatever must be read just
+///   - aroundMeasured: runs the measured phase it is given (once), for whatever must be read just
 ///     before and just after it (the CPU each process used).
 public func measureCallers(
   cell: String, concurrency: Int, seconds: Int, warmUpSeconds: Int,
@@ -148,7 +148,7 @@ public func measureCallers(
   if let error = run.firstError {
     note("\(run.errors) calls failed (\(cell), \(concurrency) callers); the first: \(error)")
   }
-  let measurement = Measurement(latenciesNanoseconds: run.latencies, seconds: elapsed.seconds, errors: run.errors)
+  let measurement = BenchMeasurement(latenciesNanoseconds: run.latencies, seconds: elapsed.seconds, errors: run.errors)
   return CallerCell(warmUp: warmUp, run: run, measurement: measurement)
 }
 

@@ -1,5 +1,5 @@
 /// One cell's throughput and latency, whoever the peer: pgbench, gRPC callers, a Swift client.
-public struct Measurement: Sendable {
+public struct BenchMeasurement: Sendable {
   public var perSecond: Double
   public var p50Milliseconds: Double
   public var p99Milliseconds: Double
@@ -49,6 +49,12 @@ public struct Measurement: Sendable {
   /// p50 and p99 as every table prints them (milliseconds, three decimals).
   public var latencyCells: [String] {
     [format(self.p50Milliseconds, 3), format(self.p99Milliseconds, 3)]
+  }
+
+  /// Latencies and errors in one line, as a `load` command (for a profiler) prints them.
+  public var latencySummary: String {
+    "p50 \(format(self.p50Milliseconds, 3)) ms, p99 \(format(self.p99Milliseconds, 3)) ms,"
+      + " max \(format(self.maxMilliseconds, 1)) ms, \(self.errors) errors"
   }
 }
 

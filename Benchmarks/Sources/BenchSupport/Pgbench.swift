@@ -68,7 +68,7 @@ public struct PgbenchRunner {
     try? FileManager.default.contentsOfDirectory(atPath: self.scratch.path)
       .filter { $0.hasPrefix(logName + ".") }
       .forEach { try? FileManager.default.removeItem(at: self.scratch.appendingPathComponent($0)) }
-    let measurement = Measurement(
+    let measurement = BenchMeasurement(
       latenciesNanoseconds: latencies, seconds: Double(seconds), errors: Int(failed), perSecond: tps)
     return PgbenchResult(measurement: measurement, transactions: transactions, output: output)
   }
@@ -104,7 +104,7 @@ public struct PgbenchRunner {
 /// One measured pgbench run.
 public struct PgbenchResult {
   /// Its tps, the latencies from its log, its failed transactions as errors.
-  public var measurement: Measurement
+  public var measurement: BenchMeasurement
   /// Transactions it made (pgbench's count, failed ones aside).
   public var transactions: Int
   /// What it printed: stderr says why transactions failed.

@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 import GRPCCore
 import GRPCShimTransport
@@ -151,7 +152,7 @@ func walkAllPages(gateway: GatewayClient, tenant: BenchTenant, pageSize: Int, ex
 func gatewayListCall(gateway: GatewayClient, tenant: BenchTenant, pageSize: Int, options: CallOptions) -> Call {
   let metadata = tenant.metadata
   let request = Maas_Gateway_V1_ListModelsRequest.with { $0.pageSize = Int32(pageSize) }
-  return {
+  return plainCall {
     let answer = try await gateway.listModels(request, metadata: metadata, options: options)
     guard answer.models.count == pageSize, !answer.nextPageToken.isEmpty else {
       throw BenchError("a short first page: \(answer.models.count) models, next page token \(answer.nextPageToken.isEmpty ? "empty" : "set")")
@@ -167,7 +168,7 @@ func registryListCall(registry: RegistryClient, tenant: BenchTenant, pageSize: I
     $0.tenantID = tenant.id
     $0.pageSize = Int32(pageSize)
   }
-  return {
+  return plainCall {
     let answer = try await registry.listModels(request, options: options)
     guard answer.models.count == pageSize, !answer.nextPageToken.isEmpty else {
       throw BenchError("a short first page: \(answer.models.count) models, next page token \(answer.nextPageToken.isEmpty ? "empty" : "set")")

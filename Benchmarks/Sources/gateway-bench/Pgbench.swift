@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 
 /// The limit: the registry's own ListModels transaction for the first page, run by pgbench (C,
@@ -20,11 +21,9 @@ import Foundation
 /// Kept in step with `Sources/Registry/Storage/RegistryStore+Models.swift` (`modelSelect` and
 /// `listModels`) by hand; the run checks that this statement's first page is the gateway's.
 ///
-/// Two threads (`-j 2`, fewer when there are fewer clients): the machine has two cores.
-/// Throughput is pgbench's own `tps` (which leaves out connection set-up); percentiles come from
-/// its per-transaction log (`--log`, third field: latency in microseconds).
+/// Two threads (`-j 2`, fewer when there are fewer clients): the machine has two cores. Its
+/// figures as `PgbenchRunner` reads them.
 struct Pgbench {
-  static let executable = "/usr/bin/pgbench"
   static let nilUUID = "00000000-0000-0000-0000-000000000000"
 
   /// The registry's list statement with psql/pgbench variables for its parameters:
@@ -64,33 +63,25 @@ struct Pgbench {
     """
   }
 
-  let url: String
-  let scratch: URL
+  let runner: PgbenchRunner
   let variables: [String: String]
 
   /// - Parameters:
   ///   - statementTimeoutMilliseconds: the registry pool's `statement_timeout`, as it sets it.
   init(url: String, tenant: String, pageSize: Int, statementTimeoutMilliseconds: Int) throws {
-    self.url = url
+    self.runner = try PgbenchRunner(url: url)
     self.variables = [
       "ready": "0", "tenant": tenant, "after_id": Self.nilUUID, "labels": "{}", "state": "0",
       "limit": String(pageSize + 1), "timeout_name": "statement_timeout",
       "timeout_ms": String(statementTimeoutMilliseconds), "tenant_name": "maas.tenant_id",
     ]
-    self.scratch = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-bench-pgbench-\(getpid())")
-    try? FileManager.default.removeItem(at: self.scratch)
-    try FileManager.default.createDirectory(at: self.scratch, withIntermediateDirectories: true)
     try Self.script.write(to: self.scriptURL, atomically: true, encoding: .utf8)
   }
 
-  private var scriptURL: URL { self.scratch.appendingPathComponent("list-models.sql") }
+  private var scriptURL: URL { self.runner.scratch.appendingPathComponent("list-models.sql") }
 
   func removeScratch() {
-    try? FileManager.default.removeItem(at: self.scratch)
-  }
-
-  static var version: String {
-    (try? runCommand(Self.executable, ["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? "unknown"
+    self.runner.removeScratch()
   }
 
   /// The names the script's statement answers, in order, run once through psql as the same role
@@ -106,7 +97,7 @@ struct Pgbench {
     var variables = self.variables
     variables["empty"] = ""
     let text = try cluster.sql(
-      self.url,
+      self.runner.url,
       """
       BEGIN READ ONLY;
       SET LOCAL maas.tenant_id = :'tenant';
@@ -130,7 +121,7 @@ struct Pgbench {
     }
     let arguments = ":'tenant', '', :'after_id', :'labels', :'state', :'limit'"
     let text = try cluster.sql(
-      self.url,
+      self.runner.url,
       """
       BEGIN READ ONLY;
       SET LOCAL maas.tenant_id = :'tenant';
@@ -153,59 +144,20 @@ struct Pgbench {
   /// A warm-up run, then the measured one, its CPU accounted.
   func measure(clients: Int, seconds: Int, warmUpSeconds: Int, cpu: CPUAccounting) throws -> Cell {
     let defines = self.variables.sorted { $0.key < $1.key }.flatMap { ["-D", "\($0.key)=\($0.value)"] }
-    let common = ["-n", "-M", "prepared", "-c", String(clients), "-j", String(min(2, clients))] + defines + ["-f", self.scriptURL.path]
+    let common = PgbenchRunner.clientArguments(clients: clients, threads: min(2, clients)) + defines + ["-f", self.scriptURL.path]
     // The services' pooled connections; pgbench's own come and go with each run.
     let backends = cpu.postgresTicks().children
     if warmUpSeconds > 0 {
-      try runCommand(Self.executable, common + ["-T", String(warmUpSeconds), self.url])
+      try self.runner.warmUp(common, seconds: warmUpSeconds)
       cpu.waitForPostgresChildren(atMost: backends)
     }
-    let prefix = "list-\(clients)"
-    let logPrefix = self.scratch.appendingPathComponent(prefix).path
     let before = cpu.snapshot()
-    let output = try runCommand(
-      Self.executable,
-      common + ["-T", String(seconds), "--log", "--log-prefix", logPrefix, self.url]
-    )
-    cpu.waitForPostgresChildren(atMost: backends)
-    let usage = CPUAccounting.usage(from: before, to: cpu.snapshot())
-    guard let tps = Self.value(after: "tps = ", in: output.stdout) else {
-      throw BenchError("no tps in pgbench's output:\n\(output.stdout)\(output.stderr)")
+    var usage: CPUUsage?
+    let result = try self.runner.measure(common, seconds: seconds, logName: "list-\(clients)") {
+      cpu.waitForPostgresChildren(atMost: backends)
+      usage = CPUAccounting.usage(from: before, to: cpu.snapshot())
     }
-    let failed = Self.value(after: "number of failed transactions: ", in: output.stdout) ?? 0
-    let latencies = try self.readLogs(prefix: prefix)
-    try? FileManager.default.contentsOfDirectory(atPath: self.scratch.path)
-      .filter { $0.hasPrefix(prefix + ".") }
-      .forEach { try? FileManager.default.removeItem(at: self.scratch.appendingPathComponent($0)) }
-    let measurement = Measurement(
-      latenciesNanoseconds: latencies, seconds: Double(seconds), errors: Int(failed), perSecond: tps)
-    return Cell(measurement: measurement, cpu: usage, firstError: failed > 0 ? output.stderr : nil)
-  }
-
-  /// Every transaction's latency from the per-thread logs `prefix.<pid>` and `prefix.<pid>.<n>`
-  /// (`client_id transaction_no time_us script_no epoch epoch_us`; "failed" for a failed one).
-  private func readLogs(prefix: String) throws -> [Int64] {
-    var latencies: [Int64] = []
-    let files = try FileManager.default.contentsOfDirectory(atPath: self.scratch.path).filter { $0.hasPrefix(prefix + ".") }
-    guard !files.isEmpty else { throw BenchError("pgbench wrote no transaction log for \(prefix)") }
-    for file in files {
-      let text = try String(contentsOf: self.scratch.appendingPathComponent(file), encoding: .utf8)
-      for line in text.split(separator: "\n") {
-        let fields = line.split(separator: " ", maxSplits: 3)
-        guard fields.count >= 3, let microseconds = Int64(fields[2]) else { continue }
-        latencies.append(microseconds * 1_000)
-      }
-    }
-    return latencies
-  }
-
-  /// The number that follows `label` on its line of pgbench's summary.
-  private static func value(after label: String, in text: String) -> Double? {
-    for line in text.split(separator: "\n") {
-      guard let range = line.range(of: label) else { continue }
-      let rest = line[range.upperBound...].prefix { $0.isNumber || $0 == "." }
-      return Double(rest)
-    }
-    return nil
+    let failed = result.measurement.errors > 0
+    return Cell(measurement: result.measurement, cpu: usage!, firstError: failed ? result.output.stderr : nil)
   }
 }

@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 
 /// `.bench/gateway.json`, and the table printed from it.
@@ -64,7 +65,7 @@ struct Report: Encodable {
     self.walkCheck = walkCheck
     self.listPlan = listPlan
     self.pgbenchScript = Pgbench.script
-    self.pgbenchVersion = Pgbench.version
+    self.pgbenchVersion = PgbenchRunner.version
     self.models = options.models
     self.pageSize = options.pageSize
     self.date = ISO8601DateFormatter().string(from: Date())
@@ -79,14 +80,6 @@ struct Report: Encodable {
 
   var ratioMet: Bool { self.ratio >= self.goal }
   var p99Met: Bool { self.p99MillisecondsAt16 < self.p99GoalMilliseconds }
-
-  func write(to path: String) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let url = URL(fileURLWithPath: path)
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    try encoder.encode(self).write(to: url)
-  }
 
   private func rows(_ concurrency: Int) -> [(String, Cell)] {
     let key = String(concurrency)
@@ -117,22 +110,21 @@ struct Report: Encodable {
       + " (fsync \(self.fsync ? "on" : "off")); \(self.secondsPerCell) s per cell after a \(self.warmUpSeconds) s warm-up,"
       + " over 127.0.0.1, \(self.cores) cores shared by everything")
     print("")
-    print("| callers | peer | ops/s | p50 (ms) | p99 (ms) | errors | / pgbench |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    printTableHeader(["callers", "peer", "ops/s", "p50 (ms)", "p99 (ms)", "errors", "/ pgbench"])
     for concurrency in self.concurrencies {
       let limit = self.pgbench[String(concurrency)]?.measurement.perSecond ?? 0
       for (label, cell) in self.rows(concurrency) {
         let m = cell.measurement
-        print("| \(concurrency) | \(label) | \(format(m.perSecond)) | \(format(m.p50Milliseconds, 3)) | \(format(m.p99Milliseconds, 3))"
-          + " | \(m.errors) | \(format(limit > 0 ? m.perSecond / limit : 0, 2)) |")
+        printTableRow(
+          [String(concurrency), label, format(m.perSecond)] + m.latencyCells
+            + [String(m.errors), format(limit > 0 ? m.perSecond / limit : 0, 2)])
       }
     }
     print("")
     print("Where the CPU went: cores used during the cell (CPU µs per operation)")
     print("")
     let groups = CPUAccounting.columns
-    print("| callers | peer | " + groups.joined(separator: " | ") + " | machine busy |")
-    print("|---:|---|" + groups.map { _ in "---:" }.joined(separator: "|") + "|---:|")
+    printTableHeader(["callers", "peer"] + groups + ["machine busy"])
     for concurrency in self.concurrencies {
       for (label, cell) in self.rows(concurrency) {
         let perOperation = cell.cpu.microsecondsPerOperation(cell.measurement.perSecond)
@@ -142,14 +134,16 @@ struct Report: Encodable {
           // Other work is not the cell's: its cost per operation means nothing.
           return group == "other" ? format(cores, 2) : "\(format(cores, 2)) (\(format(perOperation[group] ?? 0)))"
         }
-        print("| \(concurrency) | \(label) | " + columns.joined(separator: " | ") + " | \(format(cell.cpu.machineBusyShare * 100))% |")
+        printTableRow([String(concurrency), label] + columns + ["\(format(cell.cpu.machineBusyShare * 100))%"])
       }
     }
     print("")
-    print("ratio (gateway ListModels QPS at 64 / pgbench list tps at 64): \(format(self.ratio, 2))   goal: >= \(format(self.goal, 1))"
-      + (self.ratioMet ? "   met" : "   NOT met"))
-    print("p99 at 16 callers, gateway ListModels: \(format(self.p99MillisecondsAt16, 3)) ms   goal: < \(format(self.p99GoalMilliseconds, 0)) ms"
-      + (self.p99Met ? "   met" : "   NOT met"))
+    print(goalLine(
+      "ratio (gateway ListModels QPS at 64 / pgbench list tps at 64)", format(self.ratio, 2), goal: ">= \(format(self.goal, 1))",
+      met: self.ratioMet))
+    print(goalLine(
+      "p99 at 16 callers, gateway ListModels", "\(format(self.p99MillisecondsAt16, 3)) ms",
+      goal: "< \(format(self.p99GoalMilliseconds, 0)) ms", met: self.p99Met))
     let walk = self.walkCheck
     print("walk: \(walk.pages) pages of \(self.pageSize) through the gateway returned \(walk.models) models, \(walk.distinct) distinct,"
       + " of \(walk.expected) expected, in name order: \(walk.sortedByName ? "yes" : "NO"), in \(format(walk.seconds, 2)) s"

@@ -25,6 +25,7 @@
 //     program, where `make bench-gateway` builds them); --pool-size: every service's
 //     MAAS_<SVC>_DATABASE_POOL_SIZE (default 10, the services' default); --no-fsync: the cluster
 //     without fsync (see BenchCluster.start)
+import BenchSupport
 import Foundation
 import GRPCCore
 import GRPCShimTransport
@@ -39,11 +40,11 @@ let statementTimeoutSeconds = 10
 /// Each call's deadline, as a client such as maasctl sends one; the gateway forwards what is left.
 let callTimeout = Duration.seconds(10)
 
-struct Options {
+struct Options: RunOptions {
   var seconds = 5
   var warmUpSeconds = 1
   var jsonPath: String?
-  var binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+  var binDirectory = programDirectory.path
   var poolSize = 10
   var models = 1_000
   var pageSize = 50
@@ -89,7 +90,7 @@ func run(_ options: Options) async throws {
   }
   report.printTable()
   if let jsonPath = options.jsonPath {
-    try report.write(to: jsonPath)
+    try writeJSON(report, to: jsonPath)
     print("wrote \(jsonPath)")
   }
   if !report.walkCheck.ok || !report.walkCheck.pgbenchStatementMatches {
@@ -143,9 +144,7 @@ func measureAll(
     let key = String(concurrency)
     // The peer that goes first rotates from one concurrency to the next, so that drift in the
     // machine's load does not always favour the same one.
-    let peers = ["pgbench", "gateway", "registry"]
-    let order = peers[(index % peers.count)...] + peers[..<(index % peers.count)]
-    for peer in order {
+    for peer in ["pgbench", "gateway", "registry"].rotated(by: index) {
       switch peer {
       case "pgbench":
         note("pgbench, the registry's list transaction, \(concurrency) clients")
@@ -153,12 +152,12 @@ func measureAll(
           clients: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, cpu: cpu)
       case "gateway":
         note("ListModels through the gateway, \(concurrency) callers")
-        gatewayCells[key] = await measureCallers(
+        gatewayCells[key] = await measureCallerCell(
           "gateway", concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, cpu: cpu,
           call: gatewayCall)
       default:
         note("ListModels to the registry directly, \(concurrency) callers")
-        registryCells[key] = await measureCallers(
+        registryCells[key] = await measureCallerCell(
           "registry", concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, cpu: cpu,
           call: registryCall)
       }
@@ -197,42 +196,25 @@ func measureAll(
 // MARK: - Entry
 
 func parseRun(_ arguments: ArraySlice<String>) throws -> Options {
-  var options = Options()
-  var rest = arguments
-  func number(_ flag: String) throws -> Int {
-    guard let text = rest.popFirst(), let value = Int(text), value >= 0 else { throw BenchError("\(flag) needs a whole number") }
-    return value
-  }
-  while let flag = rest.popFirst() {
+  let options = try Options().parsed(arguments) { flag, flags, options in
     switch flag {
-    case "--seconds": options.seconds = max(1, try number(flag))
-    case "--warm-up": options.warmUpSeconds = try number(flag)
-    case "--json": options.jsonPath = rest.popFirst()
-    case "--bin-dir":
-      guard let path = rest.popFirst() else { throw BenchError("--bin-dir needs a path") }
-      options.binDirectory = path
-    case "--pool-size": options.poolSize = max(1, try number(flag))
-    case "--models": options.models = max(1, try number(flag))
-    case "--page-size": options.pageSize = min(1_000, max(1, try number(flag)))
+    case "--bin-dir": options.binDirectory = try flags.path(after: flag)
+    case "--pool-size": options.poolSize = max(1, try flags.wholeNumber(after: flag))
+    case "--models": options.models = max(1, try flags.wholeNumber(after: flag))
+    case "--page-size": options.pageSize = min(1_000, max(1, try flags.wholeNumber(after: flag)))
     case "--no-fsync": options.fsync = false
-    default: throw BenchError("unknown flag \(flag)")
+    default: return false
     }
+    return true
   }
   // Every measured call asks for a full first page with a next page behind it.
   guard options.models > options.pageSize else { throw BenchError("--models must exceed --page-size") }
   return options
 }
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-do {
-  switch arguments.first {
-  case "run": try await run(try parseRun(arguments.dropFirst()))
-  default:
-    print("usage: gateway-bench run [--seconds S] [--warm-up S] [--json PATH] [--bin-dir DIR] [--pool-size N]"
-      + " [--models N] [--page-size N] [--no-fsync]")
-    exit(2)
-  }
-} catch {
-  note("failed: \(error)")
-  exit(1)
-}
+await runBench(
+  usage: [
+    "usage: gateway-bench run [--seconds S] [--warm-up S] [--json PATH] [--bin-dir DIR] [--pool-size N]"
+      + " [--models N] [--page-size N] [--no-fsync]"
+  ],
+  commands: ["run": { try await run(try parseRun($0)) }])

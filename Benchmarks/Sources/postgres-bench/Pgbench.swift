@@ -32,7 +32,7 @@ struct Pgbench {
   }
 
   /// A warm-up run, then the measured one.
-  func measure(_ workload: Workload, clients: Int, seconds: Int, warmUpSeconds: Int) throws -> Measurement {
+  func measure(_ workload: Workload, clients: Int, seconds: Int, warmUpSeconds: Int) throws -> BenchMeasurement {
     let common = PgbenchRunner.clientArguments(clients: clients, threads: clients) + self.scriptArguments(workload)
     if warmUpSeconds > 0 {
       try self.runner.warmUp(common, seconds: warmUpSeconds)

@@ -22,7 +22,7 @@ struct SwiftLoad {
 
   /// A fresh pool per cell (opened before the warm-up, so connecting is never timed), a warm-up
   /// that also prepares the statement on every connection, then the measured run.
-  func measure(_ workload: Workload, clients: Int, seconds: Int, warmUpSeconds: Int) async throws -> Measurement {
+  func measure(_ workload: Workload, clients: Int, seconds: Int, warmUpSeconds: Int) async throws -> BenchMeasurement {
     let configuration = PostgresConfiguration(
       url: self.url,
       applicationName: "postgres-bench",
@@ -45,7 +45,7 @@ struct SwiftLoad {
         note("\(run.errors) Swift \(workload.rawValue) statements failed at \(clients) clients; the first: \(error)")
       }
       await pool.close()
-      return Measurement(latenciesNanoseconds: run.latencies, seconds: elapsed.seconds, errors: run.errors)
+      return BenchMeasurement(latenciesNanoseconds: run.latencies, seconds: elapsed.seconds, errors: run.errors)
     } catch {
       await pool.close()
       throw error

@@ -30,8 +30,8 @@ struct Options: RunOptions {
 
 /// Both peers at one (workload, clients), and the Swift / pgbench throughput ratio.
 struct Cell: Encodable {
-  var pgbench: Measurement
-  var swift: Measurement
+  var pgbench: BenchMeasurement
+  var swift: BenchMeasurement
   var ratio: Double { self.pgbench.perSecond > 0 ? self.swift.perSecond / self.pgbench.perSecond : 0 }
 
   func encode(to encoder: any Encoder) throws {
@@ -84,11 +84,11 @@ func run(_ options: Options) async throws {
     for workload in Workload.allCases {
       // The peer that goes first alternates from cell to cell, so that drift in the machine's
       // load (and the updates' growing dead tuples) does not always favour the same one.
-      func measurePgbench() throws -> Measurement {
+      func measurePgbench() throws -> BenchMeasurement {
         note("pgbench \(workload.rawValue), \(clients) clients")
         return try pgbench.measure(workload, clients: clients, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds)
       }
-      func measureSwift() async throws -> Measurement {
+      func measureSwift() async throws -> BenchMeasurement {
         note("Swift \(workload.rawValue), \(clients) clients")
         return try await swift.measure(workload, clients: clients, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds)
       }
@@ -153,16 +153,13 @@ func printTable(_ results: [String: [String: Cell]], options: Options) {
 // MARK: - Entry
 
 func parseRun(_ arguments: ArraySlice<String>) throws -> Options {
-  var options = Options()
-  var flags = Flags(arguments)
-  while let flag = flags.next() {
-    if try flags.readCommon(flag, into: &options) { continue }
+  try Options().parsed(arguments) { flag, flags, options in
     switch flag {
     case "--scale": options.scale = max(1, try flags.wholeNumber(after: flag))
-    default: throw BenchError("unknown flag \(flag)")
+    default: return false
     }
+    return true
   }
-  return options
 }
 
 /// `load`: the Swift side alone, for a profiler.
@@ -172,25 +169,24 @@ func load(_ arguments: ArraySlice<String>) async throws {
   var clients = 32
   var seconds = 10
   var scale = 10
-  var flags = Flags(arguments)
-  while let (flag, value) = flags.nextWithValue() {
+  try readValueFlags(arguments) { flag, value in
     let positive = positiveNumber(value)
     switch flag {
-    case "--url" where value != nil: url = value
-    case "--workload" where value.flatMap(Workload.init(rawValue:)) != nil: workload = Workload(rawValue: value!)!
+    case "--url": url = value
+    case "--workload" where Workload(rawValue: value) != nil: workload = Workload(rawValue: value)!
     case "--clients" where positive != nil: clients = positive!
     case "--seconds" where positive != nil: seconds = positive!
     case "--scale" where positive != nil: scale = positive!
-    default: throw BenchError.badFlag(flag, value)
+    default: return false
     }
+    return true
   }
   guard let url else { throw BenchError("load needs --url (scripts/postgres url --dir .run/bench-postgres --role owner)") }
   var logger = Logger(label: "postgres-bench")
   logger.logLevel = .warning
   let swift = SwiftLoad(url: url, accounts: Int32(100_000 * scale), logger: logger)
   let m = try await swift.measure(workload, clients: clients, seconds: seconds, warmUpSeconds: 1)
-  print("Swift \(workload.rawValue), \(clients) clients: \(format(m.perSecond)) ops/s,"
-    + " p50 \(format(m.p50Milliseconds, 3)) ms, p99 \(format(m.p99Milliseconds, 3)) ms, max \(format(m.maxMilliseconds, 1)) ms, \(m.errors) errors")
+  print("Swift \(workload.rawValue), \(clients) clients: \(format(m.perSecond)) ops/s, \(m.latencySummary)")
 }
 
 await runBench(

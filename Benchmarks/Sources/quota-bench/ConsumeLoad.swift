@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 import GRPCCore
 import GRPCShimTransport
@@ -85,8 +86,9 @@ struct ConsumeLoad {
   func measure(
     cell: String, tenants: [String], concurrency: Int, seconds: Int, warmUpSeconds: Int
   ) async -> (ConsumeCell, Tally) {
-    await measureCallers(
+    let measured = await measureCallers(
       cell: cell, concurrency: concurrency, seconds: seconds, warmUpSeconds: warmUpSeconds, call: self.call(tenants))
+    return (measured.consumeCell, measured.admissions)
   }
 
   /// `concurrency` callers until `end`, each on a tenant drawn at random from `tenants`. With

@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 
 /// A hot tenant's usage after its cells (the gRPC one's, or the in-process store's): GetQuota's
@@ -166,24 +167,15 @@ struct Report: Encodable {
     case pgbenchVersion = "pgbench_version"
   }
 
-  func write(to path: String) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let url = URL(fileURLWithPath: path)
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    try encoder.encode(self).write(to: url)
-  }
-
   func printTable() {
     print("Quota Consume (gRPC, one maas-quota, pool \(self.poolSize)) vs pgbench's single-row UPDATE, on one Postgres"
       + " (fsync \(self.fsync ? "on" : "off")), \(self.secondsPerCell) s per cell after a \(self.warmUpSeconds) s warm-up, over 127.0.0.1")
     print("")
-    print("| callers | peer | ops/s | p50 (ms) | p99 (ms) | errors | / pgbench UPDATE |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    printTableHeader(["callers", "peer", "ops/s", "p50 (ms)", "p99 (ms)", "errors", "/ pgbench UPDATE"])
     for concurrency in self.concurrencies {
       let key = String(concurrency)
       guard let pgbench = self.pgbench[key]?.measurement else { continue }
-      let rows: [(String, Measurement, Int)] = [
+      let rows: [(String, BenchMeasurement, Int)] = [
         ("pgbench `\(self.pgbenchStatement)`", pgbench, 0),
         ("Consume, one hot tenant", self.hotTenant[key]!.measurement, self.hotTenant[key]!.refused),
         ("Consume, 1,000 tenants", self.tenants1000[key]!.measurement, self.tenants1000[key]!.refused),
@@ -193,8 +185,9 @@ struct Report: Encodable {
       ]
       for (label, m, refused) in rows {
         let errors = refused > 0 ? "\(m.errors) (+\(refused) refused)" : "\(m.errors)"
-        print("| \(concurrency) | \(label) | \(format(m.perSecond)) | \(format(m.p50Milliseconds, 3)) | \(format(m.p99Milliseconds, 3))"
-          + " | \(errors) | \(format(pgbench.perSecond > 0 ? m.perSecond / pgbench.perSecond : 0, 2)) |")
+        printTableRow(
+          [String(concurrency), label, format(m.perSecond)] + m.latencyCells
+            + [errors, format(pgbench.perSecond > 0 ? m.perSecond / pgbench.perSecond : 0, 2)])
       }
     }
     print("")
@@ -202,17 +195,19 @@ struct Report: Encodable {
       + " behind it). In process: QuotaStore in the bench's own process (no gRPC; the maas-quota process idles), whose"
       + " callers and store share the same 2 cores.")
     print("")
-    print("ratio (hot-tenant Consume/s at 64 / pgbench UPDATE tps at 64): \(format(self.ratio, 2))   goal: >= \(format(self.goal, 1))"
-      + (self.ratio >= self.goal ? "   met" : "   NOT met"))
-    print("p99 at 16 callers, hot tenant: \(format(self.p99MillisecondsAt16Hot, 3)) ms   goal: < \(format(self.p99GoalMilliseconds, 0)) ms"
-      + (self.p99MillisecondsAt16Hot < self.p99GoalMilliseconds ? "   met" : "   NOT met"))
+    print(goalLine(
+      "ratio (hot-tenant Consume/s at 64 / pgbench UPDATE tps at 64)", format(self.ratio, 2), goal: ">= \(format(self.goal, 1))",
+      met: self.ratio >= self.goal))
+    print(goalLine(
+      "p99 at 16 callers, hot tenant", "\(format(self.p99MillisecondsAt16Hot, 3)) ms", goal: "< \(format(self.p99GoalMilliseconds, 0)) ms",
+      met: self.p99MillisecondsAt16Hot < self.p99GoalMilliseconds))
     print("  gRPC floor, Health/Check p99 at 16 callers: \(format(self.transportFloorP99MillisecondsAt16, 3)) ms"
       + " (an empty round trip through the same transport and server)")
     print("  in-process store p99 at 16 callers, hot tenant (no gRPC): \(format(self.storeP99MillisecondsAt16Hot, 3)) ms"
       + "   vs goal < \(format(self.p99GoalMilliseconds, 0)) ms"
       + (self.storeP99MillisecondsAt16Hot < self.p99GoalMilliseconds ? "   under" : "   over"))
     let capped = self.cappedTenantCheck
-    print("overshoot: \(self.overshoot)   goal: 0" + (self.overshoot == 0 ? "   met" : "   NOT met"))
+    print(goalLine("overshoot", "\(self.overshoot)", goal: "0", met: self.overshoot == 0))
     print("  capped tenant: limit \(capped.limit), \(capped.callers) callers until refused: admitted \(capped.admitted),"
       + " refused \(capped.refused), errors \(capped.errors), GetQuota used \(capped.used), shortfall \(capped.shortfall)")
     let hot = self.hotTenantCheck
@@ -228,5 +223,3 @@ struct Report: Encodable {
     for line in self.notes { print("note: \(line)") }
   }
 }
-
-func format(_ value: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", value) }

@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 import Logging
 import MaaSRuntime
@@ -37,7 +38,7 @@ struct StoreLoad {
   func measure(tenant: String, concurrency: Int, seconds: Int, warmUpSeconds: Int) async -> (ConsumeCell, Tally) {
     let store = self.store
     let runID = self.runID
-    return await measureCallers(
+    let measured = await measureCallers(
       cell: "store", concurrency: concurrency, seconds: seconds, warmUpSeconds: warmUpSeconds
     ) { phase, worker, n, _ in
       do {
@@ -52,6 +53,7 @@ struct StoreLoad {
         return .failed(error)
       }
     }
+    return (measured.consumeCell, measured.admissions)
   }
 
   func close() async {

@@ -1,3 +1,4 @@
+import BenchSupport
 import GRPCCore
 import GRPCShimTransport
 import MaaSContracts
@@ -13,19 +14,12 @@ struct TransportFloorLoad {
 
   func measure(concurrency: Int, seconds: Int, warmUpSeconds: Int) async -> ConsumeCell {
     let health = self.health
-    let (cell, _) = await measureCallers(
-      cell: "floor", concurrency: concurrency, seconds: seconds, warmUpSeconds: warmUpSeconds
-    ) { _, _, _, _ in
-      do {
+    let measured = await measureCallers(
+      cell: "floor", concurrency: concurrency, seconds: seconds, warmUpSeconds: warmUpSeconds,
+      call: plainCall {
         let answer = try await health.check(Grpc_Health_V1_HealthCheckRequest.with { $0.service = "" })
-        guard answer.status == .serving else {
-          return .failed(BenchError("Health/Check answered \(answer.status), not SERVING"))
-        }
-        return .answered(window: nil)
-      } catch {
-        return .failed(error)
-      }
-    }
-    return cell
+        guard answer.status == .serving else { throw BenchError("Health/Check answered \(answer.status), not SERVING") }
+      })
+    return measured.consumeCell
   }
 }

@@ -26,6 +26,7 @@
 //     (see BenchCluster.start for why this one keeps it by default)
 //   quota-bench load --target HOST:PORT [--tenants N] [--callers N] [--seconds S]
 //     only the Consume side, against a maas-quota already serving (for a profiler)
+import BenchSupport
 import Foundation
 import GRPCCore
 import GRPCShimTransport
@@ -45,11 +46,11 @@ let bigLimit: Int64 = 100_000_000
 let cappedLimit: Int64 = 5_000
 let cappedCallers = 64
 
-struct Options {
+struct Options: RunOptions {
   var seconds = 5
   var warmUpSeconds = 1
   var jsonPath: String?
-  var server = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("maas-quota").path
+  var server = programDirectory.appendingPathComponent("maas-quota").path
   var poolSize = 10
   var fsync = true
 }
@@ -63,7 +64,9 @@ func run(_ options: Options) async throws {
     .appendingPathComponent("quota-maas-quota.log").path
   try FileManager.default.createDirectory(
     atPath: URL(fileURLWithPath: logPath).deletingLastPathComponent().path, withIntermediateDirectories: true)
-  let server = try QuotaServer.start(executable: options.server, cluster: cluster, poolSize: options.poolSize, logPath: logPath)
+  // maas-quota migrates the `quota` schema as the owner and serves as the app role.
+  let server = try ServiceProcess.start(
+    "maas-quota", executable: options.server, prefix: "MAAS_QUOTA", cluster: cluster, poolSize: options.poolSize, logPath: logPath)
   defer { server.stop() }
 
   let pgbench = try Pgbench(url: cluster.ownerURL)
@@ -73,7 +76,7 @@ func run(_ options: Options) async throws {
   let store = try StoreLoad.open(appURL: cluster.appURL, poolSize: options.poolSize, runID: runID)
   let report: Report
   do {
-    report = try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:\(server.port)")) { client in
+    report = try await withGRPCClient(transport: ShimClientTransport(target: server.target)) { client in
       let load = ConsumeLoad(quota: QuotaClient(wrapping: client), runID: runID)
       let floor = TransportFloorLoad(health: HealthClient(wrapping: client))
       return try await measureAll(load, floor: floor, store: store, pgbench: pgbench, cluster: cluster, options: options)
@@ -85,7 +88,7 @@ func run(_ options: Options) async throws {
   await store.close()
   report.printTable()
   if let jsonPath = options.jsonPath {
-    try report.write(to: jsonPath)
+    try writeJSON(report, to: jsonPath)
     print("wrote \(jsonPath)")
   }
 }
@@ -111,9 +114,7 @@ func measureAll(
     let key = String(concurrency)
     // The peer that goes first rotates from one concurrency to the next, so that drift in the
     // machine's load (and the tables' growth) does not always favour the same one.
-    let peers = ["pgbench", "hot", "many", "floor", "store"]
-    let order = peers[(index % peers.count)...] + peers[..<(index % peers.count)]
-    for peer in order {
+    for peer in ["pgbench", "hot", "many", "floor", "store"].rotated(by: index) {
       switch peer {
       case "pgbench":
         note("pgbench UPDATE, \(concurrency) clients")
@@ -223,33 +224,22 @@ func measureAll(
     concurrencies: concurrencies,
     fsync: options.fsync,
     poolSize: options.poolSize,
-    pgbenchVersion: Pgbench.version,
+    pgbenchVersion: PgbenchRunner.version,
     notes: notes)
 }
 
 // MARK: - Entry
 
 func parseRun(_ arguments: ArraySlice<String>) throws -> Options {
-  var options = Options()
-  var rest = arguments
-  func number(_ flag: String) throws -> Int {
-    guard let text = rest.popFirst(), let value = Int(text), value >= 0 else { throw BenchError("\(flag) needs a whole number") }
-    return value
-  }
-  while let flag = rest.popFirst() {
+  try Options().parsed(arguments) { flag, flags, options in
     switch flag {
-    case "--seconds": options.seconds = max(1, try number(flag))
-    case "--warm-up": options.warmUpSeconds = try number(flag)
-    case "--json": options.jsonPath = rest.popFirst()
-    case "--server":
-      guard let path = rest.popFirst() else { throw BenchError("--server needs a path") }
-      options.server = path
-    case "--pool-size": options.poolSize = max(1, try number(flag))
+    case "--server": options.server = try flags.path(after: flag)
+    case "--pool-size": options.poolSize = max(1, try flags.wholeNumber(after: flag))
     case "--no-fsync": options.fsync = false
-    default: throw BenchError("unknown flag \(flag)")
+    default: return false
     }
+    return true
   }
-  return options
 }
 
 /// `load`: the Consume side alone, against a running maas-quota, for a profiler. Registers its
@@ -259,17 +249,16 @@ func load(_ arguments: ArraySlice<String>) async throws {
   var tenantCount = 1
   var callers = 64
   var seconds = 10
-  var rest = arguments
-  while let flag = rest.popFirst() {
-    let value = rest.popFirst()
-    let positive = value.flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+  try readValueFlags(arguments) { flag, value in
+    let positive = positiveNumber(value)
     switch flag {
-    case "--target" where value != nil: target = value
+    case "--target": target = value
     case "--tenants" where positive != nil: tenantCount = positive!
     case "--callers" where positive != nil: callers = positive!
     case "--seconds" where positive != nil: seconds = positive!
-    default: throw BenchError("bad or unknown flag \(flag) \(value ?? "")")
+    default: return false
     }
+    return true
   }
   guard let target else { throw BenchError("load needs --target HOST:PORT") }
   try await withGRPCClient(transport: ShimClientTransport(target: target)) { client in
@@ -278,24 +267,14 @@ func load(_ arguments: ArraySlice<String>) async throws {
     let tenants = (1...tenantCount).map { "load-\(runID)-\($0)" }
     try await load.register(tenants, apiCallsPerDay: bigLimit)
     let (cell, _) = await load.measure(cell: "load", tenants: tenants, concurrency: callers, seconds: seconds, warmUpSeconds: 1)
-    let m = cell.measurement
-    print("Consume, \(tenantCount) tenants, \(callers) callers: \(format(m.perSecond)) calls/s,"
-      + " p50 \(format(m.p50Milliseconds, 3)) ms, p99 \(format(m.p99Milliseconds, 3)) ms, max \(format(m.maxMilliseconds, 1)) ms,"
-      + " \(m.errors) errors, \(cell.refused) refused")
+    print("Consume, \(tenantCount) tenants, \(callers) callers: \(format(cell.measurement.perSecond)) calls/s,"
+      + " \(cell.measurement.latencySummary), \(cell.refused) refused")
   }
 }
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-do {
-  switch arguments.first {
-  case "run": try await run(try parseRun(arguments.dropFirst()))
-  case "load": try await load(arguments.dropFirst())
-  default:
-    print("usage: quota-bench run [--seconds S] [--warm-up S] [--json PATH] [--server PATH] [--pool-size N] [--no-fsync]")
-    print("       quota-bench load --target HOST:PORT [--tenants N] [--callers N] [--seconds S]")
-    exit(2)
-  }
-} catch {
-  note("failed: \(error)")
-  exit(1)
-}
+await runBench(
+  usage: [
+    "usage: quota-bench run [--seconds S] [--warm-up S] [--json PATH] [--server PATH] [--pool-size N] [--no-fsync]",
+    "       quota-bench load --target HOST:PORT [--tenants N] [--callers N] [--seconds S]",
+  ],
+  commands: ["run": { try await run(try parseRun($0)) }, "load": load])

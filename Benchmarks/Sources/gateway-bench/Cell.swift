@@ -1,0 +1,37 @@
+import BenchSupport
+
+/// A cell in the JSON report: its figures (throughput as `qps`) and where its CPU went.
+struct Cell: Encodable {
+  var measurement: BenchMeasurement
+  var cpu: CPUUsage
+  /// The first error's text, when there were errors.
+  var firstError: String?
+
+  func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: ReportKey.self)
+    try self.measurement.encode(into: &container, rateKey: "qps", countKey: "operations")
+    try container.encode(self.cpu, forKey: "cpu")
+    try container.encode(self.cpu.microsecondsPerOperation(self.measurement.perSecond), forKey: "cpu_us_per_op")
+    try container.encodeIfPresent(self.firstError, forKey: "first_error")
+  }
+}
+
+/// A gRPC cell (ListModels through the gateway, or straight to the registry): the shared caller
+/// loop's warm-up and measured phase, with the CPU of every process accounted over the measured
+/// phase.
+/// - Parameter label: names the cell in notes.
+func measureCallerCell(
+  _ label: String, concurrency: Int, seconds: Int, warmUpSeconds: Int, cpu: CPUAccounting, call: @escaping Call
+) async -> Cell {
+  var usage: CPUUsage?
+  let measured = await measureCallers(
+    cell: label, concurrency: concurrency, seconds: seconds, warmUpSeconds: warmUpSeconds,
+    aroundMeasured: { phase in
+      let before = cpu.snapshot()
+      let tally = await phase()
+      usage = CPUAccounting.usage(from: before, to: cpu.snapshot())
+      return tally
+    },
+    call: call)
+  return Cell(measurement: measured.measurement, cpu: usage!, firstError: measured.run.firstError)
+}
