@@ -1,0 +1,112 @@
+import Foundation
+import GRPCCore
+import GRPCShimTransport
+import MaaSContracts
+import MaaSTesting
+import Postgres
+import Quota
+import QuotaClient
+import Scheduler
+import Testing
+
+/// The scheduler's gRPC edge over the real transport, holding concurrent GPUs in the REAL quota
+/// service (its own loopback server and database).
+@Suite("maas.scheduler.v1.Scheduler over gRPC with the real quota service", .serialized, .timeLimit(.minutes(5)))
+struct SchedulerRPCServiceTests {
+  func withScheduler(
+    _ name: String,
+    _ body: (Maas_Scheduler_V1_Scheduler.Client<ShimClientTransport>, Maas_Quota_V1_Quota.Client<ShimClientTransport>) async throws -> Void
+  ) async throws {
+    try await withMigratedDatabase(named: "\(name)_q", plan: try QuotaSchema.plan(serviceRole: "maas_app")) { quotaDB in
+      let quotaService = QuotaRPCService(store: QuotaStore(pool: quotaDB.app, policy: QuotaPolicy(), logger: quietLogger), logger: quietLogger)
+      try await withLoopbackServer(services: [quotaService]) { quotaClient, _ in
+        let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
+        try await withMigratedDatabase(named: "\(name)_s", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+          let store = SchedulerStore(pool: db.app, quota: GRPCQuotaGate(client: quota), logger: quietLogger)
+          try await withLoopbackServer(services: [SchedulerRPCService(store: store, logger: quietLogger)]) { client, _ in
+            try await body(Maas_Scheduler_V1_Scheduler.Client(wrapping: client), quota)
+          }
+        }
+      }
+    }
+  }
+
+  func register(_ scheduler: Maas_Scheduler_V1_Scheduler.Client<ShimClientTransport>, _ name: String, gpus: Int) async throws {
+    _ = try await scheduler.registerNode(.with {
+      $0.node = .with {
+        $0.name = name
+        $0.gpus = (0..<gpus).map { index in
+          .with {
+            $0.uuid = "\(name)-gpu-\(index)"
+            $0.model = "H100-80GB"
+            $0.memoryBytes = 80 << 30
+          }
+        }
+      }
+    })
+  }
+
+  func exclusive(_ tenant: String, _ workload: String, replicas: Int32, gpus: Int32) -> Maas_Scheduler_V1_ScheduleRequest {
+    .with {
+      $0.tenantID = tenant
+      $0.workloadID = workload
+      $0.replicas = replicas
+      $0.gpu = .with {
+        $0.count = gpus
+        $0.gpuType = "H100-80GB"
+        $0.sharing = .exclusive
+      }
+      $0.policy = .binpack
+    }
+  }
+
+  func concurrentGPUs(_ quota: Maas_Quota_V1_Quota.Client<ShimClientTransport>, _ tenant: String) async throws -> (Int64, Int64) {
+    let line = try await quota.getQuota(.with { $0.tenantID = tenant }).resources.first { $0.resource == .concurrentGpus }!
+    return (line.used, line.reserved)
+  }
+
+  @Test("Schedule places all replicas and holds their GPUs in quota; Release gives them back")
+  func scheduleAndRelease() async throws {
+    try await withScheduler("scheduler_rpc_schedule") { scheduler, quota in
+      _ = try await quota.setLimits(.with { $0.tenantID = "acme"; $0.idempotencyKey = "register" })
+      try await register(scheduler, "node-a", gpus: 8)
+      try await register(scheduler, "node-b", gpus: 8)
+      let allocation = try await scheduler.schedule(exclusive("acme", "llama", replicas: 2, gpus: 4))
+      #expect(allocation.placements.count == 2)
+      #expect(allocation.placements.allSatisfy { $0.gpuUuids.count == 4 })
+      #expect(Set(allocation.placements.flatMap(\.gpuUuids)).count == 8)
+      #expect(try await concurrentGPUs(quota, "acme") == (8, 0))
+      // The same workload again is the same allocation, not a second one.
+      #expect(try await scheduler.schedule(exclusive("acme", "llama", replicas: 2, gpus: 4)).id == allocation.id)
+      _ = try await scheduler.release(.with {
+        $0.tenantID = "acme"
+        $0.allocationID = allocation.id
+        $0.idempotencyKey = "release"
+      })
+      #expect(try await concurrentGPUs(quota, "acme") == (0, 0))
+    }
+  }
+
+  @Test("placement beyond the fleet or the quota is RESOURCE_EXHAUSTED saying why, and holds nothing")
+  func refusals() async throws {
+    try await withScheduler("scheduler_rpc_refusals") { scheduler, quota in
+      _ = try await quota.setLimits(.with {
+        $0.tenantID = "acme"
+        $0.limits = [.with { $0.resource = .concurrentGpus; $0.value = 4 }]
+        $0.idempotencyKey = "register"
+      })
+      try await register(scheduler, "node-a", gpus: 4)
+      try await register(scheduler, "node-b", gpus: 4)
+      let overQuota = await status { try await scheduler.schedule(exclusive("acme", "big", replicas: 2, gpus: 4)) }
+      #expect(overQuota?.code == .resourceExhausted)
+      #expect(overQuota?.message.contains("concurrent_gpus: limit 4") == true, "\(String(describing: overQuota))")
+      let tooBig = await status { try await scheduler.schedule(exclusive("acme", "huge", replicas: 1, gpus: 8)) }
+      #expect(tooBig?.code == .invalidArgument || tooBig?.code == .resourceExhausted, "\(String(describing: tooBig))")
+      #expect(tooBig?.message.contains("4") == true, "\(String(describing: tooBig))")
+      #expect(try await concurrentGPUs(quota, "acme") == (0, 0))
+      let noReplicas = await status { try await scheduler.schedule(exclusive("acme", "none", replicas: 0, gpus: 1)) }
+      #expect(noReplicas?.code == .invalidArgument)
+      #expect(noReplicas?.message.hasPrefix("replicas") == true, "\(String(describing: noReplicas))")
+    }
+  }
+}
