@@ -26,19 +26,24 @@ import Foundation
 struct Pgbench {
   static let nilUUID = "00000000-0000-0000-0000-000000000000"
 
-  /// The registry's list statement with psql/pgbench variables for its parameters:
-  /// `$1 tenant, $2 after name, $3 after id, $4 prefix, $5 label selector, $6 state, $7 limit`.
+  /// The registry's list statement for a first page with no filters, with psql/pgbench variables
+  /// for its parameters: `$1 tenant, $2 after name, $3 after id, $4 limit`. (The registry puts
+  /// only the filters a request uses into the statement.)
   static let listStatement = """
-    SELECT m.id, m.name, m.description, m.labels, m.state, m.create_time, m.update_time,
-      coalesce((
-        SELECT jsonb_object_agg(a.name, v.version) FROM registry.aliases a
-        JOIN registry.versions v ON v.tenant_id = a.tenant_id AND v.id = a.version_id
+    SELECT m.id, m.name, m.description, m.state, m.create_time, m.update_time,
+      ARRAY(
+        SELECT u.x FROM jsonb_each_text(m.labels) e, unnest(ARRAY[e.key, e.value]) WITH ORDINALITY u(x, n)
+        ORDER BY e.key, u.n
+      ) AS labels,
+      ARRAY(
+        SELECT u.x FROM registry.aliases a
+        JOIN registry.versions v ON v.tenant_id = a.tenant_id AND v.id = a.version_id,
+        unnest(ARRAY[a.name, v.version]) WITH ORDINALITY u(x, n)
         WHERE a.tenant_id = m.tenant_id AND a.model_id = m.id
-      ), '{}'::jsonb) AS aliases
+        ORDER BY a.name, u.n
+      ) AS aliases
     FROM registry.models m
-     WHERE m.tenant_id = :tenant AND (m.name, m.id) > (:empty::text, :after_id::uuid)
-      AND m.name >= :empty::text AND starts_with(m.name, :empty::text)
-      AND m.labels @> :labels::jsonb AND (:state::smallint = 0 OR m.state = :state::smallint)
+     WHERE m.tenant_id = :tenant AND (m.tenant_id, m.name, m.id) > (:tenant, :empty::text, :after_id::uuid)
     ORDER BY m.name, m.id
     LIMIT :limit
     """
