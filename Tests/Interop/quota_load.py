@@ -6,7 +6,9 @@ Usage: quota_load.py TARGET TENANT MODE COUNT CONCURRENCY KEY_PREFIX
            the answer is "ok USED" or the status code's name.
   reserve: Reserve 1 RESOURCE_MODELS, key KEY_PREFIX-i, then Commit it;
            the answer is "committed", or the status code's name where a call failed.
-Exits 0 when every call got an answer (refusals are answers), 1 otherwise.
+A call answered UNAVAILABLE is retried with the same key (as clients should: the key makes the
+retry safe), up to 5 times. Exits 0 when every call got an answer (refusals are answers), 1
+otherwise.
 """
 import asyncio
 import json
@@ -14,6 +16,18 @@ import sys
 
 import grpc
 from maas.quota.v1 import quota_pb2, quota_pb2_grpc, resources_pb2
+
+
+async def retrying(call):
+    """Runs `call`, retrying UNAVAILABLE (the server or its database briefly overloaded) with
+    backoff; the caller reuses its idempotency key, so a retry can never count twice."""
+    for attempt in range(5):
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == 4:
+                raise
+            await asyncio.sleep(0.05 * 2 ** attempt)
 
 
 async def run(target: str, tenant: str, mode: str, count: int, concurrency: int, prefix: str) -> dict:
@@ -28,7 +42,7 @@ async def run(target: str, tenant: str, mode: str, count: int, concurrency: int,
                 tenant_id=tenant, resource=resources_pb2.RESOURCE_API_CALLS_PER_DAY,
                 amount=1 + index % 3, idempotency_key=key)
             try:
-                reply = await stub.Consume(request, timeout=60)
+                reply = await retrying(lambda: stub.Consume(request, timeout=60))
                 answers[key] = f"ok {reply.used}"
             except grpc.aio.AioRpcError as error:
                 answers[key] = error.code().name
@@ -36,11 +50,11 @@ async def run(target: str, tenant: str, mode: str, count: int, concurrency: int,
         async def reserve(index: int) -> None:
             key = f"{prefix}-{index}"
             try:
-                held = await stub.Reserve(quota_pb2.ReserveRequest(
+                held = await retrying(lambda: stub.Reserve(quota_pb2.ReserveRequest(
                     tenant_id=tenant, resource=resources_pb2.RESOURCE_MODELS, amount=1,
-                    idempotency_key=key), timeout=60)
-                await stub.Commit(quota_pb2.CommitRequest(
-                    tenant_id=tenant, reservation_id=held.id, idempotency_key=f"commit-{key}"), timeout=60)
+                    idempotency_key=key), timeout=60))
+                await retrying(lambda: stub.Commit(quota_pb2.CommitRequest(
+                    tenant_id=tenant, reservation_id=held.id, idempotency_key=f"commit-{key}"), timeout=60))
                 answers[key] = "committed"
             except grpc.aio.AioRpcError as error:
                 answers[key] = error.code().name
