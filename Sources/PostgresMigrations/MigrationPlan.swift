@@ -123,3 +123,27 @@ extension Migration {
     ])
   }
 }
+
+extension Migration {
+  /// The statements that hold each of `tables` to one tenant for the service role: row-level
+  /// security on `tenant_id = current_setting('maas.tenant_id', true)` (set per transaction by
+  /// `PostgresPool.transaction(tenant:)`), for reads and writes alike. Not FORCE: the owner
+  /// (migrations, SECURITY DEFINER functions) sees every row.
+  ///
+  /// - Throws: `MigrationError.invalidPlan` when a table name is not a plain lower-case
+  ///   identifier; names are spliced into SQL, since identifiers cannot be bound as parameters.
+  public static func tenantIsolation(_ tables: [String]) throws(MigrationError) -> [String] {
+    let problems = tables.filter { !MigrationPlan.isPlainIdentifier($0) }.map { "table \"\($0)\" is not a lower-case identifier" }
+    guard problems.isEmpty else { throw .invalidPlan(problems) }
+    return tables.flatMap { table in
+      [
+        "ALTER TABLE \(table) ENABLE ROW LEVEL SECURITY",
+        """
+        CREATE POLICY tenant_isolation ON \(table)
+          USING (tenant_id = current_setting('maas.tenant_id', true))
+          WITH CHECK (tenant_id = current_setting('maas.tenant_id', true))
+        """,
+      ]
+    }
+  }
+}

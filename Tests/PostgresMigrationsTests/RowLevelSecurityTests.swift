@@ -6,27 +6,23 @@ import Testing
 /// The tenancy pattern every service's tenant-owned tables follow: a `tenant_id` column, an index
 /// that leads with it, and a policy on `current_setting('maas.tenant_id')` enforced for the role
 /// the services connect as (`maas_app`, which has no BYPASSRLS).
-let tenantTables = [
-  Migration(1, "create_notes", [
-    """
-    CREATE TABLE notes (
-      tenant_id text NOT NULL,
-      id bigint NOT NULL,
-      body text NOT NULL,
-      PRIMARY KEY (tenant_id, id)
-    )
-    """,
-    "ALTER TABLE notes ENABLE ROW LEVEL SECURITY",
-    // Not FORCE: the owner (migrations, operators) sees everything; maas_app is held to it.
-    """
-    CREATE POLICY tenant_isolation ON notes
-      USING (tenant_id = current_setting('maas.tenant_id', true))
-      WITH CHECK (tenant_id = current_setting('maas.tenant_id', true))
-    """,
-    "GRANT USAGE ON SCHEMA tenancy TO maas_app",
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO maas_app",
-  ]),
-]
+func tenantTables() throws -> [Migration] {
+  [
+    Migration(1, "create_notes", [
+      """
+      CREATE TABLE notes (
+        tenant_id text NOT NULL,
+        id bigint NOT NULL,
+        body text NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+      )
+      """,
+    ] + (try Migration.tenantIsolation(["notes"])) + [
+      "GRANT USAGE ON SCHEMA tenancy TO maas_app",
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO maas_app",
+    ]),
+  ]
+}
 
 @Suite("Row-level security holds tenants apart even in unscoped queries", .serialized, .timeLimit(.minutes(2)))
 struct RowLevelSecurityTests {
@@ -35,7 +31,7 @@ struct RowLevelSecurityTests {
     _ body: (PostgresPool) async throws -> Void
   ) async throws {
     try await withFreshDatabase(name) { database, owner in
-      let plan = try MigrationPlan(schema: "tenancy", migrations: tenantTables)
+      let plan = try MigrationPlan(schema: "tenancy", migrations: try tenantTables())
       try await Migrator(pool: owner, logger: quietLogger).apply(plan)
       let app = try PostgresPool(
         configuration: PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: 4),
@@ -64,6 +60,11 @@ struct RowLevelSecurityTests {
       }
       #expect(bodies == ["a1", "a2"])
     }
+  }
+
+  @Test("a table name that is not a plain identifier is refused before it reaches SQL")
+  func tenantIsolationRefusesBadNames() {
+    #expect(throws: MigrationError.self) { try Migration.tenantIsolation(["notes; DROP TABLE notes"]) }
   }
 
   @Test("with no tenant set, the service role sees no rows at all")

@@ -24,7 +24,7 @@ public enum GatewaySchema {
   public static func plan(serviceRole: String) throws -> MigrationPlan {
     try MigrationPlan(schema: name, migrations: [
       try .serviceRoleGrants(1, schema: name, role: serviceRole),
-      Migration(2, "create_tenants_and_api_keys", tables + tenantPolicies + functions(serviceRole: serviceRole) + [
+      Migration(2, "create_tenants_and_api_keys", tables + (try Migration.tenantIsolation(tenantTables)) + functions(serviceRole: serviceRole) + [
         // Keys are revoked, not deleted, and tenants outlive their keys: the record of who could
         // call stays. The role name was vetted as a plain identifier by migration 1's helper.
         "REVOKE DELETE, TRUNCATE ON tenants, api_keys FROM \"\(serviceRole)\"",
@@ -64,19 +64,9 @@ public enum GatewaySchema {
     "CREATE INDEX api_keys_listing ON api_keys (tenant_id, create_time DESC, key_id DESC)",
   ]
 
-  /// Every table holds one tenant's rows to that tenant, for the service role, even if a query
-  /// forgets its `tenant_id` filter. Not FORCE: the owner (migrations, the functions below)
-  /// sees all.
-  static let tenantPolicies = ["tenants", "api_keys"].flatMap { table in
-    [
-      "ALTER TABLE \(table) ENABLE ROW LEVEL SECURITY",
-      """
-      CREATE POLICY tenant_isolation ON \(table)
-        USING (tenant_id = current_setting('maas.tenant_id', true))
-        WITH CHECK (tenant_id = current_setting('maas.tenant_id', true))
-      """,
-    ]
-  }
+  /// Row-level security holds each of these to one tenant (see `Migration.tenantIsolation`); the
+  /// owner (migrations, the functions below) sees all.
+  static let tenantTables = ["tenants", "api_keys"]
 
   /// The cross-tenant reads, each run as the schema's owner and able to do nothing else.
   static func functions(serviceRole: String) -> [String] {

@@ -20,7 +20,7 @@ public enum QuotaSchema {
   public static func plan(serviceRole: String) throws -> MigrationPlan {
     try MigrationPlan(schema: name, migrations: [
       try .serviceRoleGrants(1, schema: name, role: serviceRole),
-      Migration(2, "create_quota_tables", tables + tenantPolicies + [
+      Migration(2, "create_quota_tables", tables + (try Migration.tenantIsolation(tenantTables)) + [
         // Append-only, enforced by the database: a bug cannot rewrite what was billed. The role
         // name was vetted as a plain identifier by migration 1's helper.
         "REVOKE UPDATE, DELETE, TRUNCATE ON ledger FROM \"\(serviceRole)\"",
@@ -42,6 +42,9 @@ public enum QuotaSchema {
       ]),
     ])
   }
+
+  /// Row-level security holds each of these to one tenant (see `Migration.tenantIsolation`).
+  static let tenantTables = ["tenants", "limits", "counters", "reservations", "ledger", "idempotency"]
 
   static let tables = [
     """
@@ -115,17 +118,4 @@ public enum QuotaSchema {
     "CREATE INDEX idempotency_age ON idempotency USING brin (create_time)",
   ]
 
-  /// Every table holds one tenant's rows to that tenant, for the service role, even if a query
-  /// forgets its `tenant_id` filter. Not FORCE: the owner (migrations, the sweep) sees all.
-  static let tenantPolicies = ["tenants", "limits", "counters", "reservations", "ledger", "idempotency"]
-    .flatMap { table in
-      [
-        "ALTER TABLE \(table) ENABLE ROW LEVEL SECURITY",
-        """
-        CREATE POLICY tenant_isolation ON \(table)
-          USING (tenant_id = current_setting('maas.tenant_id', true))
-          WITH CHECK (tenant_id = current_setting('maas.tenant_id', true))
-        """,
-      ]
-    }
 }

@@ -22,7 +22,7 @@ public enum RegistrySchema {
   public static func plan(serviceRole: String) throws -> MigrationPlan {
     try MigrationPlan(schema: name, migrations: [
       try .serviceRoleGrants(1, schema: name, role: serviceRole),
-      Migration(2, "create_registry_tables", tables + tenantPolicies + functions(serviceRole: serviceRole)),
+      Migration(2, "create_registry_tables", tables + (try Migration.tenantIsolation(tenantTables)) + functions(serviceRole: serviceRole)),
     ])
   }
 
@@ -102,19 +102,9 @@ public enum RegistrySchema {
     """,
   ]
 
-  /// Every table holds one tenant's rows to that tenant, for the service role, even if a query
-  /// forgets its `tenant_id` filter. Not FORCE: the owner (migrations, the functions below) sees all.
-  static let tenantPolicies = ["models", "versions", "aliases", "idempotency", "pending_releases"]
-    .flatMap { table in
-      [
-        "ALTER TABLE \(table) ENABLE ROW LEVEL SECURITY",
-        """
-        CREATE POLICY tenant_isolation ON \(table)
-          USING (tenant_id = current_setting('maas.tenant_id', true))
-          WITH CHECK (tenant_id = current_setting('maas.tenant_id', true))
-        """,
-      ]
-    }
+  /// Row-level security holds each of these to one tenant (see `Migration.tenantIsolation`); the
+  /// owner (migrations, the functions below) sees all.
+  static let tenantTables = ["models", "versions", "aliases", "idempotency", "pending_releases"]
 
   /// The only cross-tenant access the service has: two functions that run as the schema's
   /// owner and can do nothing else. The role name was vetted as a plain identifier by

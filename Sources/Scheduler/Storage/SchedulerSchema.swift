@@ -23,13 +23,7 @@ public enum SchedulerSchema {
   public static func plan(serviceRole: String) throws -> MigrationPlan {
     try MigrationPlan(schema: name, migrations: [
       try .serviceRoleGrants(1, schema: name, role: serviceRole),
-      Migration(2, "create_inventory_and_allocations", tables + [
-        "ALTER TABLE allocations ENABLE ROW LEVEL SECURITY",
-        """
-        CREATE POLICY tenant_isolation ON allocations
-          USING (tenant_id = current_setting('maas.tenant_id', true))
-          WITH CHECK (tenant_id = current_setting('maas.tenant_id', true))
-        """,
+      Migration(2, "create_inventory_and_allocations", tables + (try Migration.tenantIsolation(["allocations"])) + [
         // Every tenant's ACTIVE or RELEASED allocations, optionally only those on one node:
         // the operator's view. Runs as the owner, whom row-level security does not bind; reads only.
         """
