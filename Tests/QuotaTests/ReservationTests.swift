@@ -89,6 +89,20 @@ struct ReservationTests {
     #expect(held.expiring(at: Self.expiry).success?.reservation.expiresAt == Self.expiry)
   }
 
+  @Test("A Commit of a lapsed hold expires it, freeing what it held, and is refused; a released one changes nothing")
+  func commitOutcome() {
+    let lapsed = Self.reservation(.held).commitOutcome(at: Self.expiry)
+    #expect(lapsed.transition?.reservation.state == .expired)
+    #expect(lapsed.transition?.effect == .freeReserved(42))
+    #expect(lapsed.answer.failure == .reservationNotHeld(.expired))
+    let held = Self.reservation(.held).commitOutcome(at: Self.before)
+    #expect(held.transition?.effect == .moveReservedToUsed(42))
+    #expect(held.answer.success?.state == .committed)
+    let released = Self.reservation(.released).commitOutcome(at: Self.before)
+    #expect(released.transition == nil)
+    #expect(released.answer.failure == .reservationNotHeld(.released))
+  }
+
   @Test("A reservation lapses at its expire instant, not before")
   func lapse() {
     let held = Self.reservation(.held)

@@ -98,6 +98,19 @@ public struct Reservation: Sendable, Hashable, Codable {
     }
   }
 
+  /// Everything a Commit request does: the transition storage writes (nil when nothing changes)
+  /// and the answer. A lapsed hold is expired by it, so it stops counting even though the commit
+  /// is refused FAILED_PRECONDITION.
+  public func commitOutcome(at now: Date) -> (transition: ReservationTransition?, answer: Result<Reservation, QuotaError>) {
+    if hasLapsed(at: now), case .success(let expiry) = expiring(at: now) {
+      return (expiry, .failure(.reservationNotHeld(.expired)))
+    }
+    switch committing(at: now) {
+    case .success(let transition): return (transition, .success(transition.reservation))
+    case .failure(let error): return (nil, .failure(error))
+    }
+  }
+
   /// Release: held -> released, committed -> released (giving the amount back, e.g. when the
   /// model it paid for is deleted). Releasing a released or expired reservation returns it
   /// unchanged, as quota.proto says; releasing a lapsed one expires it instead. Never fails.

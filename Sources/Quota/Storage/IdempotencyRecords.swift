@@ -31,10 +31,15 @@ struct IdempotencyRecord: Sendable {
   func replay<Command: IdempotentCommand, Value: Codable>(for command: Command, as: Value.Type)
     throws -> Result<Value, QuotaError>
   {
-    guard fingerprint == command.fingerprint else {
-      return .failure(.invalidRequest([FieldViolation("idempotency_key", .reusedForDifferentRequest)]))
-    }
+    if let refusal = reuseRefusal(for: command) { return .failure(refusal) }
     return try JSONDecoder().decode(StoredAnswer<Value>.self, from: Data(answer.utf8)).result
+  }
+
+  /// INVALID_ARGUMENT "idempotency_key" when `command` is not the request the key first
+  /// answered; nil when it is a retry of it.
+  func reuseRefusal(for command: some IdempotentCommand) -> QuotaError? {
+    fingerprint == command.fingerprint
+      ? nil : .invalidRequest([FieldViolation("idempotency_key", .reusedForDifferentRequest)])
   }
 
   static func encode<Value: Codable>(_ result: Result<Value, QuotaError>) throws -> String {

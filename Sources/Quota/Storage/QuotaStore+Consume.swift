@@ -117,9 +117,7 @@ enum ConsumeAnswerText {
   static func replay(_ record: IdempotencyRecord, for command: ConsumeCommand) throws
     -> Result<ConsumeReceipt, QuotaError>
   {
-    guard record.fingerprint == command.fingerprint else {
-      return .failure(.invalidRequest([FieldViolation("idempotency_key", .reusedForDifferentRequest)]))
-    }
+    if let refusal = record.reuseRefusal(for: command) { return .failure(refusal) }
     let fields = record.answer.split(separator: " ")
     func int(_ index: Int) -> Int64? { index < fields.count ? Int64(fields[index]) : nil }
     switch fields.first {

@@ -47,14 +47,7 @@ extension QuotaStore {
   ///   lapsed one is expired by this call), or a database error.
   public func commit(_ command: CommitCommand) async throws -> Reservation {
     try await transition(command, id: command.reservation.reservationID) { reservation, now in
-      // A lapsed hold is expired here, so it stops counting even though the commit fails.
-      if reservation.hasLapsed(at: now), case .success(let expiry) = reservation.expiring(at: now) {
-        return (expiry, .failure(.reservationNotHeld(.expired)))
-      }
-      switch reservation.committing(at: now) {
-      case .success(let transition): return (transition, .success(transition.reservation))
-      case .failure(let error): return (nil, .failure(error))
-      }
+      reservation.commitOutcome(at: now)
     }
   }
 
