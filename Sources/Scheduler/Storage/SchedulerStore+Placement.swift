@@ -18,7 +18,8 @@ extension SchedulerStore {
   /// Places every replica or none, after reserving the tenant's CONCURRENT_GPUS.
   ///
   /// Phases: (1) an ACTIVE allocation of the workload answers at once (the same request) or is
-  /// ALREADY_EXISTS; (2) decide on the index, reloading it once before refusing for capacity;
+  /// ALREADY_EXISTS; (2) decide on the index, reloading it once before refusing (for
+  /// capacity, or a request the fleet it knows cannot hold);
   /// (3) reserve quota; (4) commit (lock, re-check, write, commit the quota hold), on conflict
   /// reload and go back to (2); (5) apply to the index. A failure after (3) releases the hold.
   ///
@@ -34,12 +35,14 @@ extension SchedulerStore {
       var reloaded = false
       for attempt in 1...maxAttempts {
         let placements: [ReplicaPlacement]
+        let token: Int
         let now = currentTime()
         switch index.assume({ engine.place(command.request, in: $0, at: now) }) {
         case .success(let chosen):
-          placements = chosen
-        case .failure(.capacityExhausted) where !reloaded:
-          // Another replica may have freed what this index still counts as taken.
+          (token, placements) = chosen
+        case .failure(.capacityExhausted) where !reloaded, .failure(.invalidRequest) where !reloaded:
+          // Another replica may have freed what this index still counts as taken, or registered
+          // the nodes that make the request possible (a GPU type this index has not seen yet).
           try await refreshIndex()
           reloaded = true
           continue
@@ -51,14 +54,16 @@ extension SchedulerStore {
             let gpus = Int64(command.request.replicas * command.request.gpu.concurrentGPUsPerReplica)
             reservation = try await reserveQuota(command, gpus: gpus)
           }
-          return try await commit(command, placements, reservation: reservation!)
+          let allocation = try await commit(command, placements, reservation: reservation!)
+          index.settle(token, committed: true)
+          return allocation
         } catch is PlacementConflict {
-          index.apply(placements, sign: -1)
+          index.settle(token, committed: false)
           logger.debug("placement conflict; reloading the index", metadata: ["attempt": "\(attempt)"])
           try await refreshIndex()
           reloaded = true
         } catch {
-          index.apply(placements, sign: -1)
+          index.settle(token, committed: false)
           throw error
         }
       }
@@ -188,6 +193,7 @@ extension SchedulerStore {
   /// - Throws: `.allocationNotFound`; `PostgresError`.
   public func release(tenant: String, _ ref: AllocationRef) async throws -> Allocation {
     let now = currentTime()
+    let generation = index.generation
     let (allocation, freed) = try await pool.transaction(tenant: tenant) { tx -> (Allocation, Bool) in
       guard let found = try await Self.allocation(tx, tenant: tenant, ref, lock: true) else {
         throw SchedulerError.allocationNotFound(Self.describe(ref))
@@ -225,7 +231,7 @@ extension SchedulerStore {
       allocation.releaseTime = now
       return (allocation, !found.quotaReleased)
     }
-    if freed { index.apply(allocation.placements, sign: -1) }
+    if freed { index.released(allocation.placements, since: generation) }
     try await releaseQuota(allocation)
     return allocation
   }
