@@ -109,4 +109,104 @@ struct SchedulerRPCServiceTests {
       #expect(noReplicas?.message.hasPrefix("replicas") == true, "\(String(describing: noReplicas))")
     }
   }
+
+  /// One bad request over the wire and what it must answer: the code and the start of the message
+  /// (the field, or the reason).
+  struct BadInput: Sendable, CustomTestStringConvertible {
+    let name: String
+    let code: RPCError.Code
+    let messagePrefix: String
+    let call: @Sendable (Maas_Scheduler_V1_Scheduler.Client<ShimClientTransport>) async throws -> Void
+    var testDescription: String { name }
+  }
+
+  static func schedule(_ change: @escaping @Sendable (inout Maas_Scheduler_V1_ScheduleRequest) -> Void) -> @Sendable (
+    Maas_Scheduler_V1_Scheduler.Client<ShimClientTransport>
+  ) async throws -> Void {
+    { scheduler in
+      var request = Maas_Scheduler_V1_ScheduleRequest.with {
+        $0.tenantID = "acme"
+        $0.workloadID = "bad"
+        $0.replicas = 1
+        $0.gpu = .with { $0.count = 1; $0.gpuType = "H100-80GB"; $0.sharing = .exclusive }
+      }
+      change(&request)
+      _ = try await scheduler.schedule(request)
+    }
+  }
+
+  static let badInputs: [BadInput] = [
+    BadInput(name: "zero replicas", code: .invalidArgument, messagePrefix: "replicas", call: schedule { $0.replicas = 0 }),
+    BadInput(name: "a billion replicas", code: .invalidArgument, messagePrefix: "replicas", call: schedule { $0.replicas = 1_000_000_000 }),
+    BadInput(name: "more GPUs than any node has", code: .invalidArgument, messagePrefix: "gpu.count", call: schedule { $0.gpu.count = 9 }),
+    BadInput(
+      name: "an unknown GPU type", code: .invalidArgument, messagePrefix: "gpu.gpu_type", call: schedule { $0.gpu.gpuType = "TPU-v9" }),
+    BadInput(
+      name: "more memory than the GPU has", code: .invalidArgument, messagePrefix: "gpu.min_memory_bytes",
+      call: schedule {
+        $0.gpu.sharing = .shared
+        $0.gpu.minMemoryBytes = 81 << 30
+      }),
+    BadInput(
+      name: "a negative memory request", code: .invalidArgument, messagePrefix: "gpu.min_memory_bytes",
+      call: schedule {
+        $0.gpu.sharing = .shared
+        $0.gpu.minMemoryBytes = -1
+      }),
+    BadInput(name: "no tenant", code: .invalidArgument, messagePrefix: "tenant_id", call: schedule { $0.tenantID = "" }),
+    BadInput(
+      name: "a 10 KB workload id", code: .invalidArgument, messagePrefix: "workload_id",
+      call: schedule { $0.workloadID = String(repeating: "w", count: 10_240) }),
+    BadInput(
+      name: "8 GPUs on one node when only 4 are free", code: .resourceExhausted, messagePrefix: "8 x H100-80GB on one node requested; largest free block is 4",
+      call: { scheduler in
+        _ = try await scheduler.schedule(.with {
+          $0.tenantID = "acme"
+          $0.workloadID = "half"
+          $0.replicas = 1
+          $0.gpu = .with { $0.count = 4; $0.gpuType = "H100-80GB"; $0.sharing = .exclusive }
+        })
+        try await schedule { $0.gpu.count = 8 }(scheduler)
+      }),
+    BadInput(
+      name: "a GPU uuid twice at registration", code: .invalidArgument, messagePrefix: "node.gpus[1].uuid",
+      call: { scheduler in
+        _ = try await scheduler.registerNode(.with {
+          $0.node = .with {
+            $0.name = "twice"
+            $0.gpus = [0, 0].map { _ in .with { $0.uuid = "same"; $0.model = "H100-80GB"; $0.memoryBytes = 80 << 30 } }
+          }
+        })
+      }),
+    BadInput(
+      name: "a GPU uuid another node holds", code: .alreadyExists, messagePrefix: "GPU node-a-gpu-0 is registered on node \"node-a\"",
+      call: { scheduler in
+        _ = try await scheduler.registerNode(.with {
+          $0.node = .with {
+            $0.name = "thief"
+            $0.gpus = [.with { $0.uuid = "node-a-gpu-0"; $0.model = "H100-80GB"; $0.memoryBytes = 80 << 30 }]
+          }
+        })
+      }),
+    BadInput(
+      name: "a forged page token", code: .invalidArgument, messagePrefix: "page_token",
+      call: { scheduler in _ = try await scheduler.listNodes(.with { $0.pageSize = 10; $0.pageToken = "not a token" }) }),
+    BadInput(
+      name: "a page size of 10^9", code: .invalidArgument, messagePrefix: "page_size",
+      call: { scheduler in _ = try await scheduler.listNodes(.with { $0.pageSize = 1_000_000_000 }) }),
+  ]
+
+  @Test("bad input over the wire answers the status naming the field or the reason, and places nothing", arguments: badInputs)
+  func badInput(_ case: BadInput) async throws {
+    let database = "sbad_" + String(`case`.name.map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(40)).lowercased()
+    try await withScheduler(database) { scheduler, quota in
+      _ = try await quota.setLimits(.with { $0.tenantID = "acme"; $0.idempotencyKey = "register" })
+      try await register(scheduler, "node-a", gpus: 8)
+      let answer = await status { try await `case`.call(scheduler) }
+      #expect(answer?.code == `case`.code, "\(String(describing: answer))")
+      #expect(answer?.message.hasPrefix(`case`.messagePrefix) == true, "\(String(describing: answer))")
+      let held = try await concurrentGPUs(quota, "acme")
+      #expect(held.1 == 0, "a refused call left a quota hold")
+    }
+  }
 }
