@@ -15,6 +15,7 @@ public import ServiceLifecycle
 /// | `MAAS_SCHEDULER_HEARTBEAT_GRACE_SECONDS` | `30` | a node silent this long is NOT_READY and takes no placements |
 /// | `MAAS_SCHEDULER_INDEX_REFRESH_SECONDS` | `5` | how often the placement index reloads from Postgres (other replicas' changes) |
 /// | `MAAS_SCHEDULER_PLACEMENT_ATTEMPTS` | `5` | commits retried after a conflict with another replica before ABORTED |
+/// | `MAAS_SCHEDULER_QUOTA_RETRY_SECONDS` | `30` | how often quota holds of released allocations that could not be given back are retried |
 public struct SchedulerSettings: Sendable, Hashable {
   public var quotaTarget: String
   public var quotaTimeout: Duration
@@ -22,10 +23,12 @@ public struct SchedulerSettings: Sendable, Hashable {
   public var heartbeatGrace: Duration
   public var indexRefreshInterval: Duration
   public var placementAttempts: Int
+  public var quotaRetryInterval: Duration
 
   public init(
     quotaTarget: String = "127.0.0.1:50054", quotaTimeout: Duration = .seconds(5), quotaHoldTTL: Duration = .seconds(60),
-    heartbeatGrace: Duration = .seconds(30), indexRefreshInterval: Duration = .seconds(5), placementAttempts: Int = 5
+    heartbeatGrace: Duration = .seconds(30), indexRefreshInterval: Duration = .seconds(5), placementAttempts: Int = 5,
+    quotaRetryInterval: Duration = .seconds(30)
   ) {
     self.quotaTarget = quotaTarget
     self.quotaTimeout = quotaTimeout
@@ -33,6 +36,7 @@ public struct SchedulerSettings: Sendable, Hashable {
     self.heartbeatGrace = heartbeatGrace
     self.indexRefreshInterval = indexRefreshInterval
     self.placementAttempts = placementAttempts
+    self.quotaRetryInterval = quotaRetryInterval
   }
 
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> SchedulerSettings {
@@ -48,9 +52,10 @@ public struct SchedulerSettings: Sendable, Hashable {
     let grace = reader.read("\(prefix)_HEARTBEAT_GRACE_SECONDS", default: defaults.heartbeatGrace, as: .seconds(in: 3...3600))
     let refresh = reader.read("\(prefix)_INDEX_REFRESH_SECONDS", default: defaults.indexRefreshInterval, as: .seconds(in: 0.1...600))
     let attempts = reader.read("\(prefix)_PLACEMENT_ATTEMPTS", default: defaults.placementAttempts, as: .integer(in: 1...50))
+    let retry = reader.read("\(prefix)_QUOTA_RETRY_SECONDS", default: defaults.quotaRetryInterval, as: .seconds(in: 1...3600))
     return SchedulerSettings(
       quotaTarget: target, quotaTimeout: timeout, quotaHoldTTL: hold, heartbeatGrace: grace, indexRefreshInterval: refresh,
-      placementAttempts: attempts)
+      placementAttempts: attempts, quotaRetryInterval: retry)
   }
 }
 
@@ -71,7 +76,10 @@ public enum SchedulerService {
         maxAttempts: settings.placementAttempts, logger: logger)
       return .init(
         services: [SchedulerRPCService(store: store, logger: logger)],
-        background: [upstream, FleetIndexRefresher(store: store, interval: settings.indexRefreshInterval, logger: logger)])
+        background: [
+          upstream, FleetIndexRefresher(store: store, interval: settings.indexRefreshInterval, logger: logger),
+          QuotaReleaseRetrier(store: store, interval: settings.quotaRetryInterval, logger: logger),
+        ])
     })
 }
 
@@ -99,6 +107,37 @@ public struct FleetIndexRefresher: Service {
           logger.warning("placement index reload failed; retrying next round", metadata: ["error": "\(error)"])
         }
         try? await Task.sleep(for: interval)
+      }
+    }
+  }
+}
+
+/// Gives back, every `interval`, the quota holds of released allocations that Release could not
+/// give back (the quota service was down), until shutdown. Holds younger than `interval` are left
+/// to the Release that is still giving them back.
+public struct QuotaReleaseRetrier: Service {
+  let store: SchedulerStore
+  let interval: Duration
+  let logger: Logger
+
+  public init(store: SchedulerStore, interval: Duration, logger: Logger) {
+    self.store = store
+    self.interval = interval
+    self.logger = logger
+  }
+
+  public func run() async throws {
+    await cancelWhenGracefulShutdown {
+      while !Task.isCancelled {
+        try? await Task.sleep(for: interval)
+        do {
+          let released = try await store.releaseDueQuota(olderThan: interval)
+          if released > 0 { logger.info("gave back quota holds of released allocations", metadata: ["count": "\(released)"]) }
+        } catch is CancellationError {
+          return
+        } catch {
+          logger.warning("quota release retry failed; retrying next round", metadata: ["error": "\(error)"])
+        }
       }
     }
   }

@@ -33,11 +33,15 @@ func node(
 final class InMemoryQuota: QuotaGate {
   struct Books {
     var limit: Int64 = 1_000_000
+    /// While set, Release answers UNAVAILABLE, as a quota service that is down would.
+    var down = false
     var held: [String: (tenant: String, amount: Int64, released: Bool)] = [:]
   }
   let books = Mutex(Books())
 
   func setLimit(_ limit: Int64) { books.withLock { $0.limit = limit } }
+
+  func setDown(_ down: Bool) { books.withLock { $0.down = down } }
 
   func inUse(_ tenant: String) -> Int64 {
     books.withLock { $0.held.values.filter { $0.tenant == tenant && !$0.released }.reduce(0) { $0 + $1.amount } }
@@ -56,6 +60,20 @@ final class InMemoryQuota: QuotaGate {
   func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws {}
 
   func release(tenant: String, reservationID: String, idempotencyKey: String) async throws {
-    books.withLock { $0.held[reservationID]?.released = true }
+    try books.withLock { books in
+      if books.down { throw QuotaGateError.unavailable("quota service down (test)") }
+      books.held[reservationID]?.released = true
+    }
   }
+}
+
+/// A clock tests move by hand.
+final class TestClock: Sendable {
+  private let current = Mutex(epoch)
+
+  var now: Date { current.withLock { $0 } }
+
+  func advance(by seconds: TimeInterval) { current.withLock { $0 += seconds } }
+
+  var reading: @Sendable () -> Date { { [self] in now } }
 }

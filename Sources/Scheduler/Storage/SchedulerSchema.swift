@@ -41,6 +41,24 @@ public enum SchedulerSchema {
         "REVOKE ALL ON FUNCTION fleet_allocations(text, integer, timestamptz, uuid, integer) FROM PUBLIC",
         "GRANT EXECUTE ON FUNCTION fleet_allocations(text, integer, timestamptz, uuid, integer) TO \"\(serviceRole)\"",
       ]),
+      Migration(3, "due_quota_releases", [
+        // Released allocations whose quota hold is still held (the quota service was down at
+        // Release): few, and the maintenance loop reads them often.
+        "CREATE INDEX allocations_quota_pending ON allocations (release_time) WHERE state = 2 AND NOT quota_released",
+        // Of every tenant, oldest first: the loop then releases each under its tenant.
+        """
+        CREATE FUNCTION due_quota_releases(released_before timestamptz, max_rows integer)
+          RETURNS TABLE (tenant_id text, id uuid)
+          LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            SELECT a.tenant_id, a.id FROM scheduler.allocations a
+             WHERE a.state = 2 AND NOT a.quota_released AND a.release_time < released_before
+             ORDER BY a.release_time
+             LIMIT max_rows
+          $$
+        """,
+        "REVOKE ALL ON FUNCTION due_quota_releases(timestamptz, integer) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION due_quota_releases(timestamptz, integer) TO \"\(serviceRole)\"",
+      ]),
     ])
   }
 

@@ -237,14 +237,16 @@ extension SchedulerStore {
   }
 
   /// Releases the allocation's quota reservation unless that was done; remembers success.
-  func releaseQuota(_ allocation: Allocation) async throws {
+  /// - Returns: whether this call gave the hold back.
+  @discardableResult
+  func releaseQuota(_ allocation: Allocation) async throws -> Bool {
     let pending = try await pool.transaction(tenant: allocation.tenantID) { tx in
       try await tx.query(
         "SELECT NOT quota_released FROM scheduler.allocations WHERE tenant_id = $1 AND id = $2 AND state = 2",
         [allocation.tenantID, allocation.id]
       ).first?.decode(Bool.self, at: 0) ?? false
     }
-    guard pending else { return }
+    guard pending else { return false }
     do {
       try await quota.release(
         tenant: allocation.tenantID, reservationID: allocation.quotaReservationID,
@@ -252,17 +254,19 @@ extension SchedulerStore {
     } catch QuotaGateError.reservationGone {
       // Already gone: nothing left to give back.
     } catch {
-      // The GPUs are free; the quota stays held until a repeated Release succeeds.
+      // The GPUs are free; the quota stays held until the maintenance loop (or a repeated
+      // Release) gives it back.
       logger.warning(
-        "quota release failed; a repeated Release retries it",
+        "quota release failed; retried in the background",
         metadata: ["allocation": "\(allocation.id)", "error": "\(error)"])
-      return
+      return false
     }
     _ = try await pool.transaction(tenant: allocation.tenantID) { tx in
       _ = try await tx.execute(
         "UPDATE scheduler.allocations SET quota_released = true WHERE tenant_id = $1 AND id = $2",
         [allocation.tenantID, allocation.id])
     }
+    return true
   }
 
   // MARK: - Reads

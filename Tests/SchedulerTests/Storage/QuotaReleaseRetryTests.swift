@@ -1,0 +1,42 @@
+import Foundation
+import MaaSTesting
+import Scheduler
+import Testing
+
+@Suite("Quota holds that Release could not give back")
+struct QuotaReleaseRetryTests {
+  @Test("a hold the quota service could not take back at Release is given back later, once, when it is up again")
+  func retriedInTheBackground() async throws {
+    try await withMigratedDatabase(named: "scheduler_quota_retry", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      let quota = InMemoryQuota()
+      let clock = TestClock()
+      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
+      _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
+      let allocation = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 2)))
+      #expect(quota.inUse("t1") == 2)
+
+      quota.setDown(true)
+      let released = try await store.release(tenant: "t1", .id(allocation.id))
+      #expect(released.state == .released)
+      #expect(quota.inUse("t1") == 2, "the quota service was down: the hold stays")
+      // The GPUs are free at once all the same.
+      #expect(store.capacity(gpuModel: "H100-80GB", selector: [:]).first?.freeGPUs == 2)
+
+      // Too young: the Release that failed might still be giving it back.
+      clock.advance(by: 10)
+      quota.setDown(false)
+      #expect(try await store.releaseDueQuota(olderThan: .seconds(30)) == 0)
+      #expect(quota.inUse("t1") == 2)
+
+      // Old enough, but the quota service is down again: kept for the next round.
+      clock.advance(by: 30)
+      quota.setDown(true)
+      #expect(try await store.releaseDueQuota(olderThan: .seconds(30)) == 0)
+
+      quota.setDown(false)
+      #expect(try await store.releaseDueQuota(olderThan: .seconds(30)) == 1)
+      #expect(quota.inUse("t1") == 0)
+      #expect(try await store.releaseDueQuota(olderThan: .seconds(30)) == 0, "given back once")
+    }
+  }
+}
