@@ -11,7 +11,8 @@ PYTHON := $(CURDIR)/.venv/bin/python
 export MAAS_PYTHON := $(PYTHON)
 
 .PHONY: help deps build test test-swift leak-check run generate check-generated lint \
-	bench bench-transport bench-postgres bench-quota bench-gateway clean postgres postgres-stop psql
+	bench bench-transport bench-postgres bench-quota bench-gateway clean postgres postgres-stop psql \
+	lint-deploy test-deploy deploy
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort \
@@ -25,7 +26,7 @@ deps: ## Install missing system packages (grpc C++, protobuf, postgresql, ...) a
 build: deps ## Build every service and tool (debug)
 	$(SWIFT) build
 
-test: deps lint test-swift leak-check ## Run every test: lint, Swift suites (transport, Python interop, real Postgres), shim leak check
+test: deps lint lint-deploy test-swift test-deploy leak-check ## Run every test: lint, Swift suites (transport, Python interop, real Postgres), shipping files, shim leak check
 	@echo "make test: all passed"
 
 test-swift: deps
@@ -63,6 +64,17 @@ lint: deps check-generated ## Static checks: generated code, shell scripts, shim
 	shellcheck scripts/* .ci/run
 	$(CXX) -std=c++17 -fsyntax-only -Wall -Wextra -Werror -ISources/CGRPCShim/include \
 	  -ISources/CGRPCShim Sources/CGRPCShim/*.cc Tests/CGRPCShimTests/shim_harness.cc
+
+lint-deploy: deps ## Check what ships the services: Dockerfiles, rendered overlays, workflows, scripts (scripts/lint-deploy)
+	scripts/lint-deploy
+
+# The same build as test-swift's (--build-tests), so that one does not undo the other's.
+test-deploy: deps ## Test the pipeline's path filters and deploy script, and the manifests and images against the binaries
+	$(SWIFT) build --build-tests
+	MAAS_BIN_DIR="$$($(SWIFT) build --show-bin-path)" "$$(scripts/deploy-tools)/python" -m unittest discover -s Tests/Deploy -v
+
+deploy: ## Deploy one service: make deploy SERVICE=quota ENV=staging [ARGS="--tag SHA --dry-run"] (scripts/deploy)
+	scripts/deploy $(SERVICE) $(ENV) $(ARGS)
 
 $(HARNESS): $(HARNESS_SOURCES) $(wildcard Sources/CGRPCShim/*.h) Sources/CGRPCShim/include/CGRPCShim.h
 	@mkdir -p .build-harness

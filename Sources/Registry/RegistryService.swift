@@ -53,7 +53,7 @@ public struct RegistrySettings: Sendable, Hashable {
     }
     // Read by hand so that a refusal does not print the secret.
     var secret = defaults.pageTokenSecret
-    if let given = reader.environment["\(prefix)_PAGE_TOKEN_SECRET"], !given.isEmpty {
+    if let given = reader.rawValue("\(prefix)_PAGE_TOKEN_SECRET") {
       if given.utf8.count >= 16 {
         secret = given
       } else {

@@ -18,6 +18,10 @@ public struct EnvironmentReader: Sendable {
   public let environment: [String: String]
   /// The problems found so far, in the order the variables were read.
   public private(set) var problems: [ConfigurationProblem] = []
+  /// Every variable asked for so far, once each, in the order first asked, with the default the
+  /// caller gave: what `maas-<service> config` prints, so that deployment manifests can be
+  /// checked against the names a binary really reads.
+  public private(set) var requested: [RequestedVariable] = []
 
   /// A reader over `environment`, with no problems recorded yet.
   public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -32,7 +36,8 @@ public struct EnvironmentReader: Sendable {
     default defaultValue: Value,
     as parser: ConfigurationParser<Value>
   ) -> Value {
-    self.readOptional(name, as: parser) ?? defaultValue
+    self.record(name, defaultValue: RequestedVariable.text(of: defaultValue))
+    return self.readOptional(name, as: parser) ?? defaultValue
   }
 
   /// The value of `name` parsed by `parser`, or nil when the variable is unset or empty; a value
@@ -41,7 +46,7 @@ public struct EnvironmentReader: Sendable {
     _ name: String,
     as parser: ConfigurationParser<Value>
   ) -> Value? {
-    guard let raw = self.environment[name], !raw.isEmpty else { return nil }
+    guard let raw = self.rawValue(name) else { return nil }
     switch parser.parse(raw) {
     case .success(let value):
       return value
@@ -49,6 +54,19 @@ public struct EnvironmentReader: Sendable {
       self.problems.append(ConfigurationProblem(variable: name, value: raw, reason: reason.text))
       return nil
     }
+  }
+
+  /// The text of `name` as set, or nil when it is unset or empty, for a value the caller checks
+  /// itself (a secret, whose refusal must not quote it). Recorded as asked for, like the others.
+  public mutating func rawValue(_ name: String) -> String? {
+    self.record(name, defaultValue: nil)
+    guard let raw = self.environment[name], !raw.isEmpty else { return nil }
+    return raw
+  }
+
+  private mutating func record(_ name: String, defaultValue: String?) {
+    guard !self.requested.contains(where: { $0.name == name }) else { return }
+    self.requested.append(RequestedVariable(name: name, defaultValue: defaultValue))
   }
 
   /// Records a problem found by a check that spans several variables (one setting that must be
@@ -60,6 +78,29 @@ public struct EnvironmentReader: Sendable {
   /// Throws one error listing every problem recorded, if there are any.
   public func finish() throws(ConfigurationError) {
     if !self.problems.isEmpty { throw ConfigurationError(problems: self.problems) }
+  }
+}
+
+/// A variable some setting was read from, as `EnvironmentReader.requested` lists it.
+public struct RequestedVariable: Sendable, Hashable {
+  /// The full name, prefix included.
+  public var name: String
+  /// The value used when the variable is unset, as an operator would write it; nil when there
+  /// is none (the setting stays off, or is required: a problem says which).
+  public var defaultValue: String?
+
+  public init(name: String, defaultValue: String?) {
+    self.name = name
+    self.defaultValue = defaultValue
+  }
+
+  /// `25` for 25 seconds and `info` for a log level, rather than Swift's debug spellings.
+  static func text<Value>(of value: Value) -> String {
+    switch value {
+    case let duration as Duration: duration.secondsText
+    case let raw as any RawRepresentable<String>: raw.rawValue
+    default: String(describing: value)
+    }
   }
 }
 

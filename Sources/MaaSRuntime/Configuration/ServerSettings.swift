@@ -73,6 +73,14 @@ public struct ServerSettings: Sendable, Hashable {
     self.keepalivePermitWithoutCalls = keepalivePermitWithoutCalls
   }
 
+  /// How long after SIGTERM a server may take to stop: the delay, the grace period, and ten
+  /// seconds for what is still running to notice its cancellation and for the pools to close.
+  /// Past it the service group cancels everything. A pod's `terminationGracePeriodSeconds`
+  /// should be at least this, or Kubernetes kills a drain the server would have finished.
+  public var shutdownLimit: Duration {
+    self.shutdownDelay + self.shutdownGracePeriod + .seconds(10)
+  }
+
   /// The shim server transport's configuration for these settings.
   public var transportConfiguration: ShimTransportConfiguration {
     ShimTransportConfiguration(

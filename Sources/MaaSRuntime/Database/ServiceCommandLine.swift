@@ -29,7 +29,8 @@ public enum ServiceCommandLine {
   }
 
   /// Runs the command in `arguments` (without the program name) for `service` and returns the
-  /// exit status: `serve` (the default when no command is given), `migrate` or `help`.
+  /// exit status: `serve` (the default when no command is given), `migrate`, `health`, `config`
+  /// or `help`.
   public static func run<Settings>(
     _ service: ServiceDefinition<Settings>,
     arguments: [String],
@@ -41,6 +42,10 @@ public enum ServiceCommandLine {
       return await self.serve(service, environment: environment)
     case "migrate":
       return await self.migrate(program: program, prefix: prefix, environment: environment, schema: service.schema)
+    case "health" where service.makeServices != nil:
+      return await self.health(service, arguments: Array(arguments.dropFirst()), environment: environment)
+    case "config":
+      return self.printDescription(service, environment: environment)
     case "help", "--help", "-h":
       FileHandle.standardOutput.write(Data(self.usage(program: program, prefix: prefix, serves: service.makeServices != nil).utf8))
       return 0
@@ -56,10 +61,14 @@ public enum ServiceCommandLine {
       ? """
       usage: \(program) [serve]    migrate (unless \(prefix)_MIGRATE_ON_START=false), then serve until SIGTERM
              \(program) migrate    apply the \(program) schema's migrations and exit
+             \(program) health [--target HOST:PORT] [--service NAME]
+                                ask a server's grpc.health.v1.Health (default: this host's); exit 0 if SERVING
       """
       : "usage: \(program) migrate    apply the \(program) schema's migrations and exit"
     return """
       \(commands)
+             \(program) config     print, as JSON, the port, commands and every \(prefix)_* variable read,
+                                with defaults and the problems the current environment has
              \(program) help       show this
 
       migrate reads \(prefix)_MIGRATION_DATABASE_URL (else \(prefix)_DATABASE_URL), connecting as the role

@@ -156,8 +156,7 @@ public final class MaaSServer: Service, Sendable {
       configuration.gracefulShutdownSignals = [.sigterm, .sigint]
     }
     // A drain that outlives its grace period has a stuck call in it; cancelling ends that call.
-    configuration.maximumGracefulShutdownDuration =
-      self.settings.shutdownDelay + self.settings.shutdownGracePeriod + .seconds(10)
+    configuration.maximumGracefulShutdownDuration = self.settings.shutdownLimit
     return ServiceGroup(configuration: configuration)
   }
 

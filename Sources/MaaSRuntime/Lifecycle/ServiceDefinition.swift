@@ -55,20 +55,17 @@ extension ServiceCommandLine {
   /// Exit status 0 after a graceful shutdown, 1 when migrating or serving fails.
   static func serve<Settings>(_ service: ServiceDefinition<Settings>, environment: [String: String]) async -> Int32 {
     guard let makeServices = service.makeServices else { return 2 }
-    var reader = EnvironmentReader(environment: environment)
-    let server = ServerSettings.read(prefix: service.prefix, defaults: ServerSettings(port: service.defaultPort), from: &reader)
-    let database = DatabaseSettings.read(prefix: service.prefix, from: &reader)
-    let migrateOnStart = reader.read("\(service.prefix)_MIGRATE_ON_START", default: true, as: .boolean)
-    let settings = service.readSettings(&reader)
+    let configuration = ServeConfiguration(service, environment: environment)
+    let (server, database, settings) = (configuration.server, configuration.database, configuration.settings)
     do {
-      try reader.finish()
+      try configuration.reader.finish()
     } catch {
       FileHandle.standardError.write(Data("\(service.program): invalid configuration\n\(error)\n".utf8))
       return configurationErrorExitStatus
     }
     MaaSLogging.bootstrap(server)
     let logger = Logger(label: service.program)
-    if migrateOnStart {
+    if configuration.migrateOnStart {
       do {
         try await self.applyMigrations(program: service.program, database: database, schema: service.schema, logger: logger)
       } catch {
@@ -93,5 +90,25 @@ extension ServiceCommandLine {
       logger.critical("server failed", metadata: ["error": "\(error)"])
       return 1
     }
+  }
+}
+
+/// Everything `serve` reads, in the order it reads it. `config` reads through the same type, so
+/// that what it lists is what serving reads.
+struct ServeConfiguration<Settings> {
+  var server: ServerSettings
+  var database: DatabaseSettings
+  var migrateOnStart: Bool
+  var settings: Settings
+  /// The reader after every variable was read: its problems and the variables it was asked for.
+  var reader: EnvironmentReader
+
+  init(_ service: ServiceDefinition<Settings>, environment: [String: String]) {
+    var reader = EnvironmentReader(environment: environment)
+    self.server = ServerSettings.read(prefix: service.prefix, defaults: ServerSettings(port: service.defaultPort), from: &reader)
+    self.database = DatabaseSettings.read(prefix: service.prefix, from: &reader)
+    self.migrateOnStart = reader.read("\(service.prefix)_MIGRATE_ON_START", default: true, as: .boolean)
+    self.settings = service.readSettings(&reader)
+    self.reader = reader
   }
 }
