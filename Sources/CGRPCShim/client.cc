@@ -299,6 +299,10 @@ maas_grpc_channel *maas_grpc_channel_create(const char *target,
   maas_shim::ApplyCommonOptions(options, [&](const char *key, int value) {
     arguments.SetInt(key, value);
   });
+  // Calls spread over every address the target resolves to (the pods behind a headless
+  // Service), not only the first: with pick_first, grpc's default, each caller would pin all its
+  // calls to one replica of the service it calls. One address behaves as before.
+  arguments.SetLoadBalancingPolicyName("round_robin");
   auto channel =
       grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
   return new maas_grpc_channel(std::move(channel), options);

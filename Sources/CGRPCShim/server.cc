@@ -50,6 +50,10 @@ maas_grpc_server *maas_grpc_server_start(const char *address, const maas_grpc_op
   maas_shim::ApplyCommonOptions(options, [&](const char *key, int value) {
     builder.AddChannelArgument(key, value);
   });
+  // Connections are closed gently (GOAWAY; calls under way finish) after about five minutes, so
+  // that callers resolve the service again and spread onto replicas added since they connected.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 5 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 60 * 1000);
   server->server = builder.BuildAndStart();
   if (!server->server || server->port == 0) {
     report(std::string("cannot listen on ") + address +

@@ -283,4 +283,25 @@ struct ShimClientServiceConfigTests {
     let transport = self.transport([self.config(service: "maas.echo.v1.Echo", method: "Get", timeout: .seconds(3))])
     #expect(transport.config(forMethod: MethodDescriptor(fullyQualifiedService: "maas.echo.v1.Echo", method: "Expand")) == nil)
   }
+
+  @Test("a target that resolves to several servers spreads calls over all of them, not only the first")
+  func callsSpreadOverEveryAddress() async throws {
+    let first = CancellationLog()
+    let second = CancellationLog()
+    try await withLoopbackServer(services: [EchoService(waiting: first)]) { _, one in
+      try await withLoopbackServer(services: [EchoService(waiting: second)]) { _, two in
+        // grpc's ipv4 resolver takes a list, as DNS answers a headless Service's pods.
+        let target = "ipv4:127.0.0.1:\(one.port),127.0.0.1:\(two.port)"
+        try await withGRPCClient(transport: ShimClientTransport(target: target)) { client in
+          let echo = Maas_Echo_V1_Echo.Client(wrapping: client)
+          for _ in 0..<40 {
+            // x-delay-ms makes each server count the call in its `waiting` log.
+            _ = try await echo.get(.with { $0.text = "which" }, metadata: ["x-delay-ms": "0"])
+          }
+        }
+      }
+    }
+    #expect(first.recorded + second.recorded == 40)
+    #expect(first.recorded >= 10 && second.recorded >= 10, "first \(first.recorded), second \(second.recorded)")
+  }
 }
