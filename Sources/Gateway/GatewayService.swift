@@ -26,13 +26,13 @@ public enum GatewayService {
         logger.notice("no JWT key configured: only API keys are accepted")
       }
       let services = try GatewayService.services(
-        settings: settings, credentials: store, tenants: store,
-        registry: Maas_Registry_V1_ModelRegistry.Client(wrapping: registry.client),
+        settings: settings, credentials: store, tenants: store, registry: registry.client,
         quota: Maas_Quota_V1_Quota.Client(wrapping: quota.client), logger: logger)
       return .init(services: services, background: [registry, quota])
     })
 
-  /// The two services, each with its guard installed: `Gateway` behind `TenantAuthInterceptor`,
+  /// The two services, each with its guard installed: `Gateway` (its list answers passed
+  /// through from the registry undecoded, see `GatewayRoutes`) behind `TenantAuthInterceptor`,
   /// `Admin` behind `AdminAuthInterceptor`. What `definition` serves; tests and embedders call it
   /// with their own stores and clients.
   ///
@@ -41,19 +41,21 @@ public enum GatewayService {
     settings: GatewaySettings,
     credentials: any CredentialDirectory,
     tenants: any TenantStore,
-    registry: any Maas_Registry_V1_ModelRegistry.ClientProtocol,
+    registry: GRPCClient<some ClientTransport>,
     quota: any Maas_Quota_V1_Quota.ClientProtocol,
     clock: any GatewayClock = SystemGatewayClock(),
     logger: Logger
   ) throws -> [any RegistrableRPCService] {
     let jwt = settings.jwt.acceptsTokens ? try JWTVerifier(settings: settings.jwt) : nil
-    let authenticator = Authenticator(directory: credentials, jwt: jwt, clock: clock, logger: logger)
+    // One cache for the keys the Gateway service checks and the ones Admin revokes.
+    let keyCache = settings.apiKeyCacheTTL > .zero ? ApiKeyCache(ttl: settings.apiKeyCacheTTL, clock: clock) : nil
+    let authenticator = Authenticator(directory: credentials, jwt: jwt, keyCache: keyCache, clock: clock, logger: logger)
     let gateway = GatewayRPCService(registry: registry, quota: quota, upstream: settings.upstream, clock: clock, logger: logger)
     let administration = TenantAdministration(
-      store: tenants, quota: quota, upstream: settings.upstream, clock: clock, logger: logger)
+      store: tenants, quota: quota, upstream: settings.upstream, keyCache: keyCache, clock: clock, logger: logger)
     return [
       GuardedService(
-        gateway, descriptor: Maas_Gateway_V1_Gateway.descriptor,
+        GatewayRoutes(service: gateway), descriptor: Maas_Gateway_V1_Gateway.descriptor,
         interceptors: [TenantAuthInterceptor(authenticator: authenticator, quota: quota, upstream: settings.upstream, logger: logger)]),
       GuardedService(
         AdminRPCService(administration: administration, logger: logger), descriptor: Maas_Gateway_V1_Admin.descriptor,

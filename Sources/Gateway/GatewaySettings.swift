@@ -15,22 +15,27 @@ public import MaaSRuntime
 /// | `MAAS_GATEWAY_REGISTRY_TARGET` | `127.0.0.1:50052` | the model registry (`maas.registry.v1.ModelRegistry`) |
 /// | `MAAS_GATEWAY_QUOTA_TARGET` | `127.0.0.1:50054` | the quota service (`maas.quota.v1.Quota`) |
 /// | `MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS` | `10` | bound of a forwarded call whose caller sent no deadline |
+/// | `MAAS_GATEWAY_API_KEY_CACHE_SECONDS` | `1` | how long a verified API key's record is reused (0 to 10; 0: read every call); a key revoked through another replica is refused within this |
 public struct GatewaySettings: Sendable, Hashable {
   public var adminToken: String?
   public var jwt: JWTSettings
   public var registryTarget: String
   public var quotaTarget: String
   public var upstream: UpstreamPolicy
+  /// How long an API key's record read from the database is reused (`ApiKeyCache`); zero reads
+  /// it for every call.
+  public var apiKeyCacheTTL: Duration
 
   public init(
     adminToken: String? = nil, jwt: JWTSettings = JWTSettings(), registryTarget: String = "127.0.0.1:50052",
-    quotaTarget: String = "127.0.0.1:50054", upstream: UpstreamPolicy = UpstreamPolicy()
+    quotaTarget: String = "127.0.0.1:50054", upstream: UpstreamPolicy = UpstreamPolicy(), apiKeyCacheTTL: Duration = .seconds(1)
   ) {
     self.adminToken = adminToken
     self.jwt = jwt
     self.registryTarget = registryTarget
     self.quotaTarget = quotaTarget
     self.upstream = upstream
+    self.apiKeyCacheTTL = apiKeyCacheTTL
   }
 
   public static let minimumAdminTokenLength = 16
@@ -59,10 +64,11 @@ public struct GatewaySettings: Sendable, Hashable {
     let quota = reader.read("\(prefix)_QUOTA_TARGET", default: defaults.quotaTarget, as: .upstreamTarget)
     let timeout = reader.read(
       "\(prefix)_UPSTREAM_TIMEOUT_SECONDS", default: defaults.upstream.defaultTimeout, as: .seconds(in: 0.1...300))
+    let keyCache = reader.read("\(prefix)_API_KEY_CACHE_SECONDS", default: defaults.apiKeyCacheTTL, as: .seconds(in: 0...10))
     return GatewaySettings(
       adminToken: adminToken,
       jwt: JWTSettings(hs256Secret: secret.map { Array($0.utf8) }, rs256PublicKeyPEM: publicKey, audience: audience, leeway: leeway),
-      registryTarget: registry, quotaTarget: quota, upstream: UpstreamPolicy(defaultTimeout: timeout))
+      registryTarget: registry, quotaTarget: quota, upstream: UpstreamPolicy(defaultTimeout: timeout), apiKeyCacheTTL: keyCache)
   }
 }
 

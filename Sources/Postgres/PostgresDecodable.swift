@@ -140,9 +140,12 @@ extension PostgresCell {
     return value
   }
 
+  // The accepted types are an array, not a Set: these are literals of one to four types at each
+  // call site, and building a Set (hashing every member) for each value decoded was 4% of the
+  // registry's CPU when it lists models.
   func decodeValue<T>(
     as type: T.Type,
-    accepting types: Set<PostgresDataType>,
+    accepting types: [PostgresDataType],
     _ parse: (UnsafeRawBufferPointer) -> T?
   ) throws -> T {
     try self.decodeValue(as: type, accepting: { types.contains($0) }, parse)
@@ -154,7 +157,7 @@ extension PostgresCell {
 
   /// A one-dimensional array of non-NULL elements.
   func decodeArray<Element>(
-    accepting types: Set<PostgresDataType>,
+    accepting types: [PostgresDataType],
     as element: Element.Type,
     _ parse: (Substring) -> Element?
   ) throws -> [Element] {

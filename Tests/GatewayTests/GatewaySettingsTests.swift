@@ -22,6 +22,7 @@ struct GatewaySettingsTests {
     #expect(settings.registryTarget == "127.0.0.1:50052")
     #expect(settings.quotaTarget == "127.0.0.1:50054")
     #expect(settings.upstream.defaultTimeout == .seconds(10))
+    #expect(settings.apiKeyCacheTTL == .seconds(1))
     #expect(GatewayService.definition.defaultPort == 50051)
   }
 
@@ -39,6 +40,7 @@ struct GatewaySettingsTests {
       "MAAS_GATEWAY_REGISTRY_TARGET": "dns:///maas-registry:50052",
       "MAAS_GATEWAY_QUOTA_TARGET": "maas-quota:50054",
       "MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "2.5",
+      "MAAS_GATEWAY_API_KEY_CACHE_SECONDS": "0",
     ])
     #expect(problems.isEmpty)
     #expect(settings.adminToken == "an-admin-token-long-enough")
@@ -49,6 +51,7 @@ struct GatewaySettingsTests {
     #expect(settings.registryTarget == "dns:///maas-registry:50052")
     #expect(settings.quotaTarget == "maas-quota:50054")
     #expect(settings.upstream.defaultTimeout == .milliseconds(2500))
+    #expect(settings.apiKeyCacheTTL == .zero)
   }
 
   @Test("every bad value is reported at once, and refused secrets are never repeated")
@@ -60,10 +63,12 @@ struct GatewaySettingsTests {
       "MAAS_GATEWAY_JWT_LEEWAY_SECONDS": "3600",
       "MAAS_GATEWAY_REGISTRY_TARGET": "registry without port",
       "MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "0",
+      "MAAS_GATEWAY_API_KEY_CACHE_SECONDS": "60",
     ])
     #expect(problems.map(\.variable) == [
       "MAAS_GATEWAY_ADMIN_TOKEN", "MAAS_GATEWAY_JWT_HS256_SECRET", "MAAS_GATEWAY_JWT_RS256_PUBLIC_KEY_FILE",
       "MAAS_GATEWAY_JWT_LEEWAY_SECONDS", "MAAS_GATEWAY_REGISTRY_TARGET", "MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS",
+      "MAAS_GATEWAY_API_KEY_CACHE_SECONDS",
     ])
     let text = ConfigurationError(problems: problems).description
     #expect(!text.contains("short-secret"))

@@ -5,9 +5,11 @@
 //   pgbench   the registry's ListModels transaction for the first page (BEGIN READ ONLY, its two
 //             set_configs, the list statement with LIMIT page size + 1, COMMIT; one pipeline, as
 //             the registry sends it), as the same role, on the same server: the limit
-//   gateway   ListModels through maas-gateway with the tenant's API key: authentication (one
-//             query), one API call spent at maas-quota (Consume, a durable write), the call
-//             forwarded to maas-registry, which runs that same transaction
+//   gateway   ListModels through maas-gateway with the tenant's API key: authentication (the
+//             key's record read from the gateway's database at most once a second), one API call
+//             spent at maas-quota (Consume, a durable write, shared by the calls that overlap),
+//             the call forwarded to maas-registry, which runs that same transaction, and its
+//             answer passed back undecoded
 //   registry  the same first page asked of maas-registry directly with the tenant id: the
 //             registry's share, to read the gateway's against
 //
@@ -178,8 +180,9 @@ func measureAll(
   notes.append(
     "the limit is pgbench running the registry's own first-page transaction (pipelined BEGIN READ ONLY, set_config of"
       + " statement_timeout and maas.tenant_id, the list statement with LIMIT \(options.pageSize + 1), COMMIT; prepared) as maas_app,"
-      + " so row-level security applies as in the registry; the gateway also authenticates (one query) and spends an API call at"
-      + " quota (one durable write) per call, work pgbench's figure does not include")
+      + " so row-level security applies as in the registry; the gateway also authenticates (the key's record, read at most once a"
+      + " second) and spends an API call at quota for each call (one durable write per group of overlapping calls), work"
+      + " pgbench's figure does not include")
   notes.append("every cell lists the first page only; the walk covers the others once")
   // Only a sort of the page itself counts: the labels' and aliases' subplans sort a few rows each.
   if plan.prefix(while: { !$0.contains("SubPlan") }).contains(where: { $0.contains("Sort") }) {

@@ -15,6 +15,8 @@ import SwiftProtobuf
 /// UNAUTHENTICATED.
 public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
   let registry: any Maas_Registry_V1_ModelRegistry.ClientProtocol
+  /// The same connection as `registry`, for calls whose answers pass through undecoded.
+  let registryChannel: any UnaryChannel
   let quota: any Maas_Quota_V1_Quota.ClientProtocol
   let upstream: UpstreamPolicy
   let clock: any GatewayClock
@@ -27,11 +29,13 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
     "ScaleDeployment", "DeleteDeployment", "WatchDeployment",
   ]
 
+  /// - Parameter registry: the client of the model registry.
   public init(
-    registry: any Maas_Registry_V1_ModelRegistry.ClientProtocol, quota: any Maas_Quota_V1_Quota.ClientProtocol,
+    registry: GRPCClient<some ClientTransport>, quota: any Maas_Quota_V1_Quota.ClientProtocol,
     upstream: UpstreamPolicy = UpstreamPolicy(), clock: any GatewayClock = SystemGatewayClock(), logger: Logger
   ) {
-    self.registry = registry
+    self.registry = Maas_Registry_V1_ModelRegistry.Client(wrapping: registry)
+    self.registryChannel = registry
     self.quota = quota
     self.upstream = upstream
     self.clock = clock
@@ -39,7 +43,7 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
   }
 
   /// Forwards to the registry as the call's tenant, within the call's deadline.
-  private func toRegistry<Response: Sendable>(
+  func toRegistry<Response: Sendable>(
     _ body: (_ tenantID: String, _ registry: any Maas_Registry_V1_ModelRegistry.ClientProtocol, CallOptions) async throws -> Response
   ) async throws -> Response {
     let (tenant, call) = try GatewayCall.requireTenant()
@@ -48,26 +52,24 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
     }
   }
 
+  /// As `toRegistry`, on the raw channel.
+  func toRegistryChannel<Response: Sendable>(
+    _ body: (_ tenantID: String, _ channel: any UnaryChannel, CallOptions) async throws -> Response
+  ) async throws -> Response {
+    let (tenant, call) = try GatewayCall.requireTenant()
+    return try await self.upstream.call("registry service", deadline: call.deadline, logger: self.logger) { options in
+      try await body(tenant.tenantID, self.registryChannel, options)
+    }
+  }
+
   // MARK: - Models
 
+  /// Served as `GatewayRoutes` registers it, the registry's answer passes through undecoded
+  /// (`forwardListModels`); this decodes it for callers in code.
   public func listModels(request: Maas_Gateway_V1_ListModelsRequest, context: ServerContext) async throws
     -> Maas_Gateway_V1_ListModelsResponse
   {
-    let answer = try await toRegistry { tenantID, registry, options in
-      try await registry.listModels(
-        .with {
-          $0.tenantID = tenantID
-          $0.pageSize = request.pageSize
-          $0.pageToken = request.pageToken
-          $0.namePrefix = request.namePrefix
-          $0.labelSelector = request.labelSelector
-          $0.state = request.state
-        }, options: options)
-    }
-    return .with {
-      $0.models = answer.models
-      $0.nextPageToken = answer.nextPageToken
-    }
+    try await self.forwardListModels(request).decoded()
   }
 
   public func getModel(request: Maas_Gateway_V1_GetModelRequest, context: ServerContext) async throws -> Maas_Registry_V1_Model {
@@ -162,23 +164,11 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
     }
   }
 
+  /// Passed through undecoded when served as `GatewayRoutes` registers it, as `listModels`.
   public func listModelVersions(request: Maas_Gateway_V1_ListModelVersionsRequest, context: ServerContext) async throws
     -> Maas_Gateway_V1_ListModelVersionsResponse
   {
-    let answer = try await toRegistry { tenantID, registry, options in
-      try await registry.listModelVersions(
-        .with {
-          $0.tenantID = tenantID
-          if request.hasModel { $0.model = request.model }
-          $0.pageSize = request.pageSize
-          $0.pageToken = request.pageToken
-          $0.labelSelector = request.labelSelector
-        }, options: options)
-    }
-    return .with {
-      $0.versions = answer.versions
-      $0.nextPageToken = answer.nextPageToken
-    }
+    try await self.forwardListModelVersions(request).decoded()
   }
 
   public func deleteModelVersion(request: Maas_Gateway_V1_DeleteModelVersionRequest, context: ServerContext) async throws

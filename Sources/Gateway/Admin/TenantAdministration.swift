@@ -20,16 +20,21 @@ public struct TenantAdministration: Sendable {
   let store: any TenantStore
   let quota: any Maas_Quota_V1_Quota.ClientProtocol
   let upstream: UpstreamPolicy
+  let keyCache: ApiKeyCache?
   let clock: any GatewayClock
   let logger: Logger
 
+  /// - Parameter keyCache: the cache of the `Authenticator` that checks this store's keys, so
+  ///   that a key revoked here is refused from the next call on rather than within the cache's
+  ///   TTL.
   public init(
     store: any TenantStore, quota: any Maas_Quota_V1_Quota.ClientProtocol, upstream: UpstreamPolicy = UpstreamPolicy(),
-    clock: any GatewayClock = SystemGatewayClock(), logger: Logger
+    keyCache: ApiKeyCache? = nil, clock: any GatewayClock = SystemGatewayClock(), logger: Logger
   ) {
     self.store = store
     self.quota = quota
     self.upstream = upstream
+    self.keyCache = keyCache
     self.clock = clock
     self.logger = logger
   }
@@ -211,14 +216,18 @@ public struct TenantAdministration: Sendable {
     return (page, next)
   }
 
-  /// Revokes a key at once; revoking a revoked key returns it unchanged. NOT_FOUND "key_id" for
-  /// a key the tenant does not have (another tenant's included).
+  /// Revokes a key at once (for replicas whose key cache this is not: within its TTL);
+  /// revoking a revoked key returns it unchanged. NOT_FOUND "key_id" for a key the tenant does
+  /// not have (another tenant's included).
   public func revokeApiKey(tenantID: String, keyID: String) async throws -> ApiKeyRecord {
     try Validation.check(Validation.required(tenantID, field: "tenant_id") + Validation.required(keyID, field: "key_id"))
     // Ids are UUIDs: anything else names no key.
     guard let id = UUID(uuidString: keyID),
       let record = try await self.store.revokeApiKey(tenantID: tenantID, keyID: id, at: self.clock.now())
     else { throw GatewayError.apiKeyNotFound(keyID) }
+    // After the revocation committed: a record read before it, even by a lookup still in
+    // flight, is not used again.
+    self.keyCache?.invalidate(keyID: record.id)
     self.logger.info("API key revoked", metadata: ["tenant_id": "\(tenantID)", "key_id": "\(record.id.uuidString.lowercased())"])
     return record
   }

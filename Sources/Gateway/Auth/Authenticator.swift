@@ -4,22 +4,32 @@ public import Logging
 
 /// Turns a call's `authorization` metadata into the tenant it proves, or refuses it.
 ///
-/// - API keys (`maas_<prefix>_<secret>`): the key's record is found by its prefix, the digest of
+/// - API keys (`maas_<prefix>_<secret>`): the key's record is found by its prefix (in
+///   `keyCache` when it was read less than its TTL ago, else in the directory), the digest of
 ///   the whole key compared in constant time, then revocation and expiry checked; the key's
-///   last use is recorded at most once a minute. Nothing is cached, so a revoked key stops
-///   working with the next call.
+///   last use is recorded at most once a minute. Without a cache a revoked key stops working
+///   with the next call; with one, see `ApiKeyCache` (at once when revoked through the same
+///   cache, within its TTL otherwise).
 /// - JWTs: checked by `JWTVerifier`; the `tenant_id` they claim must be a tenant the gateway
 ///   knows.
 public struct Authenticator: Sendable {
   let directory: any CredentialDirectory
   let jwt: JWTVerifier?
+  let keyCache: ApiKeyCache?
   let clock: any GatewayClock
   let logger: Logger
 
-  /// - Parameter jwt: nil to refuse every JWT.
-  public init(directory: any CredentialDirectory, jwt: JWTVerifier?, clock: any GatewayClock = SystemGatewayClock(), logger: Logger) {
+  /// - Parameters:
+  ///   - jwt: nil to refuse every JWT.
+  ///   - keyCache: where API-key records read from `directory` are kept for a short time; nil
+  ///     reads every call's record from the directory.
+  public init(
+    directory: any CredentialDirectory, jwt: JWTVerifier?, keyCache: ApiKeyCache? = nil,
+    clock: any GatewayClock = SystemGatewayClock(), logger: Logger
+  ) {
     self.directory = directory
     self.jwt = jwt
+    self.keyCache = keyCache
     self.clock = clock
     self.logger = logger
   }
@@ -49,14 +59,15 @@ public struct Authenticator: Sendable {
   func authenticate(apiKey token: ApiKeyToken, recordUse: Bool) async throws -> AuthenticatedTenant {
     let now = self.clock.now()
     // The digest is computed and compared whether or not the prefix is known, so the time taken
-    // does not tell a known prefix from an unknown one either.
+    // does not tell a known prefix from an unknown one either (except that a key whose record is
+    // cached answers sooner; prefixes are not secrets, listings show them).
     let presented = token.digest
-    let stored = try await self.directory.apiKeyCredential(prefix: token.prefix)
+    let stored = try await self.apiKeyCredential(prefix: token.prefix)
     let matches = presented.matches(stored?.digest ?? ApiKeyDigest(of: ""))
     guard let stored, matches else { throw AuthenticationError.unknownApiKey }
     if stored.revokeTime != nil { throw AuthenticationError.revokedApiKey }
     if let expiry = stored.expireTime, now >= expiry { throw AuthenticationError.expiredApiKey }
-    if recordUse, stored.lastUsedTime.map({ now.timeIntervalSince($0) >= 60 }) ?? true {
+    if recordUse, self.useIsDue(stored, prefix: token.prefix, at: now) {
       do {
         try await self.directory.recordApiKeyUse(keyID: stored.keyID, tenantID: stored.tenantID, at: now)
       } catch {
@@ -65,6 +76,27 @@ public struct Authenticator: Sendable {
       }
     }
     return AuthenticatedTenant(tenantID: stored.tenantID, method: .apiKey(id: stored.keyID))
+  }
+
+  /// The record of the key with `prefix`: the cache's if fresh, else the directory's (then
+  /// kept in the cache).
+  private func apiKeyCredential(prefix: String) async throws -> StoredApiKeyCredential? {
+    guard let cache = self.keyCache else { return try await self.directory.apiKeyCredential(prefix: prefix) }
+    switch cache.lookup(prefix: prefix) {
+    case .fresh(let credential):
+      return credential
+    case .miss(let ticket):
+      let credential = try await self.directory.apiKeyCredential(prefix: prefix)
+      if let credential { cache.store(credential, prefix: prefix, ticket: ticket) }
+      return credential
+    }
+  }
+
+  /// Whether the key's use at `now` is to be recorded: its last use is a minute old or more (as
+  /// the cache knows it, when it has the key, which then answers yes once a minute only).
+  private func useIsDue(_ stored: StoredApiKeyCredential, prefix: String, at now: Date) -> Bool {
+    if let due = self.keyCache?.claimUseRecording(prefix: prefix, keyID: stored.keyID, at: now) { return due }
+    return stored.lastUsedTime.map { now.timeIntervalSince($0) >= 60 } ?? true
   }
 
   func authenticate(jwt token: String) async throws -> AuthenticatedTenant {

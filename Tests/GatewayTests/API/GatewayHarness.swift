@@ -70,7 +70,7 @@ func withGateway(
           let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
           let services = try GatewayService.services(
             settings: settings, credentials: db.store, tenants: db.store,
-            registry: Maas_Registry_V1_ModelRegistry.Client(wrapping: registryClient), quota: quota, logger: quietLogger)
+            registry: registryClient, quota: quota, logger: quietLogger)
           try await withLoopbackServer(services: services) { gatewayClient, _ in
             try await body(
               GatewayHarness(

@@ -104,6 +104,24 @@ struct QuotaAtTheDoorTests {
       #expect(try await stack.usage(tenant, .apiCallsPerDay).used == 10)
     }
   }
+
+  @Test("of 40 concurrent calls against a budget of 25, exactly 25 are admitted and counted, the others RESOURCE_EXHAUSTED")
+  func dailyBudgetUnderConcurrency() async throws {
+    try await withStack("stack_api_budget_concurrent") { stack in
+      let tenant = try await stack.tenant("tenant-a", limits: [.apiCallsPerDay: 25])
+      let outcomes = try await withThrowingTaskGroup(of: RPCError.Code?.self) { group in
+        for _ in 0..<40 {
+          group.addTask {
+            await status { try await stack.gateway.listModels(.with { $0.pageSize = 10 }, metadata: tenant.credential) }?.code
+          }
+        }
+        return try await group.reduce(into: [RPCError.Code?]()) { $0.append($1) }
+      }
+      #expect(outcomes.filter { $0 == nil }.count == 25)
+      #expect(outcomes.filter { $0 == .resourceExhausted }.count == 15)
+      #expect(try await stack.usage(tenant, .apiCallsPerDay).used == 25)
+    }
+  }
 }
 
 @Suite("Bad input through the gateway", .serialized, .timeLimit(.minutes(5)))

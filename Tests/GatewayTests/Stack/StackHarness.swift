@@ -69,7 +69,7 @@ func withStack(_ name: String, _ body: (Stack) async throws -> Void) async throw
               jwt: JWTSettings(hs256Secret: Array(TestKeys.hs256Secret.utf8), rs256PublicKeyPEM: TestKeys.trustedPublicKey))
             let services = try GatewayService.services(
               settings: settings, credentials: db.store, tenants: db.store,
-              registry: Maas_Registry_V1_ModelRegistry.Client(wrapping: registryClient), quota: quota, logger: quietLogger)
+              registry: registryClient, quota: quota, logger: quietLogger)
             try await withLoopbackServer(services: services) { gatewayClient, server in
               try await body(
                 Stack(

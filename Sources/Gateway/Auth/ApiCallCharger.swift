@@ -1,0 +1,199 @@
+import Foundation
+import GRPCCore
+import Logging
+import MaaSContracts
+import Synchronization
+
+/// Spends the API-call budget at the quota service: one unit per admitted call, each call
+/// admitted or refused against the tenant's true total, as quota's `Consume` decides.
+///
+/// Charges of one tenant that arrive while a Consume for that tenant is in flight wait for it,
+/// then go together as one Consume of their number (group commit, as the quota service does with
+/// its database writes): under load, one Consume per several calls instead of one per call; a
+/// charge that finds nothing in flight goes at once, so a lone call waits for no batch. Consume
+/// is all or nothing, so:
+/// - admitted: every call of the batch is admitted, and the counter moved by exactly their number;
+/// - RESOURCE_EXHAUSTED for a batch of more than one: the budget may still hold some of them, so
+///   each is asked again alone, in arrival order: exactly those that fit are admitted, the others
+///   refused with quota's own message (`... asked 1, resets ...`), as if each had come alone;
+/// - any other failure (UNAVAILABLE, DEADLINE_EXCEEDED, ...) fails every call of the batch with it.
+///
+/// Charges with an idempotency key (a retry must be recognised and replay its first answer) are
+/// never combined: each is its own Consume under its own key.
+///
+/// A caller that goes away (cancelled, or its deadline passed) while waiting is taken out of the
+/// next batch and charged nothing; one whose batch is already at the quota service may be
+/// charged, as a call cancelled during its own Consume always could be. A batch's Consume is
+/// bounded by the latest deadline among its calls (the upstream timeout if one has none), and
+/// runs apart from any caller's task, so one caller hanging up does not fail the others.
+final class ApiCallCharger: Sendable {
+  /// One Consume at the quota service, bounded by `options`; throws quota's status.
+  typealias Consume = @Sendable (Maas_Quota_V1_ConsumeRequest, CallOptions) async throws -> Void
+
+  private let consume: Consume
+  private let upstream: UpstreamPolicy
+  private let logger: Logger
+  /// Per tenant with a batch running: the charges waiting for the next one.
+  private let queues = Mutex<[String: [Waiter]]>([:])
+
+  init(upstream: UpstreamPolicy, logger: Logger, consume: @escaping Consume) {
+    self.consume = consume
+    self.upstream = upstream
+    self.logger = logger
+  }
+
+  convenience init(quota: any Maas_Quota_V1_Quota.ClientProtocol, upstream: UpstreamPolicy, logger: Logger) {
+    self.init(upstream: upstream, logger: logger) { request, options in
+      _ = try await quota.consume(request, options: options)
+    }
+  }
+
+  /// Spends one API call of `tenant`; returns once quota admitted it.
+  ///
+  /// - Parameters:
+  ///   - idempotencyKey: the Consume key derived from the caller's own key (see
+  ///     `ForwardedKey.forConsume`), or nil when the caller sent none: only those are combined.
+  ///   - deadline: when the caller stops waiting.
+  /// - Throws: `RPCError`: quota's RESOURCE_EXHAUSTED and other statuses, as `UpstreamPolicy`
+  ///   passes them on; CANCELLED when the caller went away while waiting.
+  func charge(tenant: String, idempotencyKey: String?, deadline: ContinuousClock.Instant?) async throws {
+    if let idempotencyKey {
+      try await self.consume(tenant: tenant, amount: 1, key: idempotencyKey, deadline: deadline)
+      return
+    }
+    let waiter = Waiter(deadline: deadline)
+    let leads = self.queues.withLock { queues in
+      if queues[tenant] != nil {
+        queues[tenant]!.append(waiter)
+        return false
+      }
+      queues[tenant] = [waiter]
+      return true
+    }
+    if leads {
+      // Not a child of this call's task: its cancellation must not fail the batch.
+      Task { await self.run(tenant) }
+    }
+    try await withTaskCancellationHandler {
+      try await waiter.outcome()
+    } onCancel: {
+      // Still waiting for a batch: out of it, and nothing is spent.
+      self.queues.withLock { queues in queues[tenant]?.removeAll { $0 === waiter } }
+      waiter.finish(.failure(RPCError(code: .cancelled, message: "the call was cancelled")))
+    }
+  }
+
+  /// Runs batches of `tenant` until none is waiting. The first batch is the charge that started
+  /// the run; each next one is what arrived while the previous was at the quota service.
+  private func run(_ tenant: String) async {
+    while true {
+      let batch = self.queues.withLock { queues -> [Waiter] in
+        guard let waiting = queues[tenant], !waiting.isEmpty else {
+          queues[tenant] = nil
+          return []
+        }
+        // The key stays, empty: charges arriving now wait for the next batch of this run.
+        queues[tenant] = []
+        return waiting
+      }
+      guard !batch.isEmpty else { return }
+      await self.settle(batch, tenant: tenant)
+    }
+  }
+
+  private func settle(_ batch: [Waiter], tenant: String) async {
+    let deadline = batch.contains { $0.deadline == nil } ? nil : batch.compactMap(\.deadline).max()
+    do {
+      try await self.consume(tenant: tenant, amount: Int64(batch.count), key: UUID().uuidString, deadline: deadline)
+      for waiter in batch { waiter.finish(.success(())) }
+    } catch let error as RPCError where error.code == .resourceExhausted && batch.count > 1 {
+      // Not all of them fit; perhaps some do. One by one, in the order they came.
+      for waiter in batch where !waiter.isFinished {
+        do {
+          try await self.consume(tenant: tenant, amount: 1, key: UUID().uuidString, deadline: waiter.deadline)
+          waiter.finish(.success(()))
+        } catch {
+          waiter.finish(.failure(error))
+        }
+      }
+    } catch {
+      for waiter in batch { waiter.finish(.failure(error)) }
+    }
+  }
+
+  /// Charges of `tenant` waiting for the next batch (for tests).
+  func waitingCharges(tenant: String) -> Int {
+    self.queues.withLock { $0[tenant]?.count ?? 0 }
+  }
+
+  private func consume(tenant: String, amount: Int64, key: String, deadline: ContinuousClock.Instant?) async throws {
+    let request = Maas_Quota_V1_ConsumeRequest.with {
+      $0.tenantID = tenant
+      $0.resource = .apiCallsPerDay
+      $0.amount = amount
+      $0.idempotencyKey = key
+    }
+    try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { options in
+      try await self.consume(request, options)
+    }
+  }
+}
+
+/// One charge waiting for its batch: its outcome is delivered once (the batch's, or the caller's
+/// cancellation, whichever comes first), before or after the caller starts waiting for it.
+private final class Waiter: Sendable {
+  let deadline: ContinuousClock.Instant?
+
+  private enum State {
+    case pending
+    case waiting(CheckedContinuation<Void, any Error>)
+    case finished(Result<Void, any Error>)
+    case delivered
+  }
+
+  private let state = Mutex(State.pending)
+
+  init(deadline: ContinuousClock.Instant?) {
+    self.deadline = deadline
+  }
+
+  var isFinished: Bool {
+    self.state.withLock { state in
+      switch state {
+      case .pending, .waiting: false
+      case .finished, .delivered: true
+      }
+    }
+  }
+
+  func outcome() async throws {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+      let ready = self.state.withLock { state -> Result<Void, any Error>? in
+        guard case .finished(let outcome) = state else {
+          state = .waiting(continuation)
+          return nil
+        }
+        state = .delivered
+        return outcome
+      }
+      if let ready { continuation.resume(with: ready) }
+    }
+  }
+
+  /// Delivers `outcome` unless one was delivered already.
+  func finish(_ outcome: Result<Void, any Error>) {
+    let continuation = self.state.withLock { state -> CheckedContinuation<Void, any Error>? in
+      switch state {
+      case .pending:
+        state = .finished(outcome)
+        return nil
+      case .waiting(let continuation):
+        state = .delivered
+        return continuation
+      case .finished, .delivered:
+        return nil
+      }
+    }
+    continuation?.resume(with: outcome)
+  }
+}

@@ -1,0 +1,128 @@
+public import Foundation
+import Synchronization
+
+/// API-key records read from the `CredentialDirectory`, kept for a short time so that a busy key
+/// costs one credential query per `ttl` instead of one per call.
+///
+/// It keeps what the directory answered (digest, tenant, expiry, revocation, last use), never a
+/// verdict and never anything the caller presented: every call still compares the presented
+/// key's digest with the record's in constant time and checks revocation and expiry against the
+/// clock. So a cached record refuses whatever the database would refuse, with one exception, a
+/// key revoked after its record was read:
+/// - revoked through this process (`TenantAdministration.revokeApiKey` with this cache): refused
+///   from the next call on; the key's entry is dropped, and a lookup that was in flight when it
+///   was revoked is not kept;
+/// - revoked anywhere else (another replica, SQL by hand): still accepted for at most `ttl` after
+///   the revocation committed.
+///
+/// Only records that exist are kept (an unknown prefix is asked of the directory every time, as
+/// before). At most `capacity` entries: when full, lapsed entries are dropped first, then
+/// arbitrary ones. Time is the injected `GatewayClock`'s; an entry counts as fresh only between
+/// its read and `ttl` later, so a clock that steps back does not extend it.
+public final class ApiKeyCache: Sendable {
+  /// How long a record read from the directory is used; revocation elsewhere takes up to this
+  /// long to be seen.
+  public let ttl: Duration
+  /// Most entries kept.
+  public let capacity: Int
+  let clock: any GatewayClock
+
+  private struct Entry {
+    var credential: StoredApiKeyCredential
+    var readTime: Date
+  }
+
+  private struct State {
+    var entries: [String: Entry] = [:]
+    /// Moves on every invalidation: a lookup that started before one does not store its answer.
+    var generation: UInt64 = 0
+  }
+
+  private let state = Mutex(State())
+
+  /// What `lookup` found.
+  enum Lookup {
+    case fresh(StoredApiKeyCredential)
+    /// Ask the directory, then hand its answer to `store(_:prefix:ticket:)` with this ticket.
+    case miss(ticket: UInt64)
+  }
+
+  /// - Parameters:
+  ///   - ttl: must be positive (a service that wants no cache has none).
+  ///   - capacity: at least 1.
+  public init(ttl: Duration, capacity: Int = 10_000, clock: any GatewayClock = SystemGatewayClock()) {
+    precondition(ttl > .zero && capacity > 0, "an API key cache needs a positive ttl and capacity")
+    self.ttl = ttl
+    self.capacity = capacity
+    self.clock = clock
+  }
+
+  private var ttlSeconds: TimeInterval {
+    let (seconds, attoseconds) = self.ttl.components
+    return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+  }
+
+  private func isFresh(_ entry: Entry, at now: Date) -> Bool {
+    entry.readTime <= now && now.timeIntervalSince(entry.readTime) < self.ttlSeconds
+  }
+
+  /// The record of the key with `prefix` if one was read less than `ttl` ago.
+  func lookup(prefix: String) -> Lookup {
+    let now = self.clock.now()
+    return self.state.withLock { state in
+      if let entry = state.entries[prefix], self.isFresh(entry, at: now) { return .fresh(entry.credential) }
+      return .miss(ticket: state.generation)
+    }
+  }
+
+  /// Keeps what the directory answered for `prefix`, unless a key was invalidated since the
+  /// lookup that handed out `ticket` (the answer may predate a revocation).
+  func store(_ credential: StoredApiKeyCredential, prefix: String, ticket: UInt64) {
+    let now = self.clock.now()
+    self.state.withLock { state in
+      guard state.generation == ticket else { return }
+      if state.entries[prefix] == nil, state.entries.count >= self.capacity {
+        state.entries = state.entries.filter { self.isFresh($0.value, at: now) }
+        while state.entries.count >= self.capacity, let victim = state.entries.keys.first {
+          state.entries[victim] = nil
+        }
+      }
+      var credential = credential
+      // A use this process recorded (or is recording) after the directory was read stays known,
+      // so concurrent lookups of a busy key do not each record it again.
+      if let known = state.entries[prefix]?.credential, known.keyID == credential.keyID,
+        let recorded = known.lastUsedTime, recorded > credential.lastUsedTime ?? .distantPast
+      {
+        credential.lastUsedTime = recorded
+      }
+      state.entries[prefix] = Entry(credential: credential, readTime: now)
+    }
+  }
+
+  /// Whether to record a use of the key at `time`: yes when the last use this cache knows of
+  /// (the record's, or one recorded since) is a minute old or more, or unknown; nil when the key
+  /// has no entry (the caller then goes by the record it read). Answers yes to one caller only
+  /// and remembers `time` as the last use, so concurrent calls with a busy key make one write a
+  /// minute, not one each for as long as the record stays cached.
+  func claimUseRecording(prefix: String, keyID: UUID, at time: Date) -> Bool? {
+    self.state.withLock { state in
+      guard var entry = state.entries[prefix], entry.credential.keyID == keyID else { return nil }
+      if let last = entry.credential.lastUsedTime, time.timeIntervalSince(last) < 60 { return false }
+      entry.credential.lastUsedTime = time
+      state.entries[prefix] = entry
+      return true
+    }
+  }
+
+  /// Drops the key's entry, and makes lookups in flight forget what they read: after this
+  /// returns, the key is checked against the directory again.
+  public func invalidate(keyID: UUID) {
+    self.state.withLock { state in
+      state.generation &+= 1
+      state.entries = state.entries.filter { $0.value.credential.keyID != keyID }
+    }
+  }
+
+  /// Entries kept (fresh or not), for tests.
+  var count: Int { self.state.withLock { $0.entries.count } }
+}

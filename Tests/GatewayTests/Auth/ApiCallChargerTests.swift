@@ -1,0 +1,188 @@
+import Foundation
+import GRPCCore
+import MaaSContracts
+import Synchronization
+import Testing
+@testable import Gateway
+
+/// Quota's Consume in memory, all or nothing against one limit (its refusal worded as quota's),
+/// recording every request; the next call can be held at the door until released, and calls can
+/// be made to fail.
+final class FakeConsume: Sendable {
+  private struct State {
+    var limit: Int64
+    var used: Int64 = 0
+    var requests: [Maas_Quota_V1_ConsumeRequest] = []
+    var holdNext = false
+    var held: CheckedContinuation<Void, Never>?
+    var failure: RPCError?
+  }
+
+  private let state: Mutex<State>
+
+  init(limit: Int64) { self.state = Mutex(State(limit: limit)) }
+
+  var used: Int64 { state.withLock { $0.used } }
+  var amounts: [Int64] { state.withLock { $0.requests.map(\.amount) } }
+  var keys: [String] { state.withLock { $0.requests.map(\.idempotencyKey) } }
+  var isHolding: Bool { state.withLock { $0.held != nil } }
+
+  /// The next Consume waits, before quota decides anything, until `release()`.
+  func holdNext() { state.withLock { $0.holdNext = true } }
+
+  func release() { state.withLock { state in defer { state.held = nil }; return state.held }?.resume() }
+
+  /// Consumes that start from now on fail with `failure`.
+  func fail(with failure: RPCError) { state.withLock { $0.failure = failure } }
+
+  func consume(_ request: Maas_Quota_V1_ConsumeRequest, _ options: CallOptions) async throws {
+    let (hold, failure) = state.withLock { state in
+      state.requests.append(request)
+      defer { state.holdNext = false }
+      return (state.holdNext, state.failure)
+    }
+    if hold { await withCheckedContinuation { continuation in state.withLock { $0.held = continuation } } }
+    if let failure { throw failure }
+    try state.withLock { state in
+      guard state.used + request.amount <= state.limit else {
+        throw RPCError(
+          code: .resourceExhausted,
+          message: "api_calls_per_day: limit \(state.limit), used \(state.used), asked \(request.amount), resets 2026-11-23T00:00:00Z")
+      }
+      state.used += request.amount
+    }
+  }
+}
+
+/// Waits until `condition` holds (these tests never assert on timing: the wait is generous).
+func eventually(_ condition: () -> Bool) async {
+  for _ in 0..<20_000 where !condition() { try? await Task.sleep(for: .milliseconds(1)) }
+  #expect(condition(), "the condition never held")
+}
+
+/// A charger over a `FakeConsume`.
+struct ChargerFixture {
+  let quota: FakeConsume
+  let charger: ApiCallCharger
+
+  init(limit: Int64 = 100) {
+    let quota = FakeConsume(limit: limit)
+    self.quota = quota
+    self.charger = ApiCallCharger(upstream: UpstreamPolicy(), logger: quietLogger) { try await quota.consume($0, $1) }
+  }
+
+  func charge(_ tenant: String = "tenant-a", key: String? = nil) -> Task<Void, any Error> {
+    Task { try await charger.charge(tenant: tenant, idempotencyKey: key, deadline: nil) }
+  }
+
+  /// Starts a charge that quota holds at its door, then `count` charges queued behind it, one
+  /// after another, so their order is known.
+  func heldChargeAndQueue(_ count: Int) async -> (first: Task<Void, any Error>, queued: [Task<Void, any Error>]) {
+    quota.holdNext()
+    let first = charge()
+    await eventually { quota.isHolding }
+    var queued: [Task<Void, any Error>] = []
+    for index in 0..<count {
+      queued.append(charge())
+      await eventually { charger.waitingCharges(tenant: "tenant-a") == index + 1 }
+    }
+    return (first, queued)
+  }
+}
+
+@Suite("Charging API calls: concurrent charges of a tenant share a Consume, each still admitted on its own")
+struct ApiCallChargerTests {
+  let fixture = ChargerFixture()
+  var quota: FakeConsume { fixture.quota }
+  var charger: ApiCallCharger { fixture.charger }
+
+  func charge(_ tenant: String = "tenant-a", key: String? = nil) -> Task<Void, any Error> { fixture.charge(tenant, key: key) }
+
+  func heldChargeAndQueue(_ count: Int) async -> (first: Task<Void, any Error>, queued: [Task<Void, any Error>]) {
+    await fixture.heldChargeAndQueue(count)
+  }
+
+  @Test("a lone charge is one Consume of one, at once")
+  func loneCharge() async throws {
+    try await charge().value
+    #expect(quota.amounts == [1])
+    #expect(quota.used == 1)
+  }
+
+  @Test("charges that arrive while a Consume is in flight go together as one Consume of their number, under a fresh key")
+  func coalesced() async throws {
+    let (first, queued) = await heldChargeAndQueue(3)
+    quota.release()
+    try await first.value
+    for task in queued { try await task.value }
+    #expect(quota.amounts == [1, 3])
+    #expect(quota.used == 4)
+    #expect(Set(quota.keys).count == 2)
+  }
+
+  @Test("a batch the budget cannot hold is asked again call by call: exactly those that fit are admitted, in arrival order")
+  func batchOverTheLimit() async throws {
+    let limited = ChargerFixture(limit: 3)
+    let (first, queued) = await limited.heldChargeAndQueue(4)
+    limited.quota.release()
+    try await first.value
+    var outcomes: [RPCError?] = []
+    for task in queued {
+      outcomes.append(await thrownError { try await task.value } as? RPCError)
+    }
+    #expect(outcomes.map { $0?.code } == [nil, nil, .resourceExhausted, .resourceExhausted])
+    #expect(outcomes[2]?.message.hasPrefix("api_calls_per_day: limit 3, used 3, asked 1, resets ") == true)
+    #expect(limited.quota.amounts == [1, 4, 1, 1, 1, 1])
+    #expect(limited.quota.used == 3)
+  }
+
+  @Test("a charge with an idempotency key goes alone under that key, without waiting for a batch")
+  func keyedChargesGoAlone() async throws {
+    let (first, queued) = await heldChargeAndQueue(1)
+    try await charge(key: "gw:retry-key").value
+    #expect(quota.keys.contains("gw:retry-key"))
+    quota.release()
+    try await first.value
+    try await queued[0].value
+    #expect(quota.amounts == [1, 1, 1])
+  }
+
+  @Test("a batch that fails fails each of its calls with the quota service's status")
+  func failedBatch() async throws {
+    let (first, queued) = await heldChargeAndQueue(2)
+    quota.fail(with: RPCError(code: .unavailable, message: "quota database at 10.0.0.9 is down"))
+    quota.release()
+    try await first.value
+    for task in queued {
+      let failure = await thrownError { try await task.value } as? RPCError
+      #expect(failure?.code == .unavailable)
+      #expect(failure?.message.contains("10.0.0.9") == false)
+    }
+    #expect(quota.amounts == [1, 2])
+    #expect(quota.used == 1)
+  }
+
+  @Test("a caller that goes away while waiting for its batch is CANCELLED and charged nothing")
+  func cancelledWhileWaiting() async throws {
+    let (first, queued) = await heldChargeAndQueue(2)
+    queued[0].cancel()
+    let cancelled = await thrownError { try await queued[0].value } as? RPCError
+    #expect(cancelled?.code == .cancelled)
+    #expect(charger.waitingCharges(tenant: "tenant-a") == 1)
+    quota.release()
+    try await first.value
+    try await queued[1].value
+    #expect(quota.amounts == [1, 1])
+    #expect(quota.used == 2)
+  }
+
+  @Test("another tenant's charge does not wait for this tenant's Consume")
+  func tenantsDoNotWait() async throws {
+    let (first, _) = await heldChargeAndQueue(0)
+    try await charge("tenant-b").value
+    #expect(quota.isHolding)
+    quota.release()
+    try await first.value
+    #expect(quota.amounts == [1, 1])
+  }
+}
