@@ -278,8 +278,9 @@ extension Maas_Gateway_V1_Admin {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes a key at once: calls made with it afterwards are
-        /// > UNAUTHENTICATED. Revoking a revoked key returns it unchanged.
+        /// > Revokes a key: calls made with it afterwards are UNAUTHENTICATED, at once on the
+        /// > gateway replica that revoked it and within MAAS_GATEWAY_API_KEY_CACHE_SECONDS (default
+        /// > 1 s) on the others. Revoking a revoked key returns it unchanged.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Maas_Gateway_V1_RevokeApiKeyRequest` messages.
@@ -422,8 +423,9 @@ extension Maas_Gateway_V1_Admin {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes a key at once: calls made with it afterwards are
-        /// > UNAUTHENTICATED. Revoking a revoked key returns it unchanged.
+        /// > Revokes a key: calls made with it afterwards are UNAUTHENTICATED, at once on the
+        /// > gateway replica that revoked it and within MAAS_GATEWAY_API_KEY_CACHE_SECONDS (default
+        /// > 1 s) on the others. Revoking a revoked key returns it unchanged.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Maas_Gateway_V1_RevokeApiKeyRequest` message.
@@ -564,8 +566,9 @@ extension Maas_Gateway_V1_Admin {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes a key at once: calls made with it afterwards are
-        /// > UNAUTHENTICATED. Revoking a revoked key returns it unchanged.
+        /// > Revokes a key: calls made with it afterwards are UNAUTHENTICATED, at once on the
+        /// > gateway replica that revoked it and within MAAS_GATEWAY_API_KEY_CACHE_SECONDS (default
+        /// > 1 s) on the others. Revoking a revoked key returns it unchanged.
         ///
         /// - Parameters:
         ///   - request: A `Maas_Gateway_V1_RevokeApiKeyRequest` message.
@@ -1000,8 +1003,9 @@ extension Maas_Gateway_V1_Admin {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes a key at once: calls made with it afterwards are
-        /// > UNAUTHENTICATED. Revoking a revoked key returns it unchanged.
+        /// > Revokes a key: calls made with it afterwards are UNAUTHENTICATED, at once on the
+        /// > gateway replica that revoked it and within MAAS_GATEWAY_API_KEY_CACHE_SECONDS (default
+        /// > 1 s) on the others. Revoking a revoked key returns it unchanged.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Maas_Gateway_V1_RevokeApiKeyRequest` message.
@@ -1253,8 +1257,9 @@ extension Maas_Gateway_V1_Admin {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes a key at once: calls made with it afterwards are
-        /// > UNAUTHENTICATED. Revoking a revoked key returns it unchanged.
+        /// > Revokes a key: calls made with it afterwards are UNAUTHENTICATED, at once on the
+        /// > gateway replica that revoked it and within MAAS_GATEWAY_API_KEY_CACHE_SECONDS (default
+        /// > 1 s) on the others. Revoking a revoked key returns it unchanged.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Maas_Gateway_V1_RevokeApiKeyRequest` message.
@@ -1470,8 +1475,9 @@ extension Maas_Gateway_V1_Admin.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Revokes a key at once: calls made with it afterwards are
-    /// > UNAUTHENTICATED. Revoking a revoked key returns it unchanged.
+    /// > Revokes a key: calls made with it afterwards are UNAUTHENTICATED, at once on the
+    /// > gateway replica that revoked it and within MAAS_GATEWAY_API_KEY_CACHE_SECONDS (default
+    /// > 1 s) on the others. Revoking a revoked key returns it unchanged.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Maas_Gateway_V1_RevokeApiKeyRequest` message.
@@ -1705,8 +1711,9 @@ extension Maas_Gateway_V1_Admin.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Revokes a key at once: calls made with it afterwards are
-    /// > UNAUTHENTICATED. Revoking a revoked key returns it unchanged.
+    /// > Revokes a key: calls made with it afterwards are UNAUTHENTICATED, at once on the
+    /// > gateway replica that revoked it and within MAAS_GATEWAY_API_KEY_CACHE_SECONDS (default
+    /// > 1 s) on the others. Revoking a revoked key returns it unchanged.
     ///
     /// - Parameters:
     ///   - message: request message to send.
