@@ -70,33 +70,14 @@ public enum QuotaService {
       let store = QuotaStore(pool: pool, policy: settings.policy, logger: logger, maxConsumeBatch: settings.maxConsumeBatch)
       return .init(
         services: [QuotaRPCService(store: store, logger: logger)],
-        background: [IdempotencySweeper(store: store, retention: settings.idempotencyRetention, logger: logger)])
+        background: [
+          // Remembered idempotency answers past their retention, hourly.
+          PeriodicTask("idempotency sweep", every: .seconds(3600), logger: logger) {
+            let swept = try await store.sweepIdempotencyKeys(olderThan: settings.idempotencyRetention)
+            if swept > 0 { logger.info("swept idempotency answers", metadata: ["count": "\(swept)"]) }
+          }
+        ])
     })
-}
-
-/// Sweeps remembered idempotency answers past their retention, hourly, until shutdown.
-struct IdempotencySweeper: Service {
-  let store: QuotaStore
-  let retention: Duration
-  let logger: Logger
-  var interval: Duration = .seconds(3600)
-
-  func run() async throws {
-    // Returns at graceful shutdown instead of sleeping through it.
-    await cancelWhenGracefulShutdown {
-      while !Task.isCancelled {
-        do {
-          let swept = try await store.sweepIdempotencyKeys(olderThan: retention)
-          if swept > 0 { logger.info("swept idempotency answers", metadata: ["count": "\(swept)"]) }
-        } catch is CancellationError {
-          return
-        } catch {
-          logger.warning("idempotency sweep failed; retrying next round", metadata: ["error": "\(error)"])
-        }
-        try? await Task.sleep(for: interval)
-      }
-    }
-  }
 }
 
 extension ConfigurationParser where Value == QuotaLimit {

@@ -85,55 +85,21 @@ public enum RegistryService {
       let store = RegistryStore(pool: pool, quota: quota, logger: logger, holdTTL: settings.quotaHoldTTL)
       return .init(
         services: [RegistryRPCService(store: store, tokens: PageTokens(secret: settings.pageTokenSecret), logger: logger)],
-        // The group stops these in reverse: the maintenance loop before the quota client it uses.
+        // The group stops these in reverse: the maintenance loops before the quota client they use.
         background: [
           upstream,
-          RegistryMaintenance(
-            store: store, releaseInterval: settings.releaseRetryInterval, retention: settings.idempotencyRetention,
-            logger: logger),
+          // Quota of deleted rows that could not be released at delete time.
+          PeriodicTask("quota release retry", every: settings.releaseRetryInterval, logger: logger) {
+            let released = try await store.releasePendingReservations(olderThan: settings.releaseRetryInterval)
+            if released > 0 { logger.info("released pending quota reservations", metadata: ["count": "\(released)"]) }
+          },
+          // Remembered idempotency answers past their retention, hourly.
+          PeriodicTask("idempotency sweep", every: .seconds(3600), logger: logger) {
+            let swept = try await store.sweepIdempotencyKeys(olderThan: settings.idempotencyRetention)
+            if swept > 0 { logger.info("swept idempotency answers", metadata: ["count": "\(swept)"]) }
+          },
         ])
     })
-}
-
-/// The registry's background work, until shutdown: releases quota of deleted rows that could
-/// not be released at delete time, and sweeps remembered idempotency answers past retention.
-public struct RegistryMaintenance: Service {
-  let store: RegistryStore
-  let releaseInterval: Duration
-  let retention: Duration
-  let logger: Logger
-  var sweepInterval: Duration = .seconds(3600)
-
-  public init(store: RegistryStore, releaseInterval: Duration, retention: Duration, logger: Logger) {
-    self.store = store
-    self.releaseInterval = releaseInterval
-    self.retention = retention
-    self.logger = logger
-  }
-
-  public func run() async throws {
-    // Returns at graceful shutdown instead of sleeping through it.
-    await cancelWhenGracefulShutdown {
-      var sinceSweep = sweepInterval
-      while !Task.isCancelled {
-        do {
-          let released = try await store.releasePendingReservations(olderThan: releaseInterval)
-          if released > 0 { logger.info("released pending quota reservations", metadata: ["count": "\(released)"]) }
-          if sinceSweep >= sweepInterval {
-            sinceSweep = .zero
-            let swept = try await store.sweepIdempotencyKeys(olderThan: retention)
-            if swept > 0 { logger.info("swept idempotency answers", metadata: ["count": "\(swept)"]) }
-          }
-        } catch is CancellationError {
-          return
-        } catch {
-          logger.warning("registry maintenance failed; retrying next round", metadata: ["error": "\(error)"])
-        }
-        try? await Task.sleep(for: releaseInterval)
-        sinceSweep += releaseInterval
-      }
-    }
-  }
 }
 
 extension ConfigurationParser where Value == String {
