@@ -16,18 +16,7 @@ import sys
 
 import grpc
 from maas.quota.v1 import quota_pb2, quota_pb2_grpc, resources_pb2
-
-
-async def retrying(call):
-    """Runs `call`, retrying UNAVAILABLE (the server or its database briefly overloaded) with
-    backoff; the caller reuses its idempotency key, so a retry can never count twice."""
-    for attempt in range(5):
-        try:
-            return await call()
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == 4:
-                raise
-            await asyncio.sleep(0.05 * 2 ** attempt)
+from retrying import retrying
 
 
 async def run(target: str, tenant: str, mode: str, count: int, concurrency: int, prefix: str) -> dict:

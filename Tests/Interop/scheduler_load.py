@@ -21,10 +21,12 @@ import sys
 
 import grpc
 from maas.scheduler.v1 import placement_pb2, scheduler_pb2, scheduler_pb2_grpc
+from retrying import retrying
 
 GIB = 1 << 30
-RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
 ANSWERS = ("placed", "RESOURCE_EXHAUSTED")
+# ABORTED too: conflicts with the other replica outlasted the server's own attempts.
+RETRY = dict(codes=(grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED), attempts=10, first_delay=0.02)
 
 
 def mix(index: int):
@@ -64,16 +66,6 @@ def placements(allocation) -> list:
     return [[p.node, list(p.gpu_uuids), p.memory_bytes, p.mig_profile] for p in allocation.placements]
 
 
-async def retrying(call):
-    for attempt in range(10):
-        try:
-            return await call()
-        except grpc.aio.AioRpcError as error:
-            if error.code() not in RETRIED or attempt == 9:
-                raise
-            await asyncio.sleep(0.02 * 2 ** min(attempt, 5))
-
-
 async def run(target: str, count: int, concurrency: int, prefix: str, tenants: list, keep_every: int) -> dict:
     records = {}
     gate = asyncio.Semaphore(concurrency)
@@ -87,7 +79,7 @@ async def run(target: str, count: int, concurrency: int, prefix: str, tenants: l
             record = {"tenant": tenant, "sharing": sharing, "gpus": gpus_held(index), "released": False}
             records[name] = record
             try:
-                allocation = await retrying(lambda: stub.Schedule(request(tenant, name, index), timeout=60))
+                allocation = await retrying(lambda: stub.Schedule(request(tenant, name, index), timeout=60), **RETRY)
             except grpc.aio.AioRpcError as error:
                 record["outcome"] = error.code().name
                 record["message"] = error.details()
@@ -97,7 +89,7 @@ async def run(target: str, count: int, concurrency: int, prefix: str, tenants: l
                 return
             try:
                 released = await retrying(lambda: stub.Release(scheduler_pb2.ReleaseRequest(
-                    tenant_id=tenant, allocation_id=allocation.id, idempotency_key=f"release-{name}"), timeout=60))
+                    tenant_id=tenant, allocation_id=allocation.id, idempotency_key=f"release-{name}"), timeout=60), **RETRY)
             except grpc.aio.AioRpcError as error:
                 record["outcome"] = f"release {error.code().name}"
                 record["message"] = error.details()
