@@ -13,7 +13,7 @@ public import ServiceLifecycle
 /// | `MAAS_SCHEDULER_QUOTA_TIMEOUT_SECONDS` | `5` | deadline of each call to the quota service |
 /// | `MAAS_SCHEDULER_QUOTA_HOLD_SECONDS` | `60` | how long a CONCURRENT_GPUS hold may stay uncommitted |
 /// | `MAAS_SCHEDULER_HEARTBEAT_GRACE_SECONDS` | `30` | a node silent this long is NOT_READY and takes no placements |
-/// | `MAAS_SCHEDULER_INDEX_REFRESH_SECONDS` | `5` | how often the placement index reloads from Postgres (other replicas' changes) |
+/// | `MAAS_SCHEDULER_INDEX_REFRESH_SECONDS` | `5` | how often the placement index loads what changed in Postgres (other replicas' writes); every 60th load reads everything |
 /// | `MAAS_SCHEDULER_PLACEMENT_ATTEMPTS` | `5` | commits retried after a conflict with another replica before ABORTED |
 public struct SchedulerSettings: Sendable, Hashable {
   public var quotaTarget: String
@@ -76,7 +76,8 @@ public enum SchedulerService {
 }
 
 /// Keeps the placement index in step with the database (what other replicas placed and
-/// released, heartbeats they recorded): a reload at start, then every `interval`, until shutdown.
+/// released, heartbeats they recorded): a complete load at start, then a load of the rows changed
+/// since every `interval` (a complete one every 60th, or when a node was deleted), until shutdown.
 public struct FleetIndexRefresher: Service {
   let store: SchedulerStore
   let interval: Duration
