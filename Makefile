@@ -11,7 +11,7 @@ PYTHON := $(CURDIR)/.venv/bin/python
 export MAAS_PYTHON := $(PYTHON)
 
 .PHONY: help deps build test test-swift leak-check run generate check-generated lint \
-	bench bench-transport bench-postgres bench-quota bench-gateway clean postgres postgres-stop psql \
+	bench bench-transport bench-postgres bench-quota bench-gateway bench-scheduler clean postgres postgres-stop psql \
 	lint-deploy test-deploy deploy
 
 help: ## List the targets
@@ -85,7 +85,7 @@ $(HARNESS): $(HARNESS_SOURCES) $(wildcard Sources/CGRPCShim/*.h) Sources/CGRPCSh
 	@mkdir -p .build-bench/links
 	@ln -sfn ../.. .build-bench/links/maas
 
-bench: bench-transport bench-postgres bench-quota bench-gateway ## Run every benchmark
+bench: bench-transport bench-postgres bench-quota bench-gateway bench-scheduler ## Run every benchmark
 
 bench-transport: deps $(HARNESS) .build-bench/links/maas ## Unary QPS/p50/p99 through the shim vs grpc-swift-nio-transport vs a C++ echo server
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product transport-bench
@@ -115,6 +115,15 @@ bench-gateway: deps .build-bench/links/maas ## ListModels end to end (gateway ->
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product gateway-bench
 	@mkdir -p .bench
 	.build-bench/release/gateway-bench run --bin-dir .build-bench/release --seconds $${BENCH_SECONDS:-5} --json .bench/gateway.json
+
+# Built like bench-gateway's services. The nodes never heartbeat during the run; the bench sets
+# the scheduler's heartbeat grace to its maximum (an hour) so that they stay READY.
+bench-scheduler: deps .build-bench/links/maas ## Schedule+Release/s and p50/p99 at 100, 1,000 and 10,000 nodes (8 GPUs each; 1/16/64 callers), CPU per placement, double-allocation check
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-quota
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-scheduler
+	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product scheduler-bench
+	@mkdir -p .bench
+	.build-bench/release/scheduler-bench run --bin-dir .build-bench/release --seconds $${BENCH_SECONDS:-5} --json .bench/scheduler.json
 
 clean: ## Remove build output (keeps the local database under .run/)
 	rm -rf .build .build-harness .build-bench .build-python

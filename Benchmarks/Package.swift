@@ -76,5 +76,19 @@ let package = Package(
       ],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
+    // Schedule then Release through maas-scheduler (with maas-quota behind it; the root package's
+    // release builds, made in this package's scratch path) at 100, 1,000 and 10,000 registered
+    // nodes and 1, 16 and 64 callers, with the CPU each process spends per placement;
+    // `make bench-scheduler`.
+    .executableTarget(
+      name: "scheduler-bench",
+      dependencies: [
+        "BenchSupport",
+        .product(name: "GRPCShimTransport", package: "maas"),
+        .product(name: "MaaSContracts", package: "maas"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
   ]
 )

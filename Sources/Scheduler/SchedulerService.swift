@@ -13,7 +13,7 @@ public import ServiceLifecycle
 /// | `MAAS_SCHEDULER_QUOTA_TIMEOUT_SECONDS` | `5` | deadline of each call to the quota service |
 /// | `MAAS_SCHEDULER_QUOTA_HOLD_SECONDS` | `60` | how long a CONCURRENT_GPUS hold may stay uncommitted |
 /// | `MAAS_SCHEDULER_HEARTBEAT_GRACE_SECONDS` | `30` | a node silent this long is NOT_READY and takes no placements |
-/// | `MAAS_SCHEDULER_INDEX_REFRESH_SECONDS` | `5` | how often the placement index reloads from Postgres (other replicas' changes) |
+/// | `MAAS_SCHEDULER_INDEX_REFRESH_SECONDS` | `5` | how often the placement index loads what changed in Postgres (other replicas' writes); every 60th load reads everything |
 /// | `MAAS_SCHEDULER_PLACEMENT_ATTEMPTS` | `5` | commits retried after a conflict with another replica before ABORTED |
 /// | `MAAS_SCHEDULER_QUOTA_RETRY_SECONDS` | `30` | how often quota holds of released allocations that could not be given back are retried |
 public struct SchedulerSettings: Sendable, Hashable {
@@ -77,70 +77,21 @@ public enum SchedulerService {
       return .init(
         services: [SchedulerRPCService(store: store, logger: logger)],
         background: [
-          upstream, FleetIndexRefresher(store: store, interval: settings.indexRefreshInterval, logger: logger),
-          QuotaReleaseRetrier(store: store, interval: settings.quotaRetryInterval, logger: logger),
+          upstream,
+          // The placement index in step with the database (what other replicas placed and
+          // released, heartbeats they recorded): a complete load at start, then the rows changed
+          // since (a complete load every 60th, or when a node was deleted).
+          PeriodicTask("placement index reload", every: settings.indexRefreshInterval, logger: logger) {
+            try await store.refreshIndex()
+          },
+          // Quota holds of released allocations that Release could not give back (the quota
+          // service was down); younger ones are left to the Release still giving them back.
+          PeriodicTask("quota release retry", every: settings.quotaRetryInterval, delayFirstRound: true, logger: logger) {
+            let released = try await store.releaseDueQuota(olderThan: settings.quotaRetryInterval)
+            if released > 0 { logger.info("gave back quota holds of released allocations", metadata: ["count": "\(released)"]) }
+          },
         ])
     })
-}
-
-/// Keeps the placement index in step with the database (what other replicas placed and
-/// released, heartbeats they recorded): a reload at start, then every `interval`, until shutdown.
-public struct FleetIndexRefresher: Service {
-  let store: SchedulerStore
-  let interval: Duration
-  let logger: Logger
-
-  public init(store: SchedulerStore, interval: Duration, logger: Logger) {
-    self.store = store
-    self.interval = interval
-    self.logger = logger
-  }
-
-  public func run() async throws {
-    await cancelWhenGracefulShutdown {
-      while !Task.isCancelled {
-        do {
-          try await store.refreshIndex()
-        } catch is CancellationError {
-          return
-        } catch {
-          logger.warning("placement index reload failed; retrying next round", metadata: ["error": "\(error)"])
-        }
-        try? await Task.sleep(for: interval)
-      }
-    }
-  }
-}
-
-/// Gives back, every `interval`, the quota holds of released allocations that Release could not
-/// give back (the quota service was down), until shutdown. Holds younger than `interval` are left
-/// to the Release that is still giving them back.
-public struct QuotaReleaseRetrier: Service {
-  let store: SchedulerStore
-  let interval: Duration
-  let logger: Logger
-
-  public init(store: SchedulerStore, interval: Duration, logger: Logger) {
-    self.store = store
-    self.interval = interval
-    self.logger = logger
-  }
-
-  public func run() async throws {
-    await cancelWhenGracefulShutdown {
-      while !Task.isCancelled {
-        try? await Task.sleep(for: interval)
-        do {
-          let released = try await store.releaseDueQuota(olderThan: interval)
-          if released > 0 { logger.info("gave back quota holds of released allocations", metadata: ["count": "\(released)"]) }
-        } catch is CancellationError {
-          return
-        } catch {
-          logger.warning("quota release retry failed; retrying next round", metadata: ["error": "\(error)"])
-        }
-      }
-    }
-  }
 }
 
 extension ConfigurationParser where Value == String {

@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// A MIG profile a GPU can be partitioned into.
 public struct MIGProfile: Sendable, Hashable, Codable {
@@ -95,6 +96,20 @@ public struct GPUClaim: Sendable, Hashable, Codable {
 /// Whether a node takes new placements; precedence NOT_READY, DRAINING, CORDONED, READY.
 public enum NodeState: String, Sendable, Hashable, Codable, CaseIterable {
   case ready, cordoned, draining, notReady
+
+  /// The state at `now` of a node last heard from at `lastHeartbeat`, whose nodes must heartbeat
+  /// within `grace`; `holding`: any of its GPUs has something allocated.
+  public init(lastHeartbeat: Date, cordoned: Bool, draining: Bool, holding: Bool, at now: Date, grace: Duration) {
+    if now.timeIntervalSince(lastHeartbeat) > grace.seconds {
+      self = .notReady
+    } else if draining && holding {
+      self = .draining
+    } else if cordoned {
+      self = .cordoned
+    } else {
+      self = .ready
+    }
+  }
 }
 
 /// A machine with GPUs, as the scheduler knows it.
@@ -124,10 +139,9 @@ public struct Node: Sendable, Hashable {
 
   /// The state at `now`, for a fleet whose nodes must heartbeat within `grace`.
   public func state(at now: Date, grace: Duration) -> NodeState {
-    if now.timeIntervalSince(lastHeartbeat) > grace.seconds { return .notReady }
-    if draining && gpus.contains(where: { !$0.isFree }) { return .draining }
-    if cordoned { return .cordoned }
-    return .ready
+    NodeState(
+      lastHeartbeat: lastHeartbeat, cordoned: cordoned, draining: draining, holding: gpus.contains { !$0.isFree }, at: now,
+      grace: grace)
   }
 
   public var allocatedMemoryBytes: Int64 { gpus.reduce(0) { $0 + ($1.exclusive ? $1.memoryBytes : $1.allocatedMemoryBytes) } }
@@ -138,25 +152,100 @@ public struct Node: Sendable, Hashable {
   public func matches(selector: [String: String]) -> Bool { selector.allSatisfy { labels[$0.key] == $0.value } }
 }
 
-/// Every node the scheduler knows, by name: the in-memory model placement decides on.
+/// Every node the scheduler knows, by name: the in-memory model placement decides on, with the
+/// orders (`FleetOrders`) that let placement pick a node without looking at every one.
+///
+/// Every change goes through `upsert`, `remove`, `update` or `apply`, which keep the orders, the
+/// GPU models' sizes and the memo of fleet-wide checks in step with `nodes`.
 public struct Fleet: Sendable, Hashable {
-  public var nodes: [String: Node]
+  public private(set) var nodes: [String: Node] = [:]
+  private(set) var orders = FleetOrders()
+  /// GPUs per memory size, by model, over every node whatever its state: which models a request
+  /// matches, and whether all of a model's GPUs pass a memory floor.
+  private(set) var models: [String: [Int64: Int]] = [:]
+  /// `PlacementEngine.check` answers for this inventory; replaced (not emptied) when the inventory
+  /// changes, so that a copy of the fleet keeps the answers that are right for it.
+  private(set) var checks = CheckMemo()
 
   public init(nodes: [Node] = []) {
-    self.nodes = Dictionary(nodes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+    for node in nodes { upsert(node) }
   }
+
+  public static func == (left: Fleet, right: Fleet) -> Bool { left.nodes == right.nodes }
+  public func hash(into hasher: inout Hasher) { hasher.combine(nodes) }
 
   /// Nodes ordered by name: every tie in placement is broken by this order.
   public var sortedNodes: [Node] { nodes.values.sorted { $0.name < $1.name } }
 
+  /// Adds `node`, or replaces the node of that name.
+  public mutating func upsert(_ node: Node) {
+    let old = nodes.updateValue(node, forKey: node.name)
+    orders.replace(old, with: node)
+    if !(old.map { $0.sameInventory(as: node) } ?? false) { inventoryChanged(removing: old, adding: node) }
+  }
+
+  public mutating func remove(_ name: String) {
+    guard let old = nodes.removeValue(forKey: name) else { return }
+    orders.replace(old, with: nil)
+    inventoryChanged(removing: old, adding: nil)
+  }
+
+  /// Changes the node named `name`, if there is one.
+  public mutating func update(_ name: String, _ change: (inout Node) -> Void) {
+    guard var node = nodes[name] else { return }
+    change(&node)
+    upsert(node)
+  }
+
   /// Applies (or with `sign` -1 gives back) claims on the GPUs of `node`. Unknown GPUs are
   /// skipped: the index refreshes from the database if it ever gets out of step.
   public mutating func apply(_ claims: [GPUClaim], on node: String, sign: Int = 1) {
-    guard var entry = nodes[node] else { return }
-    for claim in claims {
-      if let index = entry.gpus.firstIndex(where: { $0.uuid == claim.gpuUUID }) { entry.gpus[index].apply(claim, sign: sign) }
+    update(node) { entry in
+      for claim in claims {
+        if let index = entry.gpus.firstIndex(where: { $0.uuid == claim.gpuUUID }) { entry.gpus[index].apply(claim, sign: sign) }
+      }
     }
-    nodes[node] = entry
+  }
+
+  private mutating func inventoryChanged(removing old: Node?, adding new: Node?) {
+    for gpu in old?.gpus ?? [] {
+      models[gpu.model]?[gpu.memoryBytes, default: 0] -= 1
+      if models[gpu.model]?[gpu.memoryBytes] == 0 { models[gpu.model]?[gpu.memoryBytes] = nil }
+      if models[gpu.model]?.isEmpty == true { models[gpu.model] = nil }
+    }
+    for gpu in new?.gpus ?? [] { models[gpu.model, default: [:]][gpu.memoryBytes, default: 0] += 1 }
+    checks = CheckMemo()
+  }
+}
+
+/// Answers of `PlacementEngine.check` by request, for one inventory: the check reads every GPU
+/// of the fleet, and its answer changes only when the inventory does.
+final class CheckMemo: Sendable {
+  private let answers = Mutex<[GPURequest: [FieldViolation]]>([:])
+
+  /// Request shapes remembered at most; past it the memo starts over (shapes are few in practice,
+  /// but a client could vary the memory floor without end).
+  static let capacity = 1_024
+
+  func answer(_ request: GPURequest, _ compute: () -> [FieldViolation]) -> [FieldViolation] {
+    if let known = answers.withLock({ $0[request] }) { return known }
+    let computed = compute()
+    answers.withLock { answers in
+      if answers.count >= Self.capacity { answers.removeAll() }
+      answers[request] = computed
+    }
+    return computed
+  }
+}
+
+extension Node {
+  /// Same GPUs, as registered (what is allocated on them aside).
+  func sameInventory(as other: Node) -> Bool {
+    gpus.count == other.gpus.count
+      && zip(gpus, other.gpus).allSatisfy { left, right in
+        left.uuid == right.uuid && left.model == right.model && left.memoryBytes == right.memoryBytes
+          && left.migSlices == right.migSlices && left.migProfiles == right.migProfiles
+      }
   }
 }
 

@@ -1,6 +1,6 @@
 public import Foundation
 
-/// Decides where the replicas of a request go, over a snapshot of the fleet, in three phases:
+/// Decides where the replicas of a request go, over the fleet, in three phases:
 ///
 /// 1. **Check against the fleet** (every node, whatever its state): a GPU type, MIG profile, GPU
 ///    count or memory that no node could ever give is INVALID_ARGUMENT, not a capacity problem.
@@ -11,6 +11,14 @@ public import Foundation
 ///
 /// Pure: no clock, no I/O; every tie is broken by node name, then GPU order, so the same fleet and
 /// request always give the same answer.
+///
+/// Two ways to the same answer: `placeByScan` walks every node, as the phases read;
+/// `placeByOrders` walks the fleet's orders (`FleetOrders`) from the front and stops as soon as no
+/// node further on could score better, so a placement on a fleet of 10,000 nodes looks at a
+/// handful. `place` takes the orders and falls back to the scan when no order serves the request
+/// (BINPACK over several GPU models, or EXCLUSIVE with a memory floor some GPUs of the model fall
+/// below) and for every refusal, so refusals and their reasons are the scan's own. The check of
+/// phase 1 is remembered per request until the inventory changes.
 public struct PlacementEngine: Sendable {
   public var heartbeatGrace: Duration
 
@@ -21,6 +29,15 @@ public struct PlacementEngine: Sendable {
   /// - Returns: one placement per replica, ordered by replica; or `.invalidRequest` (phase 1)
   ///   or `.capacityExhausted` saying why (phases 2 and 3).
   public func place(_ request: PlacementRequest, in fleet: Fleet, at now: Date) -> Result<[ReplicaPlacement], SchedulerError> {
+    let violations = fleet.checks.answer(request.gpu) { Self.check(request.gpu, against: Array(fleet.nodes.values)) }
+    guard violations.isEmpty else { return .failure(.invalidRequest(violations)) }
+    if let placements = placeByOrders(request, in: fleet, at: now) { return .success(placements) }
+    return placeByScan(request, in: fleet, at: now)
+  }
+
+  /// The three phases over every node: the reference `placeByOrders` must agree with, and what
+  /// answers every refusal.
+  func placeByScan(_ request: PlacementRequest, in fleet: Fleet, at now: Date) -> Result<[ReplicaPlacement], SchedulerError> {
     let all = fleet.sortedNodes
     let violations = Self.check(request.gpu, against: all)
     guard violations.isEmpty else { return .failure(.invalidRequest(violations)) }
@@ -44,13 +61,13 @@ public struct PlacementEngine: Sendable {
     var placements: [ReplicaPlacement] = []
     var touched: Set<String> = []
     for replica in 0..<request.replicas {
-      var best: (index: Int, fit: Fit, key: [Double])?
+      var best: (index: Int, fit: Fit, key: Score)?
       for (index, node) in nodes.enumerated() {
         if request.policy == .spread && touched.contains(node.name) { continue }
         guard let fit = Self.fit(request.gpu, on: node, policy: request.policy) else { continue }
         let key = Self.score(request.policy, node: node, fit: fit, touched: touched.contains(node.name))
         // Nodes are in name order, so a strictly better key is needed to move off the first.
-        if best == nil || key.lexicographicallyPrecedes(best!.key) { best = (index, fit, key) }
+        if best == nil || key < best!.key { best = (index, fit, key) }
       }
       guard let chosen = best else {
         return .failure(.capacityExhausted(Self.exhaustedReason(request, replica: replica, nodes: nodes, touched: touched)))
@@ -164,15 +181,15 @@ public struct PlacementEngine: Sendable {
   }
 
   /// Lower is better, compared lexicographically.
-  static func score(_ policy: PlacementPolicy, node: Node, fit: Fit, touched: Bool) -> [Double] {
+  static func score(_ policy: PlacementPolicy, node: Node, fit: Fit, touched: Bool) -> Score {
     switch policy {
     case .binpack:
       // Partly used GPUs first, then nodes this request already uses (fewest nodes touched),
       // then the tightest fit (least room left behind, so big blocks stay whole), then the
       // busiest node.
-      [fit.partlyUsed ? 0 : 1, touched ? 0 : 1, fit.leftover, -node.load]
+      Score(a: fit.partlyUsed ? 0 : 1, b: touched ? 0 : 1, c: fit.leftover, d: -node.load)
     case .spread, .leastLoaded:
-      [node.load]
+      Score(a: node.load)
     }
   }
 

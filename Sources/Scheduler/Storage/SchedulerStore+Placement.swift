@@ -18,10 +18,12 @@ extension SchedulerStore {
   /// Places every replica or none, after reserving the tenant's CONCURRENT_GPUS.
   ///
   /// Phases: (1) an ACTIVE allocation of the workload answers at once (the same request) or is
-  /// ALREADY_EXISTS; (2) decide on the index, reloading it once before refusing (for
-  /// capacity, or a request the fleet it knows cannot hold);
-  /// (3) reserve quota; (4) commit (lock, re-check, write, commit the quota hold), on conflict
-  /// reload and go back to (2); (5) apply to the index. A failure after (3) releases the hold.
+  /// ALREADY_EXISTS; (2) decide on the index (the claims stay pending there), reloading it once
+  /// before refusing (for capacity, or a request the fleet it knows cannot hold); (3) reserve
+  /// quota; (4) commit (lock, re-check, commit the quota hold, write and COMMIT), on conflict give
+  /// the claims back, reload and go back to (2); (5) record the commit in the index. A failure after (3) releases the hold.
+  ///
+  /// Round trips to Postgres: one for (1) (BEGIN, the read and COMMIT together), two for (4).
   ///
   /// - Throws: `.invalidRequest`, `.capacityExhausted`, `.workloadTaken`, `.quotaExhausted`,
   ///   `.quotaTenantUnknown`, `.quotaUnavailable`, `.contention`; `PostgresError`.
@@ -35,11 +37,10 @@ extension SchedulerStore {
       var reloaded = false
       for attempt in 1...maxAttempts {
         let placements: [ReplicaPlacement]
-        let token: Int
         let now = currentTime()
         switch index.assume({ engine.place(command.request, in: $0, at: now) }) {
         case .success(let chosen):
-          (token, placements) = chosen
+          placements = chosen
         case .failure(.capacityExhausted) where !reloaded, .failure(.invalidRequest) where !reloaded:
           // Another replica may have freed what this index still counts as taken, or registered
           // the nodes that make the request possible (a GPU type this index has not seen yet).
@@ -54,16 +55,17 @@ extension SchedulerStore {
             let gpus = Int64(command.request.replicas * command.request.gpu.concurrentGPUsPerReplica)
             reservation = try await reserveQuota(command, gpus: gpus)
           }
-          let allocation = try await commit(command, placements, reservation: reservation!)
-          index.settle(token, committed: true)
-          return allocation
+          return try await commit(command, placements, reservation: reservation!)
         } catch is PlacementConflict {
-          index.settle(token, committed: false)
+          index.giveBack(placements)
           logger.debug("placement conflict; reloading the index", metadata: ["attempt": "\(attempt)"])
+          // The chosen nodes whole first (one may have been deleted or registered again by
+          // another replica, which a load of changed rows alone would not say), then the rest.
+          try await reloadNodes(Array(Set(placements.map(\.node))))
           try await refreshIndex()
           reloaded = true
         } catch {
-          index.settle(token, committed: false)
+          index.giveBack(placements)
           throw error
         }
       }
@@ -103,16 +105,18 @@ extension SchedulerStore {
     }
   }
 
-  /// One transaction: lock the chosen GPU rows in uuid order, re-check every claim against them
-  /// (and the nodes' state), write the counters, the placements and the allocation, commit the
-  /// quota hold, COMMIT.
+  /// One transaction, two round trips: (1) with BEGIN, lock the chosen GPU rows in uuid order
+  /// and read them with their nodes; re-check every claim against them (and the nodes' state);
+  /// commit the quota hold (if the quota service refuses now, nothing is written); (2) write the
+  /// counters, the allocation and its placements in one statement, with COMMIT. Then records the
+  /// commit (the GPUs as written, and the transaction) in the index.
   func commit(_ command: ScheduleCommand, _ placements: [ReplicaPlacement], reservation: String) async throws -> Allocation {
     let now = currentTime()
     let id = UUID()
     let grace = heartbeatGrace
     let claims = placements.flatMap { placement in placement.claims.map { (placement.node, $0) } }
     let uuids = Array(Set(claims.map(\.1.gpuUUID))).sorted()
-    try await pool.transaction(tenant: command.tenantID) { tx in
+    let (rows, xid) = try await pool.transaction(tenant: command.tenantID) { tx in
       let rows = try await tx.query(
         """
         SELECT g.uuid, g.node_name, g.model, g.memory_bytes, g.mig_slices, g.allocated_memory_bytes, g.allocated_mig_slices,
@@ -137,32 +141,8 @@ extension SchedulerStore {
         entry.gpu.apply(claim)
         gpus[claim.gpuUUID] = entry
       }
-      let touched = uuids.map { gpus[$0]!.gpu }
-      _ = try await tx.execute(
-        """
-        UPDATE scheduler.gpus g SET allocated_memory_bytes = u.memory, allocated_mig_slices = u.slices, exclusive = u.exclusive <> 0
-          FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[]) AS u(uuid, memory, slices, exclusive)
-         WHERE g.uuid = u.uuid
-        """,
-        [touched.map(\.uuid), touched.map(\.allocatedMemoryBytes), touched.map { Int32($0.allocatedMIGSlices) },
-         touched.map { Int32($0.exclusive ? 1 : 0) }])
-      _ = try await tx.execute(
-        """
-        INSERT INTO scheduler.allocations (id, tenant_id, workload_id, request, priority, placements, state, quota_reservation_id, create_time)
-        VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)
-        """,
-        [id, command.tenantID, command.workloadID, try PostgresJSON(encoding: command.request), Int32(command.priority),
-         try PostgresJSON(encoding: placements), reservation, now])
-      _ = try await tx.execute(
-        """
-        INSERT INTO scheduler.placements (allocation_id, replica, gpu_uuid, node_name, memory_bytes, mig_slices, exclusive)
-        SELECT $1, u.replica, u.gpu, u.node, u.memory, u.slices, u.exclusive <> 0
-          FROM unnest($2::integer[], $3::text[], $4::text[], $5::bigint[], $6::integer[], $7::integer[])
-            AS u(replica, gpu, node, memory, slices, exclusive)
-        """,
-        [id, claims.indices.map { Int32(Self.replica(of: $0, in: placements)) }, claims.map(\.1.gpuUUID), claims.map(\.0),
-         claims.map(\.1.memoryBytes), claims.map { Int32($0.1.migSlices) }, claims.map { Int32($0.1.exclusive ? 1 : 0) }])
-      // The last step before COMMIT: if the quota service refuses now, nothing is written.
+      // The last step before writing: if the quota service refuses now, nothing is written. A
+      // write that fails after it (the workload raced) gives the hold back with the rest.
       do {
         try await quota.commit(tenant: command.tenantID, reservationID: reservation, idempotencyKey: "scheduler:commit:\(reservation)")
       } catch QuotaGateError.unavailable(let message) {
@@ -170,10 +150,52 @@ extension SchedulerStore {
       } catch QuotaGateError.reservationGone(let message) {
         throw SchedulerError.quotaUnavailable("the quota hold lapsed before it was committed: \(message)")
       }
+      let touched = uuids.map { gpus[$0]!.gpu }
+      let written = try await tx.queryAndCommit(
+        """
+        WITH g AS (
+          UPDATE scheduler.gpus g SET allocated_memory_bytes = u.memory, allocated_mig_slices = u.slices, exclusive = u.exclusive <> 0
+            FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[]) AS u(uuid, memory, slices, exclusive)
+           WHERE g.uuid = u.uuid
+          RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive
+        ), a AS (
+          INSERT INTO scheduler.allocations (id, tenant_id, workload_id, request, priority, placements, state, quota_reservation_id, create_time)
+          VALUES ($5, $6, $7, $8, $9, $10, 1, $11, $12)
+        ), p AS (
+          INSERT INTO scheduler.placements (allocation_id, replica, gpu_uuid, node_name, memory_bytes, mig_slices, exclusive)
+          SELECT $5, u.replica, u.gpu, u.node, u.memory, u.slices, u.exclusive <> 0
+            FROM unnest($13::integer[], $14::text[], $15::text[], $16::bigint[], $17::integer[], $18::integer[])
+              AS u(replica, gpu, node, memory, slices, exclusive)
+        )
+        SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text FROM g
+        """,
+        [touched.map(\.uuid), touched.map(\.allocatedMemoryBytes), touched.map { Int32($0.allocatedMIGSlices) },
+         touched.map { Int32($0.exclusive ? 1 : 0) },
+         id, command.tenantID, command.workloadID, try PostgresJSON(encoding: command.request), Int32(command.priority),
+         try PostgresJSON(encoding: placements), reservation, now,
+         claims.indices.map { Int32(Self.replica(of: $0, in: placements)) }, claims.map(\.1.gpuUUID), claims.map(\.0),
+         claims.map(\.1.memoryBytes), claims.map { Int32($0.1.migSlices) }, claims.map { Int32($0.1.exclusive ? 1 : 0) }])
+      return try Self.gpuStates(written)
     }
+    // Every chosen GPU was locked and written, so every row came back, and the xid with it.
+    index.committed(placements, rows: rows, xid: xid ?? 0)
     return Allocation(
       id: id, tenantID: command.tenantID, workloadID: command.workloadID, request: command.request, priority: command.priority,
       placements: placements, state: .active, createTime: now, releaseTime: nil, quotaReservationID: reservation)
+  }
+
+  /// Rows of (node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, xid) as
+  /// the index takes them, and the transaction's xid.
+  static func gpuStates(_ rows: PostgresRows) throws -> ([FleetIndex.GPUState], UInt64?) {
+    var xid: UInt64?
+    let states = try rows.map { row in
+      xid = UInt64(try row.decode(String.self, at: 5))
+      return FleetIndex.GPUState(
+        node: try row.decode(String.self, at: 0), uuid: try row.decode(String.self, at: 1),
+        allocatedMemoryBytes: try row.decode(Int64.self, at: 2), allocatedMIGSlices: Int(try row.decode(Int32.self, at: 3)),
+        exclusive: try row.decode(Bool.self, at: 4))
+    }
+    return (states, xid)
   }
 
   /// The replica of the `index`th claim when placements' claims are laid end to end.
@@ -190,63 +212,75 @@ extension SchedulerStore {
 
   /// Frees everything the allocation holds, then releases its quota reservation. Releasing a
   /// released allocation returns it unchanged (and retries a quota release that failed before).
+  ///
+  /// One transaction, two round trips: (1) with BEGIN, lock the allocation and then its GPU rows
+  /// in uuid order (the order Schedule locks in); (2) subtract exactly its claims from the
+  /// counters, delete its placements and mark it RELEASED, in one statement with COMMIT. Then the
+  /// quota release, and one more round trip to record that it was done.
   /// - Throws: `.allocationNotFound`; `PostgresError`.
   public func release(tenant: String, _ ref: AllocationRef) async throws -> Allocation {
     let now = currentTime()
-    let generation = index.generation
-    let (allocation, freed) = try await pool.transaction(tenant: tenant) { tx -> (Allocation, Bool) in
-      guard let found = try await Self.allocation(tx, tenant: tenant, ref, lock: true) else {
-        throw SchedulerError.allocationNotFound(Self.describe(ref))
-      }
-      var allocation = found.allocation
-      guard allocation.state == .active else { return (allocation, false) }
-      let uuids = Array(Set(allocation.placements.flatMap { $0.claims.map(\.gpuUUID) })).sorted()
-      let rows = try await tx.query(
+    let filter: String
+    let key: any PostgresEncodable
+    switch ref {
+    case .id(let id): (filter, key) = ("id = $2", id)
+    case .workload(let workload): (filter, key) = ("workload_id = $2 AND state = 1", workload)
+    }
+    let (allocation, quotaReleased, rows, xid) = try await pool.transaction(tenant: tenant) {
+      tx -> (Allocation, Bool, [FleetIndex.GPUState], UInt64?) in
+      let found = try await tx.query(
         """
-        SELECT uuid, memory_bytes, mig_slices, allocated_memory_bytes, allocated_mig_slices, exclusive
-          FROM scheduler.gpus WHERE uuid = ANY($1::text[]) ORDER BY uuid FOR UPDATE
-        """, [uuids])
-      var gpus: [String: GPU] = [:]
-      for row in rows {
-        let gpu = GPU(
-          uuid: try row.decode(String.self, at: 0), model: "", memoryBytes: try row.decode(Int64.self, at: 1),
-          migSlices: Int(try row.decode(Int32.self, at: 2)), allocatedMemoryBytes: try row.decode(Int64.self, at: 3),
-          allocatedMIGSlices: Int(try row.decode(Int32.self, at: 4)), exclusive: try row.decode(Bool.self, at: 5))
-        gpus[gpu.uuid] = gpu
+        WITH a AS (
+          SELECT \(Self.allocationColumns) FROM scheduler.allocations WHERE tenant_id = $1 AND \(filter) FOR UPDATE
+        ), locked AS (
+          SELECT g.uuid FROM scheduler.gpus g
+           WHERE g.uuid IN (SELECT p.gpu_uuid FROM scheduler.placements p WHERE p.allocation_id IN (SELECT id FROM a WHERE state = 1))
+           ORDER BY g.uuid FOR UPDATE
+        )
+        SELECT a.*, (SELECT count(*) FROM locked) FROM a
+        """, [tenant, key])
+      guard let row = found.first else { throw SchedulerError.allocationNotFound(Self.describe(ref)) }
+      var (allocation, quotaReleased) = try Self.decodeAllocation(row)
+      guard allocation.state == .active else { return (allocation, quotaReleased, [], nil) }
+      // What the allocation holds of each GPU, as the domain counts it; subtracted under the locks.
+      var held: [String: GPU] = [:]
+      for claim in allocation.placements.flatMap(\.claims) {
+        held[claim.gpuUUID, default: GPU(uuid: claim.gpuUUID, model: "", memoryBytes: 0)].apply(claim)
       }
-      for claim in allocation.placements.flatMap(\.claims) { gpus[claim.gpuUUID]?.apply(claim, sign: -1) }
-      let touched = Array(gpus.values)
-      _ = try await tx.execute(
+      let gpus = held.values.sorted { $0.uuid < $1.uuid }
+      let written = try await tx.queryAndCommit(
         """
-        UPDATE scheduler.gpus g SET allocated_memory_bytes = u.memory, allocated_mig_slices = u.slices, exclusive = u.exclusive <> 0
-          FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[]) AS u(uuid, memory, slices, exclusive)
-         WHERE g.uuid = u.uuid
+        WITH g AS (
+          UPDATE scheduler.gpus g SET allocated_memory_bytes = g.allocated_memory_bytes - u.memory,
+                 allocated_mig_slices = g.allocated_mig_slices - u.slices, exclusive = g.exclusive AND u.exclusive = 0
+            FROM unnest($2::text[], $3::bigint[], $4::integer[], $5::integer[]) AS u(uuid, memory, slices, exclusive)
+           WHERE g.uuid = u.uuid
+          RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive
+        ), p AS (
+          DELETE FROM scheduler.placements WHERE allocation_id = $1
+        ), a AS (
+          UPDATE scheduler.allocations SET state = 2, release_time = $6 WHERE id = $1
+        )
+        SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text FROM g
         """,
-        [touched.map(\.uuid), touched.map(\.allocatedMemoryBytes), touched.map { Int32($0.allocatedMIGSlices) },
-         touched.map { Int32($0.exclusive ? 1 : 0) }])
-      _ = try await tx.execute("DELETE FROM scheduler.placements WHERE allocation_id = $1", [allocation.id])
-      _ = try await tx.execute(
-        "UPDATE scheduler.allocations SET state = 2, release_time = $2 WHERE id = $1", [allocation.id, now])
+        [allocation.id, gpus.map(\.uuid), gpus.map(\.allocatedMemoryBytes), gpus.map { Int32($0.allocatedMIGSlices) },
+         gpus.map { Int32($0.exclusive ? 1 : 0) }, now])
       allocation.state = .released
       allocation.releaseTime = now
-      return (allocation, !found.quotaReleased)
+      quotaReleased = false
+      let (rows, xid) = try Self.gpuStates(written)
+      return (allocation, quotaReleased, rows, xid)
     }
-    if freed { index.released(allocation.placements, since: generation) }
-    try await releaseQuota(allocation)
+    if let xid { index.wrote(rows, xid: xid) }
+    if !quotaReleased { try await releaseQuota(allocation) }
     return allocation
   }
 
-  /// Releases the allocation's quota reservation unless that was done; remembers success.
-  /// - Returns: whether this call gave the hold back.
+  /// Releases the allocation's quota reservation (not done yet, as its row said) and records
+  /// success; a failure is logged and left for the quota release retry (or a repeated Release).
+  /// - Returns: whether the hold was given back.
   @discardableResult
   func releaseQuota(_ allocation: Allocation) async throws -> Bool {
-    let pending = try await pool.transaction(tenant: allocation.tenantID) { tx in
-      try await tx.query(
-        "SELECT NOT quota_released FROM scheduler.allocations WHERE tenant_id = $1 AND id = $2 AND state = 2",
-        [allocation.tenantID, allocation.id]
-      ).first?.decode(Bool.self, at: 0) ?? false
-    }
-    guard pending else { return false }
     do {
       try await quota.release(
         tenant: allocation.tenantID, reservationID: allocation.quotaReservationID,
@@ -254,16 +288,22 @@ extension SchedulerStore {
     } catch QuotaGateError.reservationGone {
       // Already gone: nothing left to give back.
     } catch {
-      // The GPUs are free; the quota stays held until the maintenance loop (or a repeated
-      // Release) gives it back.
+      // The GPUs are free; the quota stays held until the retrier (or a repeated Release)
+      // gives it back.
       logger.warning(
         "quota release failed; retried in the background",
         metadata: ["allocation": "\(allocation.id)", "error": "\(error)"])
       return false
     }
+    // Without waiting for the flush (synchronous_commit off for this transaction only): losing
+    // the mark in a crash costs a repeated Release one more quota release, which its idempotency
+    // key makes harmless; waiting for it would cost every Release a disk flush.
     _ = try await pool.transaction(tenant: allocation.tenantID) { tx in
-      _ = try await tx.execute(
-        "UPDATE scheduler.allocations SET quota_released = true WHERE tenant_id = $1 AND id = $2",
+      try await tx.queryAndCommit(
+        """
+        UPDATE scheduler.allocations SET quota_released = true
+         WHERE tenant_id = $1 AND id = $2 AND set_config('synchronous_commit', 'off', true) IS NOT NULL
+        """,
         [allocation.tenantID, allocation.id])
     }
     return true
@@ -281,9 +321,13 @@ extension SchedulerStore {
     }
   }
 
+  /// One round trip: BEGIN, the read and COMMIT go together.
   func activeAllocation(tenant: String, workload: String) async throws -> Allocation? {
     try await pool.transaction(tenant: tenant, readOnly: true) { tx in
-      try await Self.allocation(tx, tenant: tenant, .workload(workload), lock: false)?.allocation
+      try await tx.queryAndCommit(
+        "SELECT \(Self.allocationColumns) FROM scheduler.allocations WHERE tenant_id = $1 AND workload_id = $2 AND state = 1",
+        [tenant, workload]
+      ).first.map { try Self.decodeAllocation($0).allocation }
     }
   }
 

@@ -1,0 +1,145 @@
+import BenchSupport
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a cell's CPU went: the CPU time each process (or group of processes) used during the
+/// cell, read from /proc before and after it. On two shared cores this answers what limits a cell
+/// better than a profiler would: which process saturates, and what one placement costs in each.
+///
+/// Groups: this bench process (the callers and their gRPC client), each service, and Postgres
+/// (the postmaster, its live children, and the children it has reaped, so a backend that ended
+/// during the cell still counts); and, within Postgres, the backends serving each service (by
+/// their `application_name`, read before the cell), so that the database's share of a placement
+/// can be told apart between the scheduler's statements and the quota service's.
+///
+/// gateway-bench's accounting with its groups made this bench's (no pgbench here); the two can
+/// become one in BenchSupport once the group names are a parameter of both.
+struct CPUAccounting {
+  struct Snapshot {
+    /// Clock ticks per group.
+    var ticks: [String: Int64]
+    /// The machine's busy and total ticks over every core (/proc/stat's first line).
+    var machineBusy: Int64
+    var machineTotal: Int64
+    var instant: ContinuousClock.Instant
+  }
+
+  let services: [(name: String, pid: pid_t)]
+  let postmaster: pid_t
+  /// Backend pid -> the service it serves (`pg:<service>`), read before each cell.
+  var backends: [Int32: String] = [:]
+  static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+  static let groups = ["bench", "maas-scheduler", "maas-quota", "postgres", "pg:maas-scheduler", "pg:maas-quota"]
+  /// The groups, and "other": the rest of the machine's busy time.
+  static let columns = groups + ["other"]
+
+  func snapshot() -> Snapshot {
+    var ticks: [String: Int64] = [:]
+    ticks["bench"] = Self.stat("self").map { $0.utime + $0.stime } ?? 0
+    for service in self.services {
+      ticks[service.name] = Self.stat(String(service.pid)).map { $0.utime + $0.stime } ?? 0
+    }
+    let postgres = self.postgresTicks()
+    ticks["postgres"] = postgres.ticks
+    for (group, value) in postgres.byService { ticks[group] = value }
+    let (busy, total) = Self.machine()
+    return Snapshot(ticks: ticks, machineBusy: busy, machineTotal: total, instant: ContinuousClock().now)
+  }
+
+  /// The postmaster's CPU, its reaped children's, and its live children's, and how many of those
+  /// there are. A backend reaped while the children are being read would be counted twice or not
+  /// at all, so the reading is repeated until the postmaster's reaped total is the same before
+  /// and after it.
+  func postgresTicks() -> (ticks: Int64, children: Int, byService: [String: Int64]) {
+    var result: (ticks: Int64, children: Int, byService: [String: Int64]) = (0, 0, [:])
+    for _ in 0..<10 {
+      guard let own = Self.stat(String(self.postmaster)) else { return (0, 0, [:]) }
+      var ticks = own.utime + own.stime + own.cutime + own.cstime
+      var children = 0
+      var byService: [String: Int64] = [:]
+      for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where entry.first?.isNumber == true {
+        if let stat = Self.stat(entry), stat.ppid == self.postmaster {
+          ticks += stat.utime + stat.stime
+          children += 1
+          if let pid = Int32(entry), let group = self.backends[pid] { byService[group, default: 0] += stat.utime + stat.stime }
+        }
+      }
+      result = (ticks, children, byService)
+      if let again = Self.stat(String(self.postmaster)), again.cutime + again.cstime == own.cutime + own.cstime { break }
+    }
+    return result
+  }
+
+  /// Cores each group used on average between `before` and `after` (1.0 = one core all the
+  /// time), and the machine's busy share of all its cores.
+  static func usage(from before: Snapshot, to after: Snapshot) -> CPUUsage {
+    let seconds = before.instant.duration(to: after.instant).seconds
+    var cores: [String: Double] = [:]
+    for group in Self.groups {
+      let used = Double((after.ticks[group] ?? 0) - (before.ticks[group] ?? 0)) / Self.ticksPerSecond
+      cores[group] = seconds > 0 ? max(0, used) / seconds : 0
+    }
+    let total = after.machineTotal - before.machineTotal
+    let busy = total > 0 ? Double(after.machineBusy - before.machineBusy) / Double(total) : 0
+    // What the machine's busy cores did beyond the groups: other work on the shared machine (a
+    // build, another benchmark), which the cell competed with. (The pg: groups are part of
+    // "postgres", not beside it.)
+    let machineCores = Double(ProcessInfo.processInfo.activeProcessorCount)
+    cores["other"] = max(0, busy * machineCores - cores.filter { !$0.key.hasPrefix("pg:") }.values.reduce(0, +))
+    return CPUUsage(cores: cores, machineBusyShare: busy, seconds: seconds)
+  }
+
+  private struct ProcessStat {
+    var ppid: Int32
+    var utime: Int64
+    var stime: Int64
+    var cutime: Int64
+    var cstime: Int64
+  }
+
+  /// /proc/<pid>/stat; the command name (field 2) may hold spaces and parentheses, so fields are
+  /// counted from the last ')'.
+  private static func stat(_ pid: String) -> ProcessStat? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = text.lastIndex(of: ")")
+    else { return nil }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // fields[0] is field 3 (state): ppid is field 4, utime..cstime fields 14 to 17.
+    guard fields.count > 14, let ppid = Int32(fields[1]), let utime = Int64(fields[11]), let stime = Int64(fields[12]),
+      let cutime = Int64(fields[13]), let cstime = Int64(fields[14])
+    else { return nil }
+    return ProcessStat(ppid: ppid, utime: utime, stime: stime, cutime: cutime, cstime: cstime)
+  }
+
+  private static func machine() -> (busy: Int64, total: Int64) {
+    guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+      let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+    else { return (0, 0) }
+    let values = line.split(separator: " ").dropFirst().compactMap { Int64($0) }
+    guard values.count >= 5 else { return (0, 0) }
+    // user nice system idle iowait irq softirq steal ...; idle and iowait are not busy.
+    let total = values.prefix(8).reduce(0, +)
+    return (total - values[3] - values[4], total)
+  }
+}
+
+/// One cell's CPU: cores used per group, and the machine's busy share.
+struct CPUUsage: Encodable {
+  var cores: [String: Double]
+  var machineBusyShare: Double
+  var seconds: Double
+
+  /// CPU microseconds per operation in each group, given the cell's operations per second.
+  func microsecondsPerOperation(_ perSecond: Double) -> [String: Double] {
+    guard perSecond > 0 else { return [:] }
+    return self.cores.filter { $0.key != "other" }.mapValues { $0 / perSecond * 1e6 }
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case cores
+    case machineBusyShare = "machine_busy_share"
+  }
+}

@@ -1,0 +1,224 @@
+import BenchSupport
+import Foundation
+
+/// One cell: placements (Schedule then Release) by `concurrency` callers for a fleet size.
+struct Cell: Encodable {
+  /// The pair, timed by the caller loop: placements/s and the pair's latencies.
+  var pair: BenchMeasurement
+  var schedule: BenchMeasurement
+  var release: BenchMeasurement
+  var cpu: CPUUsage
+  var refused: Int
+  var firstError: String?
+
+  /// CPU µs per placement in each group.
+  var cpuPerPlacement: [String: Double] { self.cpu.microsecondsPerOperation(self.pair.perSecond) }
+
+  func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: ReportKey.self)
+    try self.pair.encode(into: &container, rateKey: "placements_per_s", countKey: "placements")
+    try container.encode(self.schedule.p50Milliseconds, forKey: "schedule_p50_ms")
+    try container.encode(self.schedule.p99Milliseconds, forKey: "schedule_p99_ms")
+    try container.encode(self.schedule.maxMilliseconds, forKey: "schedule_max_ms")
+    try container.encode(self.release.p50Milliseconds, forKey: "release_p50_ms")
+    try container.encode(self.release.p99Milliseconds, forKey: "release_p99_ms")
+    try container.encode(self.release.maxMilliseconds, forKey: "release_max_ms")
+    try container.encode(self.refused, forKey: "refused")
+    try container.encode(self.cpu, forKey: "cpu")
+    try container.encode(self.cpuPerPlacement, forKey: "cpu_us_per_placement")
+    try container.encodeIfPresent(self.firstError, forKey: "first_error")
+  }
+}
+
+/// Registering one size's nodes (those it adds to the fleet before it).
+struct Registration: Encodable {
+  var nodes: Int
+  var seconds: Double
+  var perSecond: Double { self.seconds > 0 ? Double(self.nodes) / self.seconds : 0 }
+
+  enum CodingKeys: String, CodingKey { case nodes, seconds, perSecond = "per_s" }
+
+  func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(self.nodes, forKey: .nodes)
+    try container.encode(self.seconds, forKey: .seconds)
+    try container.encode(self.perSecond, forKey: .perSecond)
+  }
+}
+
+/// Everything measured at one fleet size.
+struct SizeReport: Encodable {
+  var nodes: Int
+  var registered: Registration
+  /// Callers -> cell, 1 x 1 EXCLUSIVE.
+  var cells: [String: Cell]
+  /// The mixed requests at 16 callers.
+  var mixed: Cell?
+  var holdCheck: HoldCheck?
+  /// After the cells and the hold check.
+  var freeCheck: FreeCheck
+
+  enum CodingKeys: String, CodingKey {
+    case nodes, registered, cells
+    case mixed = "mixed_16"
+    case holdCheck = "hold_check"
+    case freeCheck = "free_check"
+  }
+
+  /// The cell with the most placements/s.
+  var best: (callers: Int, cell: Cell)? {
+    self.cells.compactMap { key, cell in Int(key).map { ($0, cell) } }.max { $0.1.pair.perSecond < $1.1.pair.perSecond }
+  }
+}
+
+/// `.bench/scheduler.json`, and the table printed from it.
+struct Report: Encodable {
+  var sizes: [SizeReport]
+  /// CONCURRENT_GPUS the tenants still hold at maas-quota (used + reserved) after the run: 0.
+  var quotaHeldAfter: Int64
+  var options: Options
+  var notes: [String]
+  var date = ISO8601DateFormatter().string(from: Date())
+  var cores = ProcessInfo.processInfo.activeProcessorCount
+
+  func size(_ nodes: Int) -> SizeReport? { self.sizes.first { $0.nodes == nodes } }
+
+  /// Headline throughput at a size: the best cell's placements/s (over the concurrencies).
+  func placementsPerSecond(_ nodes: Int) -> Double { self.size(nodes)?.best?.cell.pair.perSecond ?? 0 }
+
+  /// Headline latency at a size: Schedule's p99 at 16 callers.
+  func p99Milliseconds(_ nodes: Int) -> Double { self.size(nodes)?.cells["16"]?.schedule.p99Milliseconds ?? 0 }
+
+  /// The scheduler's CPU µs per placement at 64 callers (or the highest concurrency run).
+  func schedulerCPU(_ nodes: Int) -> Double? {
+    guard let size = self.size(nodes), let top = concurrencies.reversed().first(where: { size.cells[String($0)] != nil }),
+      let cell = size.cells[String(top)]
+    else { return nil }
+    return cell.cpuPerPlacement["maas-scheduler"]
+  }
+
+  var largest: Int { self.sizes.map(\.nodes).max() ?? 0 }
+  var smallest: Int { self.sizes.map(\.nodes).min() ?? 0 }
+
+  /// Scheduler CPU per placement at the largest size over that at the smallest: 1.0 is flat.
+  var costGrowth: Double? {
+    guard let low = self.schedulerCPU(self.smallest), let high = self.schedulerCPU(self.largest), low > 0 else { return nil }
+    return high / low
+  }
+
+  var checksOK: Bool {
+    self.quotaHeldAfter == 0 && self.sizes.allSatisfy { $0.freeCheck.ok && ($0.holdCheck?.ok ?? true) }
+  }
+
+  func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: ReportKey.self)
+    let headline = 10_000
+    try container.encode(self.placementsPerSecond(headline), forKey: "placements_per_s_10000_nodes")
+    try container.encode(self.p99Milliseconds(headline), forKey: "p99_ms_10000_nodes")
+    try container.encode(self.placementsPerSecond(headline) / goalPlacementsPerSecond, forKey: "ratio_to_goal_10000_nodes")
+    try container.encode(self.placementsPerSecond(headline) / kubeSchedulerFloor, forKey: "ratio_to_kube_scheduler_floor_10000_nodes")
+    for size in self.sizes {
+      try container.encode(self.placementsPerSecond(size.nodes), forKey: ReportKey("placements_per_s_\(size.nodes)_nodes"))
+      try container.encode(self.p99Milliseconds(size.nodes), forKey: ReportKey("p99_ms_\(size.nodes)_nodes"))
+      if let best = size.best { try container.encode(best.callers, forKey: ReportKey("best_callers_\(size.nodes)_nodes")) }
+      if let cpu = self.schedulerCPU(size.nodes) {
+        try container.encode(cpu, forKey: ReportKey("scheduler_cpu_us_per_placement_\(size.nodes)_nodes"))
+      }
+    }
+    try container.encodeIfPresent(self.costGrowth, forKey: "scheduler_cpu_growth_smallest_to_largest")
+    try container.encode(goalPlacementsPerSecond, forKey: "goal_placements_per_s")
+    try container.encode(goalP99Milliseconds, forKey: "goal_p99_ms")
+    try container.encode(kubeSchedulerFloor, forKey: "kube_scheduler_floor_per_s")
+    try container.encode(Dictionary(uniqueKeysWithValues: self.sizes.map { (String($0.nodes), $0) }), forKey: "sizes")
+    try container.encode(self.quotaHeldAfter, forKey: "quota_concurrent_gpus_held_after")
+    try container.encode(self.checksOK, forKey: "checks_ok")
+    try container.encode(self.date, forKey: "date")
+    try container.encode(self.cores, forKey: "cores")
+    try container.encode(self.options.seconds, forKey: "seconds_per_cell")
+    try container.encode(self.options.warmUpSeconds, forKey: "warm_up_seconds")
+    try container.encode(concurrencies, forKey: "concurrencies")
+    try container.encode(self.options.fsync, forKey: "fsync")
+    try container.encode(self.options.poolSize, forKey: "pool_size")
+    try container.encode(self.options.tenants, forKey: "tenants")
+    try container.encode(heartbeatGraceSeconds, forKey: "heartbeat_grace_s")
+    try container.encode(RequestMix.single.label, forKey: "request")
+    try container.encode(RequestMix.mixed.label, forKey: "mixed_request")
+    try container.encode(self.options.schedulerExecutable, forKey: "scheduler")
+    try container.encode(self.notes, forKey: "notes")
+  }
+
+  func printTable() {
+    print("Schedule then Release over gRPC (bench -> maas-scheduler -> Postgres, with maas-quota's CONCURRENT_GPUS reserve,"
+      + " commit and release behind each), \(RequestMix.single.label), \(self.options.tenants) tenants,"
+      + " nodes of \(gpusPerNode) x \(gpuModel); \(self.options.seconds) s per cell after a \(self.options.warmUpSeconds) s warm-up;"
+      + " fsync \(self.options.fsync ? "on" : "off"), pool \(self.options.poolSize); \(self.cores) cores shared by everything")
+    print("")
+    printTableHeader(
+      ["nodes", "callers", "placements/s", "pair p50 (ms)", "pair p99 (ms)", "Schedule p50", "Schedule p99", "Release p50",
+       "Release p99", "errors", "/ 2,000 goal", "/ kube 680"])
+    for size in self.sizes {
+      let rows = concurrencies.compactMap { c in size.cells[String(c)].map { (String(c), $0) } }
+        + (size.mixed.map { [("16 mixed", $0)] } ?? [])
+      for (label, cell) in rows {
+        printTableRow(
+          [String(size.nodes), label, format(cell.pair.perSecond)] + cell.pair.latencyCells + cell.schedule.latencyCells
+            + cell.release.latencyCells
+            + [String(cell.pair.errors), format(cell.pair.perSecond / goalPlacementsPerSecond, 2),
+               format(cell.pair.perSecond / kubeSchedulerFloor, 2)])
+      }
+    }
+    print("")
+    print("Where the CPU went: cores used during the cell (CPU µs per placement)")
+    print("")
+    let groups = CPUAccounting.columns
+    printTableHeader(["nodes", "callers"] + groups + ["machine busy"])
+    for size in self.sizes {
+      let rows = concurrencies.compactMap { c in size.cells[String(c)].map { (String(c), $0) } }
+        + (size.mixed.map { [("16 mixed", $0)] } ?? [])
+      for (label, cell) in rows {
+        let perPlacement = cell.cpuPerPlacement
+        let columns = groups.map { group -> String in
+          let cores = cell.cpu.cores[group] ?? 0
+          guard cores >= 0.005 else { return "-" }
+          return group == "other" ? format(cores, 2) : "\(format(cores, 2)) (\(format(perPlacement[group] ?? 0)))"
+        }
+        printTableRow([String(size.nodes), label] + columns + ["\(format(cell.cpu.machineBusyShare * 100))%"])
+      }
+    }
+    print("")
+    for size in self.sizes {
+      let r = size.registered
+      var line = "\(size.nodes) nodes: registered \(r.nodes) in \(format(r.seconds, 1)) s (\(format(r.perSecond))/s)"
+      if let hold = size.holdCheck {
+        line += "; hold check: \(hold.allocations) allocations held \(hold.gpusHeld) GPUs, \(hold.distinctGPUs) distinct,"
+          + " index counted \(hold.indexAllocatedGPUs)"
+          + (hold.wholeFleet ? ", whole fleet, one more refused: \(hold.refusedWhenFull == true ? "yes" : "NO")" : "")
+          + (hold.errors > 0 ? ", \(hold.errors) errors (first: \(hold.firstError ?? "?"))" : "")
+          + (hold.ok ? "   ok" : "   WRONG")
+      }
+      let free = size.freeCheck
+      line += "; afterwards: index \(free.indexNodes) nodes, \(free.indexFreeGPUs)/\(free.indexTotalGPUs) GPUs free,"
+        + " database \(free.databaseHeldGPUs) held, \(free.databaseActiveAllocations) active" + (free.ok ? "   ok" : "   WRONG")
+      print(line)
+    }
+    print("maas-quota after the run: the tenants hold \(self.quotaHeldAfter) CONCURRENT_GPUS (used + reserved)"
+      + (self.quotaHeldAfter == 0 ? "   ok" : "   WRONG"))
+    print("")
+    let largest = self.largest
+    print(goalLine(
+      "placements/s at \(largest) nodes (best of \(concurrencies.map(String.init).joined(separator: "/")) callers)",
+      format(self.placementsPerSecond(largest)), goal: ">= \(format(goalPlacementsPerSecond))",
+      met: self.placementsPerSecond(largest) >= goalPlacementsPerSecond))
+    print(goalLine(
+      "Schedule p99 at \(largest) nodes, 16 callers", "\(format(self.p99Milliseconds(largest), 3)) ms",
+      goal: "< \(format(goalP99Milliseconds)) ms", met: self.p99Milliseconds(largest) > 0 && self.p99Milliseconds(largest) < goalP99Milliseconds))
+    print("against kube-scheduler's scheduler_perf floor (\(format(kubeSchedulerFloor)) pods/s at 5,000 nodes): "
+      + format(self.placementsPerSecond(largest) / kubeSchedulerFloor, 2))
+    if let growth = self.costGrowth {
+      let cpu = self.sizes.compactMap { size in self.schedulerCPU(size.nodes).map { "\(size.nodes): \(format($0)) µs" } }
+      print("maas-scheduler CPU per placement at the top concurrency (\(cpu.joined(separator: ", "))):"
+        + " \(format(growth, 2))x from \(self.smallest) to \(largest) nodes (1.00 is flat)")
+    }
+    for line in self.notes { print("note: \(line)") }
+  }
+}

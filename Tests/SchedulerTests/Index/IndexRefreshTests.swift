@@ -1,0 +1,73 @@
+import Foundation
+import MaaSTesting
+import Postgres
+import Testing
+
+@testable import Scheduler
+
+/// Two replicas on one database: what one writes reaches the other's index through its loads of
+/// changed rows.
+@Suite("Index loads on Postgres")
+struct IndexRefreshTests {
+  func register(_ store: SchedulerStore, _ name: String, _ count: Int) async throws {
+    _ = try await store.registerNode(try RegisterNodeCommand.validate(name: name, labels: [:], gpus: (0..<count).map { gpu("\(name)-g\($0)") }).get())
+  }
+
+  func allocated(_ store: SchedulerStore) -> Int { store.capacity(gpuModel: "H100-80GB", selector: [:]).first?.allocatedGPUs ?? -1 }
+
+  @Test("a replica's index picks up another's placements, releases, registrations and deletions by loading changed rows")
+  func changedRowsReachTheOtherReplica() async throws {
+    try await withMigratedDatabase(named: "scheduler_index_refresh", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      let quota = InMemoryQuota()
+      let one = SchedulerStore(pool: db.app, quota: quota, logger: quietLogger)
+      let two = SchedulerStore(pool: db.app, quota: quota, logger: quietLogger)
+      try await register(one, "a", 4)
+      try await register(one, "b", 4)
+      try await two.refreshIndex()
+      #expect(two.capacity(gpuModel: "H100-80GB", selector: [:]).first?.totalGPUs == 8)
+      #expect(two.index.state.withLock { $0.since } != nil)
+
+      let allocation = try await one.schedule(ScheduleCommand(tenantID: "t", workloadID: "w", request: exclusive(1, 3)))
+      try await two.refreshIndex()
+      #expect(allocated(two) == 3)
+      // Two must now place around what one holds.
+      let theirs = try await two.schedule(ScheduleCommand(tenantID: "t", workloadID: "w2", request: exclusive(1, 4)))
+      #expect(theirs.placements[0].node != allocation.placements[0].node)
+
+      _ = try await one.release(tenant: "t", .id(allocation.id))
+      try await two.refreshIndex()
+      #expect(allocated(two) == 4)
+
+      try await register(one, "c", 2)
+      try await two.refreshIndex()
+      #expect(two.capacity(gpuModel: "H100-80GB", selector: [:]).first?.totalGPUs == 10)
+
+      try await one.deleteNode("c")
+      // A load of changed rows sees one node fewer in the database; the next reads everything.
+      try await two.refreshIndex()
+      try await two.refreshIndex()
+      #expect(two.capacity(gpuModel: "H100-80GB", selector: [:]).first?.totalGPUs == 8)
+      _ = try await two.release(tenant: "t", .id(theirs.id))
+      try await one.refreshIndex()
+      #expect(allocated(one) == 0)
+      #expect(allocated(two) == 0)
+    }
+  }
+
+  @Test("a placement chosen on a node another replica deleted is placed again elsewhere, not aborted")
+  func deletedNodeIsDropped() async throws {
+    try await withMigratedDatabase(named: "scheduler_index_deleted", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      let quota = InMemoryQuota()
+      let one = SchedulerStore(pool: db.app, quota: quota, logger: quietLogger)
+      let two = SchedulerStore(pool: db.app, quota: quota, logger: quietLogger)
+      try await register(one, "a", 2)
+      try await register(one, "b", 2)
+      try await two.refreshIndex()
+      try await one.deleteNode("a")
+      // Two still has "a", empty and first by name: it chooses it, the commit finds it gone.
+      let allocation = try await two.schedule(ScheduleCommand(tenantID: "t", workloadID: "w", request: exclusive(1, 1)))
+      #expect(allocation.placements[0].node == "b")
+      #expect(two.capacity(gpuModel: "H100-80GB", selector: [:]).first?.nodes == 1)
+    }
+  }
+}
