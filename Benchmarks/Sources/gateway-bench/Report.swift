@@ -154,3 +154,9 @@ struct Report: Encodable {
     for line in self.notes { print("note: \(line)") }
   }
 }
+
+extension CPUAccounting {
+  /// This bench's groups in the order its table shows them, and "other": the rest of the
+  /// machine's busy time.
+  static let columns = ["bench", "maas-gateway", "maas-registry", "maas-quota", "postgres", "pgbench", "other"]
+}

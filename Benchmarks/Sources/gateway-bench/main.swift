@@ -80,7 +80,7 @@ func run(_ options: Options) async throws {
     ])
   let cpu = CPUAccounting(
     services: [(gateway.name, gateway.pid), (registry.name, registry.pid), (quota.name, quota.pid)],
-    postmaster: try cluster.postmasterPID())
+    postmaster: try cluster.postmasterPID(), reapedChildrenGroup: "pgbench")
 
   let report = try await withGRPCClient(transport: ShimClientTransport(target: gateway.target)) { gatewayChannel in
     try await withGRPCClient(transport: ShimClientTransport(target: registry.target)) { registryChannel in

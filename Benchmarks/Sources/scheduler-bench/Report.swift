@@ -222,3 +222,9 @@ struct Report: Encodable {
     for line in self.notes { print("note: \(line)") }
   }
 }
+
+extension CPUAccounting {
+  /// This bench's groups in the order its table shows them (the pg: groups are parts of
+  /// "postgres"), and "other": the rest of the machine's busy time.
+  static let columns = ["bench", "maas-scheduler", "maas-quota", "postgres", "pg:maas-scheduler", "pg:maas-quota", "other"]
+}

@@ -1,5 +1,4 @@
-import BenchSupport
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -7,14 +6,16 @@ import Glibc
 
 /// Where a cell's CPU went: the CPU time each process (or group of processes) used during the
 /// cell, read from /proc before and after it. On two shared cores this answers what limits a cell
-/// better than a profiler would: which process saturates, and what one call costs in each.
+/// better than a profiler would: which process saturates, and what one operation costs in each.
 ///
-/// Groups: this bench process (the callers and their gRPC client), each service, Postgres (the
-/// postmaster, its live children, and the children it has reaped, so a backend that ended during
-/// the cell still counts), and pgbench (this process's reaped children: pgbench is the only
-/// command that runs during a cell).
-struct CPUAccounting {
-  struct Snapshot {
+/// Groups: this bench process ("bench": the callers and their gRPC client), each service, and
+/// Postgres ("postgres": the postmaster, its live children, and the children it has reaped, so a
+/// backend that ended during the cell still counts); optionally this process's reaped children
+/// under a name of the bench's (pgbench, when it is the only command run during a cell); and,
+/// within Postgres, the backends serving each service ("pg:<service>", from `backends`), so that
+/// the database's share can be told apart between services.
+public struct CPUAccounting {
+  public struct Snapshot {
     /// Clock ticks per group.
     var ticks: [String: Int64]
     /// The machine's busy and total ticks over every core (/proc/stat's first line).
@@ -25,21 +26,33 @@ struct CPUAccounting {
 
   let services: [(name: String, pid: pid_t)]
   let postmaster: pid_t
+  let reapedChildrenGroup: String?
+  /// Backend pid -> the service it serves (`pg:<service>`), read before each cell.
+  public var backends: [Int32: String] = [:]
   static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
-  static let groups = ["bench", "maas-gateway", "maas-registry", "maas-quota", "postgres", "pgbench"]
-  /// The groups, and "other": the rest of the machine's busy time.
-  static let columns = groups + ["other"]
 
-  func snapshot() -> Snapshot {
+  /// - Parameter reapedChildrenGroup: the group this process's reaped children count in, if any.
+  public init(services: [(name: String, pid: pid_t)], postmaster: pid_t, reapedChildrenGroup: String? = nil) {
+    self.services = services
+    self.postmaster = postmaster
+    self.reapedChildrenGroup = reapedChildrenGroup
+  }
+
+  public func snapshot() -> Snapshot {
     var ticks: [String: Int64] = [:]
     ticks["bench"] = Self.stat("self").map { $0.utime + $0.stime } ?? 0
     for service in self.services {
       ticks[service.name] = Self.stat(String(service.pid)).map { $0.utime + $0.stime } ?? 0
     }
-    ticks["postgres"] = self.postgresTicks().ticks
-    var children = rusage()
-    getrusage(RUSAGE_CHILDREN.rawValue, &children)
-    ticks["pgbench"] = Int64((Self.seconds(children.ru_utime) + Self.seconds(children.ru_stime)) * Self.ticksPerSecond)
+    let postgres = self.postgresTicks()
+    ticks["postgres"] = postgres.ticks
+    for (group, value) in postgres.byService { ticks[group] = value }
+    for group in Set(self.backends.values) where ticks[group] == nil { ticks[group] = 0 }
+    if let group = self.reapedChildrenGroup {
+      var children = rusage()
+      getrusage(RUSAGE_CHILDREN.rawValue, &children)
+      ticks[group] = Int64((Self.seconds(children.ru_utime) + Self.seconds(children.ru_stime)) * Self.ticksPerSecond)
+    }
     let (busy, total) = Self.machine()
     return Snapshot(ticks: ticks, machineBusy: busy, machineTotal: total, instant: ContinuousClock().now)
   }
@@ -48,19 +61,21 @@ struct CPUAccounting {
   /// there are. A backend reaped while the children are being read would be counted twice or not
   /// at all, so the reading is repeated until the postmaster's reaped total is the same before
   /// and after it.
-  func postgresTicks() -> (ticks: Int64, children: Int) {
-    var result: (ticks: Int64, children: Int) = (0, 0)
+  public func postgresTicks() -> (ticks: Int64, children: Int, byService: [String: Int64]) {
+    var result: (ticks: Int64, children: Int, byService: [String: Int64]) = (0, 0, [:])
     for _ in 0..<10 {
-      guard let own = Self.stat(String(self.postmaster)) else { return (0, 0) }
+      guard let own = Self.stat(String(self.postmaster)) else { return (0, 0, [:]) }
       var ticks = own.utime + own.stime + own.cutime + own.cstime
       var children = 0
+      var byService: [String: Int64] = [:]
       for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where entry.first?.isNumber == true {
         if let stat = Self.stat(entry), stat.ppid == self.postmaster {
           ticks += stat.utime + stat.stime
           children += 1
+          if let pid = Int32(entry), let group = self.backends[pid] { byService[group, default: 0] += stat.utime + stat.stime }
         }
       }
-      result = (ticks, children)
+      result = (ticks, children, byService)
       if let again = Self.stat(String(self.postmaster)), again.cutime + again.cstime == own.cutime + own.cstime { break }
     }
     return result
@@ -69,7 +84,7 @@ struct CPUAccounting {
   /// Waits (up to two seconds) until the postmaster has no more than `count` children: after a
   /// pgbench run, until its backends have exited and been reaped, so that their CPU is counted
   /// in the cell rather than lost with them.
-  func waitForPostgresChildren(atMost count: Int) {
+  public func waitForPostgresChildren(atMost count: Int) {
     let clock = ContinuousClock()
     let deadline = clock.now + .seconds(2)
     while self.postgresTicks().children > count, clock.now < deadline { usleep(10_000) }
@@ -77,19 +92,20 @@ struct CPUAccounting {
 
   /// Cores each group used on average between `before` and `after` (1.0 = one core all the
   /// time), and the machine's busy share of all its cores.
-  static func usage(from before: Snapshot, to after: Snapshot) -> CPUUsage {
+  public static func usage(from before: Snapshot, to after: Snapshot) -> CPUUsage {
     let seconds = before.instant.duration(to: after.instant).seconds
     var cores: [String: Double] = [:]
-    for group in Self.groups {
+    for group in Set(before.ticks.keys).union(after.ticks.keys) {
       let used = Double((after.ticks[group] ?? 0) - (before.ticks[group] ?? 0)) / Self.ticksPerSecond
       cores[group] = seconds > 0 ? max(0, used) / seconds : 0
     }
     let total = after.machineTotal - before.machineTotal
     let busy = total > 0 ? Double(after.machineBusy - before.machineBusy) / Double(total) : 0
     // What the machine's busy cores did beyond the groups: other work on the shared machine (a
-    // build, another benchmark), which the cell competed with.
+    // build, another benchmark), which the cell competed with. (The pg: groups are part of
+    // "postgres", not beside it.)
     let machineCores = Double(ProcessInfo.processInfo.activeProcessorCount)
-    cores["other"] = max(0, busy * machineCores - cores.values.reduce(0, +))
+    cores["other"] = max(0, busy * machineCores - cores.filter { !$0.key.hasPrefix("pg:") }.values.reduce(0, +))
     return CPUUsage(cores: cores, machineBusyShare: busy, seconds: seconds)
   }
 
@@ -132,13 +148,13 @@ struct CPUAccounting {
 }
 
 /// One cell's CPU: cores used per group, and the machine's busy share.
-struct CPUUsage: Encodable {
-  var cores: [String: Double]
-  var machineBusyShare: Double
-  var seconds: Double
+public struct CPUUsage: Encodable, Sendable {
+  public var cores: [String: Double]
+  public var machineBusyShare: Double
+  public var seconds: Double
 
   /// CPU microseconds per operation in each group, given the cell's operations per second.
-  func microsecondsPerOperation(_ perSecond: Double) -> [String: Double] {
+  public func microsecondsPerOperation(_ perSecond: Double) -> [String: Double] {
     guard perSecond > 0 else { return [:] }
     return self.cores.filter { $0.key != "other" }.mapValues { $0 / perSecond * 1e6 }
   }
