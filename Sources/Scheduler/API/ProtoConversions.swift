@@ -155,24 +155,50 @@ extension Maas_Scheduler_V1_Allocation {
   }
 }
 
-/// Page tokens: the position after the last item, base64. Not sealed: a forged token only moves
-/// the caller's own listing (the tenant scope comes from the request, never the token).
+/// Page tokens: the listing's kind, a fingerprint of its filters and the position after the last
+/// item, base64. A token given with other filters (or to the other listing) is refused as
+/// INVALID_ARGUMENT `page_token` rather than silently starting another listing midway. Not sealed:
+/// a forged token only moves the caller's own listing (the tenant scope comes from the request,
+/// never the token).
 enum PageToken {
-  static func encode(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
-
-  static func decode(_ token: String) -> String? {
-    guard let data = Data(base64Encoded: token) else { return nil }
-    return String(data: data, encoding: .utf8)
+  /// `filters` canonically (length-prefixed, maps sorted by key), hashed with 64-bit FNV-1a: the
+  /// same on every replica, unlike Swift's seeded Hasher. Not a secret, only a binding.
+  static func fingerprint(_ filters: [String], _ map: [String: String] = [:]) -> String {
+    var parts = filters
+    for (key, value) in map.sorted(by: { $0.key < $1.key }) { parts += [key, value] }
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for part in parts {
+      for byte in Array("\(part.utf8.count):".utf8) + Array(part.utf8) {
+        hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+      }
+    }
+    return String(hash, radix: 16)
   }
 
-  static func allocation(after allocation: Allocation) -> String {
-    encode("a:\(Int64((allocation.createTime.timeIntervalSince1970 * 1_000_000).rounded())):\(allocation.id.uuidString)")
+  static func encode(kind: String, filters: String, position: String) -> String {
+    Data("\(kind)|\(filters)|\(position)".utf8).base64EncodedString()
   }
 
-  static func allocationCursor(_ token: String) -> (Date, UUID)? {
-    guard let text = decode(token) else { return nil }
+  /// The position in `token`, if it is a token of this kind of listing with these filters.
+  static func position(_ token: String, kind: String, filters: String) -> String? {
+    guard token.utf8.count <= 1024, let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8) else {
+      return nil
+    }
+    let parts = text.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
+    guard parts.count == 3, parts[0] == kind, parts[1] == filters else { return nil }
+    return String(parts[2])
+  }
+
+  static func allocation(after allocation: Allocation, filters: String) -> String {
+    encode(
+      kind: "a", filters: filters,
+      position: "\(Int64((allocation.createTime.timeIntervalSince1970 * 1_000_000).rounded())):\(allocation.id.uuidString)")
+  }
+
+  static func allocationCursor(_ token: String, filters: String) -> (Date, UUID)? {
+    guard let text = position(token, kind: "a", filters: filters) else { return nil }
     let parts = text.split(separator: ":")
-    guard parts.count == 3, parts[0] == "a", let micros = Int64(parts[1]), let id = UUID(uuidString: String(parts[2])) else { return nil }
+    guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
     return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
   }
 }

@@ -99,11 +99,12 @@ public struct SchedulerRPCService: Maas_Scheduler_V1_Scheduler.SimpleServiceProt
       var problems = Self.pageSize(request.pageSize)
       problems += Rules.labels("label_selector", request.labelSelector)
       var after = ""
+      let filters = PageToken.fingerprint(["\(request.state.rawValue)", request.gpuModel], request.labelSelector)
       if !request.pageToken.isEmpty {
-        if let text = PageToken.decode(request.pageToken), text.hasPrefix("n:") {
-          after = String(text.dropFirst(2))
+        if let position = PageToken.position(request.pageToken, kind: "n", filters: filters) {
+          after = position
         } else {
-          problems.append(FieldViolation("page_token", "is not a token of this listing"))
+          problems.append(FieldViolation("page_token", "is not a token of this listing with these filters"))
         }
       }
       if case .UNRECOGNIZED = request.state { problems.append(FieldViolation("state", "is not a node state")) }
@@ -113,7 +114,9 @@ public struct SchedulerRPCService: Maas_Scheduler_V1_Scheduler.SimpleServiceProt
         after: after, limit: limit, state: request.state.domain, selector: request.labelSelector, gpuModel: request.gpuModel)
       return .with {
         $0.nodes = nodes.map(Maas_Scheduler_V1_Node.init)
-        if nodes.count == limit, let last = nodes.last { $0.nextPageToken = PageToken.encode("n:\(last.node.name)") }
+        if nodes.count == limit, let last = nodes.last {
+          $0.nextPageToken = PageToken.encode(kind: "n", filters: filters, position: last.node.name)
+        }
       }
     }
   }
@@ -198,9 +201,10 @@ public struct SchedulerRPCService: Maas_Scheduler_V1_Scheduler.SimpleServiceProt
       var problems = Self.pageSize(request.pageSize)
       if request.tenantID.utf8.count > 128 { problems.append(FieldViolation("tenant_id", "at most 128 bytes")) }
       var after: (Date, UUID)?
+      let filters = PageToken.fingerprint([request.tenantID, request.nodeName, request.state == .released ? "released" : "active"])
       if !request.pageToken.isEmpty {
-        after = PageToken.allocationCursor(request.pageToken)
-        if after == nil { problems.append(FieldViolation("page_token", "is not a token of this listing")) }
+        after = PageToken.allocationCursor(request.pageToken, filters: filters)
+        if after == nil { problems.append(FieldViolation("page_token", "is not a token of this listing with these filters")) }
       }
       let state: AllocationState
       switch request.state {
@@ -216,7 +220,9 @@ public struct SchedulerRPCService: Maas_Scheduler_V1_Scheduler.SimpleServiceProt
         tenant: request.tenantID, node: request.nodeName, state: state, after: after, limit: limit)
       return .with {
         $0.allocations = allocations.map(Maas_Scheduler_V1_Allocation.init)
-        if allocations.count == limit, let last = allocations.last { $0.nextPageToken = PageToken.allocation(after: last) }
+        if allocations.count == limit, let last = allocations.last {
+          $0.nextPageToken = PageToken.allocation(after: last, filters: filters)
+        }
       }
     }
   }

@@ -110,6 +110,38 @@ struct SchedulerRPCServiceTests {
     }
   }
 
+  @Test("a page token continues its own listing, and is INVALID_ARGUMENT page_token with other filters or in another listing")
+  func pageTokensAreBoundToTheirListing() async throws {
+    try await withScheduler("scheduler_rpc_page_tokens") { scheduler, _ in
+      for name in ["node-a", "node-b", "node-c"] { try await register(scheduler, name, gpus: 1) }
+      let first = try await scheduler.listNodes(.with { $0.pageSize = 2 })
+      #expect(first.nodes.map(\.name) == ["node-a", "node-b"])
+      let second = try await scheduler.listNodes(.with {
+        $0.pageSize = 2
+        $0.pageToken = first.nextPageToken
+      })
+      #expect(second.nodes.map(\.name) == ["node-c"])
+      let otherFilters = await status {
+        try await scheduler.listNodes(.with {
+          $0.pageSize = 2
+          $0.gpuModel = "H100-80GB"
+          $0.pageToken = first.nextPageToken
+        })
+      }
+      #expect(otherFilters?.code == .invalidArgument)
+      #expect(otherFilters?.message.hasPrefix("page_token") == true, "\(String(describing: otherFilters))")
+      let otherListing = await status {
+        try await scheduler.listAllocations(.with {
+          $0.tenantID = "acme"
+          $0.pageSize = 2
+          $0.pageToken = first.nextPageToken
+        })
+      }
+      #expect(otherListing?.code == .invalidArgument)
+      #expect(otherListing?.message.hasPrefix("page_token") == true, "\(String(describing: otherListing))")
+    }
+  }
+
   /// One bad request over the wire and what it must answer: the code and the start of the message
   /// (the field, or the reason).
   struct BadInput: Sendable, CustomTestStringConvertible {
