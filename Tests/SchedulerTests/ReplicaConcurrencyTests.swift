@@ -5,6 +5,7 @@ import MaaSContracts
 import MaaSTesting
 import Postgres
 import Scheduler
+import Synchronization
 import Testing
 
 /// The scheduler's promise checked the way production would break it: two `maas-scheduler`
@@ -103,7 +104,9 @@ struct ReplicaConcurrencyTests {
       (targets[0], 1_200, "c", 400), (targets[1], 1_200, "d", 400),
       (targets[0], 6, "both", 1), (targets[1], 6, "both", 1),
     ]
-    let sampler = Task { try await Self.sampleClaims(ownerURL: database.ownerURL) }
+    // Stopped by a flag, not by cancelling the task: a cancelled query would fail the read.
+    let loadsDone = Atomic<Bool>(false)
+    let sampler = Task { try await Self.sampleClaims(ownerURL: database.ownerURL, until: loadsDone) }
     let results = try await withThrowingTaskGroup(of: (Int, [String: Record]).self) { group in
       for (index, load) in loads.enumerated() {
         group.addTask {
@@ -124,7 +127,7 @@ struct ReplicaConcurrencyTests {
       for try await (index, records) in group { all[index] = records }
       return all
     }
-    sampler.cancel()
+    loadsDone.store(true, ordering: .releasing)
     let snapshots = try await sampler.value
     #expect(snapshots.checked > 0, "the sampler never saw the fleet during the load")
     #expect(snapshots.violations.isEmpty, "over-allocated GPUs seen during the load: \(snapshots.violations.prefix(5))")
@@ -234,12 +237,12 @@ struct ReplicaConcurrencyTests {
   /// Reads the claims on every GPU in one snapshot, again and again until cancelled, and keeps the
   /// GPUs whose claims exceed them: more shared memory or MIG slices than the GPU has, two
   /// exclusive holders, or an exclusive holder beside others.
-  static func sampleClaims(ownerURL: String) async throws -> (checked: Int, violations: [String]) {
+  static func sampleClaims(ownerURL: String, until done: borrowing Atomic<Bool>) async throws -> (checked: Int, violations: [String]) {
     let owner = try PostgresPool(
       configuration: PostgresConfiguration(url: ownerURL, minConnections: 0, maxConnections: 1), logger: quietLogger)
     var checked = 0
     var violations: [String] = []
-    while !Task.isCancelled {
+    while !done.load(ordering: .acquiring) {
       let rows = try await owner.query(
         """
         SELECT g.uuid FROM scheduler.gpus g LEFT JOIN scheduler.placements p ON p.gpu_uuid = g.uuid
