@@ -133,7 +133,7 @@ let package = Package(
     // The quota service as other services call it: reserve, commit and release stock resources.
     .target(
       name: "QuotaClient",
-      dependencies: ["MaaSContracts", grpcCore, swiftProtobuf],
+      dependencies: ["MaaSContracts", "MaaSRuntime", "GRPCShimTransport", grpcCore, swiftProtobuf],
       swiftSettings: swiftSettings
     ),
     .target(

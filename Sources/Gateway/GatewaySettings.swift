@@ -60,8 +60,8 @@ public struct GatewaySettings: Sendable, Hashable {
     }
     let audience = reader.read("\(prefix)_JWT_AUDIENCE", default: defaults.jwt.audience, as: .nonEmptyString)
     let leeway = reader.read("\(prefix)_JWT_LEEWAY_SECONDS", default: .zero, as: .seconds(in: 0...300))
-    let registry = reader.read("\(prefix)_REGISTRY_TARGET", default: defaults.registryTarget, as: .upstreamTarget)
-    let quota = reader.read("\(prefix)_QUOTA_TARGET", default: defaults.quotaTarget, as: .upstreamTarget)
+    let registry = reader.read("\(prefix)_REGISTRY_TARGET", default: defaults.registryTarget, as: .grpcTarget)
+    let quota = reader.read("\(prefix)_QUOTA_TARGET", default: defaults.quotaTarget, as: .grpcTarget)
     let timeout = reader.read(
       "\(prefix)_UPSTREAM_TIMEOUT_SECONDS", default: defaults.upstream.defaultTimeout, as: .seconds(in: 0.1...300))
     let keyCache = reader.read("\(prefix)_API_KEY_CACHE_SECONDS", default: defaults.apiKeyCacheTTL, as: .seconds(in: 0...10))
@@ -91,12 +91,5 @@ extension ConfigurationParser where Value == String {
   /// Any text, as it is: the caller checks it.
   static var verbatim: Self {
     Self(expectation: "text") { $0 }
-  }
-
-  /// A gRPC target: `host:port`, or a grpc URI such as `dns:///host:port` or `unix:/path`.
-  static var upstreamTarget: Self {
-    Self(expectation: "a gRPC target such as 127.0.0.1:50054 or dns:///maas-quota:50054") { text in
-      !text.isEmpty && text.rangeOfCharacter(from: .whitespacesAndNewlines) == nil && text.contains(":") ? text : nil
-    }
   }
 }

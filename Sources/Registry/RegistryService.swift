@@ -1,4 +1,4 @@
-import QuotaClient
+public import QuotaClient
 public import Logging
 import MaaSContracts
 public import MaaSRuntime
@@ -9,9 +9,7 @@ public import ServiceLifecycle
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
-/// | `MAAS_REGISTRY_QUOTA_TARGET` | `127.0.0.1:50054` | the quota service, as a gRPC target (`host:port`, `dns:///name:port`) |
-/// | `MAAS_REGISTRY_QUOTA_TIMEOUT_SECONDS` | `5` | deadline of each call to the quota service |
-/// | `MAAS_REGISTRY_QUOTA_HOLD_SECONDS` | `60` | how long a quota reservation may stay uncommitted (a crashed call's hold lapses after it) |
+/// | `MAAS_REGISTRY_QUOTA_*` | | the quota service: `QuotaUpstreamSettings` (target, timeout, hold) |
 /// | `MAAS_REGISTRY_PAGE_TOKEN_SECRET` | built in | key of the page tokens' MAC; the same on every replica, at least 16 bytes |
 /// | `MAAS_REGISTRY_IDEMPOTENCY_RETENTION_HOURS` | `48` | remembered answers older than this are swept (at least 24) |
 /// | `MAAS_REGISTRY_RELEASE_RETRY_SECONDS` | `30` | how often quota of deleted rows that could not be released is released again |
@@ -21,21 +19,17 @@ public struct RegistrySettings: Sendable, Hashable {
   /// in production.
   public static let defaultPageTokenSecret = "maas-registry-development-page-token-secret"
 
-  public var quotaTarget: String
-  public var quotaTimeout: Duration
-  public var quotaHoldTTL: Duration
+  public var quota: QuotaUpstreamSettings
   public var pageTokenSecret: String
   public var idempotencyRetention: Duration
   public var releaseRetryInterval: Duration
 
   public init(
-    quotaTarget: String = "127.0.0.1:50054", quotaTimeout: Duration = .seconds(5), quotaHoldTTL: Duration = .seconds(60),
+    quota: QuotaUpstreamSettings = QuotaUpstreamSettings(),
     pageTokenSecret: String = RegistrySettings.defaultPageTokenSecret, idempotencyRetention: Duration = .seconds(48 * 3600),
     releaseRetryInterval: Duration = .seconds(30)
   ) {
-    self.quotaTarget = quotaTarget
-    self.quotaTimeout = quotaTimeout
-    self.quotaHoldTTL = quotaHoldTTL
+    self.quota = quota
     self.pageTokenSecret = pageTokenSecret
     self.idempotencyRetention = idempotencyRetention
     self.releaseRetryInterval = releaseRetryInterval
@@ -43,14 +37,7 @@ public struct RegistrySettings: Sendable, Hashable {
 
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> RegistrySettings {
     let defaults = RegistrySettings()
-    let target = reader.read("\(prefix)_QUOTA_TARGET", default: defaults.quotaTarget, as: .grpcTarget)
-    let timeout = reader.read("\(prefix)_QUOTA_TIMEOUT_SECONDS", default: defaults.quotaTimeout, as: .seconds(in: 0.1...300))
-    let hold = reader.read("\(prefix)_QUOTA_HOLD_SECONDS", default: defaults.quotaHoldTTL, as: .seconds(in: 10...3600))
-    if hold <= timeout * 2 {
-      reader.report(ConfigurationProblem(
-        variable: "\(prefix)_QUOTA_HOLD_SECONDS", value: "\(hold.components.seconds)",
-        reason: "must be more than twice \(prefix)_QUOTA_TIMEOUT_SECONDS, or holds could lapse before they are committed"))
-    }
+    let quota = QuotaUpstreamSettings.read(prefix: prefix, from: &reader)
     // Read by hand so that a refusal does not print the secret.
     var secret = defaults.pageTokenSecret
     if let given = reader.rawValue("\(prefix)_PAGE_TOKEN_SECRET") {
@@ -65,7 +52,7 @@ public struct RegistrySettings: Sendable, Hashable {
     let retentionHours = reader.read("\(prefix)_IDEMPOTENCY_RETENTION_HOURS", default: 48, as: .integer(in: 24...24 * 365))
     let retry = reader.read("\(prefix)_RELEASE_RETRY_SECONDS", default: defaults.releaseRetryInterval, as: .seconds(in: 1...3600))
     return RegistrySettings(
-      quotaTarget: target, quotaTimeout: timeout, quotaHoldTTL: hold, pageTokenSecret: secret,
+      quota: quota, pageTokenSecret: secret,
       idempotencyRetention: .seconds(retentionHours * 3600), releaseRetryInterval: retry)
   }
 }
@@ -80,9 +67,8 @@ public enum RegistryService {
     schema: RegistrySchema.plan(serviceRole:),
     readSettings: { reader in RegistrySettings.read(prefix: prefix, from: &reader) },
     makeServices: { settings, pool, logger in
-      let upstream = UpstreamClient(target: settings.quotaTarget)
-      let quota = GRPCQuotaGate(client: Maas_Quota_V1_Quota.Client(wrapping: upstream.client), timeout: settings.quotaTimeout)
-      let store = RegistryStore(pool: pool, quota: quota, logger: logger, holdTTL: settings.quotaHoldTTL)
+      let (upstream, quota) = settings.quota.connect()
+      let store = RegistryStore(pool: pool, quota: quota, logger: logger, holdTTL: settings.quota.holdTTL)
       return .init(
         services: [RegistryRPCService(store: store, tokens: PageTokens(secret: settings.pageTokenSecret), logger: logger)],
         // The group stops these in reverse: the maintenance loops before the quota client they use.
@@ -100,13 +86,4 @@ public enum RegistryService {
           },
         ])
     })
-}
-
-extension ConfigurationParser where Value == String {
-  /// A gRPC target: `host:port`, `[v6]:port` or a resolver URI such as `dns:///name:port`.
-  static var grpcTarget: Self {
-    Self(expectation: "a gRPC target such as 127.0.0.1:50054 or dns:///maas-quota:50054") { text in
-      !text.isEmpty && !text.unicodeScalars.contains { $0.properties.isWhitespace } && text.contains(":") ? text : nil
-    }
-  }
 }

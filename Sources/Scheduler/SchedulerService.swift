@@ -1,4 +1,4 @@
-import QuotaClient
+public import QuotaClient
 public import Logging
 import MaaSContracts
 public import MaaSRuntime
@@ -9,30 +9,24 @@ public import ServiceLifecycle
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
-/// | `MAAS_SCHEDULER_QUOTA_TARGET` | `127.0.0.1:50054` | the quota service, as a gRPC target |
-/// | `MAAS_SCHEDULER_QUOTA_TIMEOUT_SECONDS` | `5` | deadline of each call to the quota service |
-/// | `MAAS_SCHEDULER_QUOTA_HOLD_SECONDS` | `60` | how long a CONCURRENT_GPUS hold may stay uncommitted |
+/// | `MAAS_SCHEDULER_QUOTA_*` | | the quota service: `QuotaUpstreamSettings` (target, timeout, how long a CONCURRENT_GPUS hold may stay uncommitted) |
 /// | `MAAS_SCHEDULER_HEARTBEAT_GRACE_SECONDS` | `30` | a node silent this long is NOT_READY and takes no placements |
 /// | `MAAS_SCHEDULER_INDEX_REFRESH_SECONDS` | `5` | how often the placement index loads what changed in Postgres (other replicas' writes); every 60th load reads everything |
 /// | `MAAS_SCHEDULER_PLACEMENT_ATTEMPTS` | `5` | commits retried after a conflict with another replica before ABORTED |
 /// | `MAAS_SCHEDULER_QUOTA_RETRY_SECONDS` | `30` | how often quota holds of released allocations that could not be given back are retried |
 public struct SchedulerSettings: Sendable, Hashable {
-  public var quotaTarget: String
-  public var quotaTimeout: Duration
-  public var quotaHoldTTL: Duration
+  public var quota: QuotaUpstreamSettings
   public var heartbeatGrace: Duration
   public var indexRefreshInterval: Duration
   public var placementAttempts: Int
   public var quotaRetryInterval: Duration
 
   public init(
-    quotaTarget: String = "127.0.0.1:50054", quotaTimeout: Duration = .seconds(5), quotaHoldTTL: Duration = .seconds(60),
+    quota: QuotaUpstreamSettings = QuotaUpstreamSettings(),
     heartbeatGrace: Duration = .seconds(30), indexRefreshInterval: Duration = .seconds(5), placementAttempts: Int = 5,
     quotaRetryInterval: Duration = .seconds(30)
   ) {
-    self.quotaTarget = quotaTarget
-    self.quotaTimeout = quotaTimeout
-    self.quotaHoldTTL = quotaHoldTTL
+    self.quota = quota
     self.heartbeatGrace = heartbeatGrace
     self.indexRefreshInterval = indexRefreshInterval
     self.placementAttempts = placementAttempts
@@ -41,20 +35,13 @@ public struct SchedulerSettings: Sendable, Hashable {
 
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> SchedulerSettings {
     let defaults = SchedulerSettings()
-    let target = reader.read("\(prefix)_QUOTA_TARGET", default: defaults.quotaTarget, as: .grpcTarget)
-    let timeout = reader.read("\(prefix)_QUOTA_TIMEOUT_SECONDS", default: defaults.quotaTimeout, as: .seconds(in: 0.1...300))
-    let hold = reader.read("\(prefix)_QUOTA_HOLD_SECONDS", default: defaults.quotaHoldTTL, as: .seconds(in: 10...3600))
-    if hold <= timeout * 2 {
-      reader.report(ConfigurationProblem(
-        variable: "\(prefix)_QUOTA_HOLD_SECONDS", value: "\(hold.components.seconds)",
-        reason: "must be more than twice \(prefix)_QUOTA_TIMEOUT_SECONDS, or holds could lapse before they are committed"))
-    }
+    let quota = QuotaUpstreamSettings.read(prefix: prefix, from: &reader)
     let grace = reader.read("\(prefix)_HEARTBEAT_GRACE_SECONDS", default: defaults.heartbeatGrace, as: .seconds(in: 3...3600))
     let refresh = reader.read("\(prefix)_INDEX_REFRESH_SECONDS", default: defaults.indexRefreshInterval, as: .seconds(in: 0.1...600))
     let attempts = reader.read("\(prefix)_PLACEMENT_ATTEMPTS", default: defaults.placementAttempts, as: .integer(in: 1...50))
     let retry = reader.read("\(prefix)_QUOTA_RETRY_SECONDS", default: defaults.quotaRetryInterval, as: .seconds(in: 1...3600))
     return SchedulerSettings(
-      quotaTarget: target, quotaTimeout: timeout, quotaHoldTTL: hold, heartbeatGrace: grace, indexRefreshInterval: refresh,
+      quota: quota, heartbeatGrace: grace, indexRefreshInterval: refresh,
       placementAttempts: attempts, quotaRetryInterval: retry)
   }
 }
@@ -69,10 +56,9 @@ public enum SchedulerService {
     schema: SchedulerSchema.plan(serviceRole:),
     readSettings: { reader in SchedulerSettings.read(prefix: prefix, from: &reader) },
     makeServices: { settings, pool, logger in
-      let upstream = UpstreamClient(target: settings.quotaTarget)
-      let quota = GRPCQuotaGate(client: Maas_Quota_V1_Quota.Client(wrapping: upstream.client), timeout: settings.quotaTimeout)
+      let (upstream, quota) = settings.quota.connect()
       let store = SchedulerStore(
-        pool: pool, quota: quota, heartbeatGrace: settings.heartbeatGrace, holdTTL: settings.quotaHoldTTL,
+        pool: pool, quota: quota, heartbeatGrace: settings.heartbeatGrace, holdTTL: settings.quota.holdTTL,
         maxAttempts: settings.placementAttempts, logger: logger)
       return .init(
         services: [SchedulerRPCService(store: store, logger: logger)],
@@ -92,13 +78,4 @@ public enum SchedulerService {
           },
         ])
     })
-}
-
-extension ConfigurationParser where Value == String {
-  /// A gRPC target: `host:port`, `[v6]:port` or a resolver URI such as `dns:///name:port`.
-  static var grpcTarget: Self {
-    Self(expectation: "a gRPC target such as 127.0.0.1:50054 or dns:///maas-quota:50054") { text in
-      !text.isEmpty && !text.unicodeScalars.contains { $0.properties.isWhitespace } && text.contains(":") ? text : nil
-    }
-  }
 }

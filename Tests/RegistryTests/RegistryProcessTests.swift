@@ -98,8 +98,8 @@ struct RegistryProcessTests {
     let settings = RegistrySettings.read(prefix: "MAAS_REGISTRY", from: &reader)
     try reader.finish()
     #expect(settings == RegistrySettings())
-    #expect(settings.quotaTarget == "127.0.0.1:50054")
-    #expect(settings.quotaTimeout == .seconds(5))
+    #expect(settings.quota.target == "127.0.0.1:50054")
+    #expect(settings.quota.timeout == .seconds(5))
     #expect(RegistryService.definition.defaultPort == 50052)
     #expect(RegistryService.definition.program == "maas-registry")
   }

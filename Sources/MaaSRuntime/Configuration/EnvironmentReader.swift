@@ -160,6 +160,14 @@ extension ConfigurationParser where Value == String {
       return bare
     }
   }
+
+  /// A gRPC target: `host:port`, `[v6]:port` or a resolver URI such as `dns:///name:port` (the
+  /// services' `*_TARGET` variables).
+  public static var grpcTarget: Self {
+    Self(expectation: "a gRPC target such as 127.0.0.1:50054 or dns:///maas-quota:50054") { text in
+      !text.isEmpty && !text.unicodeScalars.contains { $0.properties.isWhitespace } && text.contains(":") ? text : nil
+    }
+  }
 }
 
 extension ConfigurationParser where Value == Int {
