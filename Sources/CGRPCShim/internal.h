@@ -23,6 +23,9 @@ constexpr int kDefaultWindow = 16;
 // under it: "ref_counted.h:183 assertion failed: prior > 0" and an abort (grpc PR #32584, fixed
 // in later releases). One channel that has made a callback call and is never destroyed holds a
 // reference for good, so the last one is never dropped. Remove when Debian ships grpc >= 1.54.
+//
+// The same first call also turns abseil's lock-order (deadlock) tracking off for the process
+// (see client.cc).
 void AnchorCallbackQueue();
 
 inline int ReadWindow(const maas_grpc_options *options) {
