@@ -71,10 +71,13 @@ public enum SchedulerService {
             try await store.refreshIndex()
           },
           // Quota holds of released allocations that Release could not give back (the quota
-          // service was down); younger ones are left to the Release still giving them back.
+          // service was down; younger ones are left to the Release still giving them back), and
+          // holds of Schedules whose COMMIT outcome was lost while the database was unreachable.
           PeriodicTask("quota release retry", every: settings.quotaRetryInterval, delayFirstRound: true, logger: logger) {
             let released = try await store.releaseDueQuota(olderThan: settings.quotaRetryInterval)
             if released > 0 { logger.info("gave back quota holds of released allocations", metadata: ["count": "\(released)"]) }
+            let settled = try await store.settleLostCommits()
+            if settled > 0 { logger.info("gave back quota holds of Schedules that did not commit", metadata: ["count": "\(settled)"]) }
           },
         ])
     })

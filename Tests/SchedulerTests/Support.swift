@@ -57,7 +57,18 @@ final class InMemoryQuota: QuotaGate {
     }
   }
 
-  func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws {}
+  /// Runs inside Schedule's transaction, just before its write and COMMIT: where a test breaks
+  /// the database.
+  let beforeCommitting = Mutex<(@Sendable () async throws -> Void)?>(nil)
+
+  func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws {
+    if let hook = beforeCommitting.withLock({ $0 }) { try await hook() }
+  }
+
+  /// Whether the reservation was taken and not given back.
+  func isHeld(_ reservation: String) -> Bool {
+    books.withLock { $0.held[reservation].map { !$0.released } ?? false }
+  }
 
   func release(tenant: String, reservationID: String, idempotencyKey: String) async throws {
     try books.withLock { books in

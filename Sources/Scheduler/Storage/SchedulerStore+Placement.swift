@@ -71,7 +71,16 @@ extension SchedulerStore {
       }
       throw SchedulerError.contention(attempts: maxAttempts)
     } catch {
-      if let reservation { await releaseQuietly(tenant: command.tenantID, reservation) }
+      if let reservation {
+        if let failure = error as? PostgresError, failure.kind == .connection {
+          // The connection went down: if that was during COMMIT, the allocation may be written,
+          // with its quota hold committed. Giving the hold back then would let the tenant run
+          // GPUs its quota no longer counts, so look first.
+          if let landed = await settleLostCommit(command, reservation: reservation) { return landed }
+        } else {
+          await releaseQuietly(tenant: command.tenantID, reservation)
+        }
+      }
       if let failure = error as? PostgresError, failure.sqlState == "23505",
         let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID)
       {
@@ -94,6 +103,56 @@ extension SchedulerStore {
     } catch QuotaGateError.unavailable(let message) {
       throw SchedulerError.quotaUnavailable(message)
     }
+  }
+
+  /// After a Schedule's transaction failed with its connection (so it may or may not have
+  /// committed): the allocation, when the write landed (its quota hold stays committed), or nil
+  /// when it did not (the hold is given back). When the database cannot be asked either, the hold
+  /// is kept and remembered, and `settleLostCommits` decides later: holding quota for GPUs nobody
+  /// got is the side that can be repaired; running GPUs no quota counts is not.
+  func settleLostCommit(_ command: ScheduleCommand, reservation: String) async -> Allocation? {
+    do {
+      if let landed = try await self.allocation(holding: reservation, tenant: command.tenantID, workload: command.workloadID) {
+        logger.notice(
+          "a Schedule's COMMIT outcome was lost with its connection; it had committed",
+          metadata: ["reservation": "\(reservation)", "allocation": "\(landed.id)"])
+        // The index gave its claims back when the transaction failed; it counts them again from
+        // the rows (a failed reload is left to the periodic one).
+        try? await refreshIndex()
+        return landed
+      }
+      await releaseQuietly(tenant: command.tenantID, reservation)
+    } catch {
+      unsettledHolds.withLock { $0[reservation] = (command.tenantID, command.workloadID) }
+      logger.error(
+        "a Schedule's COMMIT outcome was lost and cannot be looked up; its quota hold is kept until it can",
+        metadata: ["reservation": "\(reservation)", "error": "\(error)"])
+    }
+    return nil
+  }
+
+  /// Settles the holds `settleLostCommit` could not: each one whose allocation was not written is
+  /// given back; one whose allocation was written stays with it. Returns how many were given back.
+  /// - Throws: a database error (the holds not settled yet stay for the next round).
+  public func settleLostCommits() async throws -> Int {
+    var givenBack = 0
+    for (reservation, owner) in unsettledHolds.withLock({ $0 }) {
+      if try await allocation(holding: reservation, tenant: owner.tenant, workload: owner.workload) == nil {
+        try await quota.release(tenant: owner.tenant, reservationID: reservation, idempotencyKey: "scheduler:release:\(reservation)")
+        givenBack += 1
+      }
+      _ = unsettledHolds.withLock { $0.removeValue(forKey: reservation) }
+    }
+    return givenBack
+  }
+
+  /// How many quota holds wait for `settleLostCommits`.
+  public var unsettledHoldCount: Int { unsettledHolds.withLock { $0.count } }
+
+  /// The workload's active allocation when it holds `reservation`. A released one is not
+  /// returned: its Release gave the hold back, under the same idempotency key as a settle would.
+  func allocation(holding reservation: String, tenant: String, workload: String) async throws -> Allocation? {
+    try await activeAllocation(tenant: tenant, workload: workload).flatMap { $0.quotaReservationID == reservation ? $0 : nil }
   }
 
   func releaseQuietly(tenant: String, _ reservation: String) async {

@@ -2,6 +2,7 @@ public import QuotaClient
 public import Foundation
 public import Logging
 public import Postgres
+import Synchronization
 
 /// The scheduler's state in Postgres, its placement index in memory, and tenants' CONCURRENT_GPUS
 /// in the quota service.
@@ -25,6 +26,9 @@ public final class SchedulerStore: Sendable {
   let holdTTL: Duration
   let maxAttempts: Int
   let refreshes = SharedRun()
+  /// Quota holds of Schedules whose COMMIT outcome was lost with the connection and could not be
+  /// looked up then (see `settleLostCommit`): reservation id -> the Schedule's tenant and workload.
+  let unsettledHolds = Mutex<[String: (tenant: String, workload: String)]>([:])
 
   /// - Parameters:
   ///   - heartbeatGrace: a node that has not heartbeated for this long is NOT_READY.

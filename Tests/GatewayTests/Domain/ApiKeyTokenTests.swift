@@ -77,6 +77,7 @@ struct BearerCredentialTests {
     let token = ApiKeyToken.generate()
     #expect(BearerCredential.parse(authorization: ["Bearer \(token.text)"]) == .success(.apiKey(token)))
     #expect(BearerCredential.parse(authorization: ["bearer \(token.text)"]) == .success(.apiKey(token)))
+    #expect(BearerCredential.parse(authorization: ["  BEARER   \(token.text)  "]) == .success(.apiKey(token)))
     #expect(BearerCredential.parse(authorization: ["Bearer aGVhZA.cGF5bG9hZA.c2ln"]) == .success(.jwt("aGVhZA.cGF5bG9hZA.c2ln")))
     // An unsigned JWT is still a JWT here: the verifier refuses it with its own reason.
     #expect(BearerCredential.parse(authorization: ["Bearer aGVhZA.cGF5bG9hZA."]) == .success(.jwt("aGVhZA.cGF5bG9hZA.")))
@@ -86,7 +87,8 @@ struct BearerCredentialTests {
   func refusals() {
     #expect(BearerCredential.parse(authorization: []) == .failure(.missingCredential))
     let malformed: [[String]] = [
-      ["Basic dXNlcjpwYXNz"], ["Bearer"], ["Bearer "], ["maas_abcdefgh_x"], ["Bearer maas_abcdefgh_short"],
+      ["Basic dXNlcjpwYXNz"], ["Bearer"], ["Bearer "], ["Bear \(ApiKeyToken.generate().text)"],
+      ["Bearers \(ApiKeyToken.generate().text)"], ["Bearer\(ApiKeyToken.generate().text)"], ["Bearer  \t "], ["maas_abcdefgh_x"], ["Bearer maas_abcdefgh_short"],
       ["Bearer not-a-token"], ["Bearer a.b"], ["Bearer a.b.c.d"], ["Bearer a!.b.c"], ["Bearer .b.c"],
       ["Bearer \(ApiKeyToken.generate().text)", "Bearer \(ApiKeyToken.generate().text)"],
     ]

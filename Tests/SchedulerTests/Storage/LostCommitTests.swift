@@ -1,0 +1,101 @@
+import Foundation
+import MaaSTesting
+import Postgres
+import PostgresMigrations
+@testable import Scheduler
+import Testing
+
+/// A Schedule whose connection fails around COMMIT cannot tell whether its allocation was written.
+/// Its quota hold must follow the allocation: kept when the write landed, given back when it did
+/// not, and kept (not guessed) while the database cannot be asked.
+@Suite("Schedules that lose their COMMIT outcome")
+struct LostCommitTests {
+  @Test("a Schedule whose database goes down before its write keeps its hold until it can look, then gives it back")
+  func heldUntilSettledThenGivenBack() async throws {
+    try await withPrivateStore(named: "lost-commit-down") { cluster, store, quota in
+      _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
+      quota.beforeCommitting.withLock { $0 = { try await cluster.stop() } }
+      let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 2))
+      await #expect(throws: PostgresError.self) { try await store.schedule(command) }
+      quota.beforeCommitting.withLock { $0 = nil }
+      #expect(quota.inUse("t1") == 2, "the outcome could not be looked up: the hold stays")
+      #expect(store.unsettledHoldCount == 1)
+
+      await #expect(throws: (any Error).self, "still down: nothing is decided") { try await store.settleLostCommits() }
+      #expect(store.unsettledHoldCount == 1)
+
+      try await cluster.start()
+      #expect(try await store.settleLostCommits() == 1)
+      #expect(quota.inUse("t1") == 0, "nothing was written, so the hold is given back")
+      #expect(store.unsettledHoldCount == 0)
+      // And the workload can be scheduled afresh on the GPUs nothing holds.
+      let again = try await store.schedule(command)
+      #expect(again.placements.flatMap(\.claims).count == 2)
+    }
+  }
+
+  @Test("a Schedule whose write landed keeps its allocation and its hold, looked up at once or later")
+  func landedKeepsTheHold() async throws {
+    try await withPrivateStore(named: "lost-commit-landed") { cluster, store, quota in
+      _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
+      let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1))
+      let written = try await store.schedule(command)
+
+      // As if the answer to COMMIT had been lost: looked up at once, the allocation is the answer.
+      let landed = await store.settleLostCommit(command, reservation: written.quotaReservationID)
+      #expect(landed?.id == written.id)
+      #expect(quota.isHeld(written.quotaReservationID))
+
+      // Looked up later, because the database was down at the time: still kept.
+      try await cluster.stop()
+      #expect(await store.settleLostCommit(command, reservation: written.quotaReservationID) == nil)
+      #expect(store.unsettledHoldCount == 1)
+      try await cluster.start()
+      #expect(try await store.settleLostCommits() == 0)
+      #expect(quota.isHeld(written.quotaReservationID), "the allocation was written: its hold stays with it")
+      #expect(store.unsettledHoldCount == 0)
+    }
+  }
+
+  @Test("a hold whose Schedule wrote nothing is given back when looked up at once")
+  func notLandedGivenBackAtOnce() async throws {
+    try await withPrivateStore(named: "lost-commit-absent") { _, store, quota in
+      let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1))
+      let reservation = try await quota.reserve(tenant: "t1", stock: .concurrentGPUs, amount: 1, ttl: .seconds(60), idempotencyKey: "k")
+      #expect(await store.settleLostCommit(command, reservation: reservation) == nil)
+      #expect(!quota.isHeld(reservation))
+      #expect(store.unsettledHoldCount == 0)
+    }
+  }
+}
+
+/// A scheduler store on a cluster of the test's own (which it may stop and start), with the
+/// schema migrated and a pool that reconnects quickly.
+private func withPrivateStore(
+  named name: String, _ body: (PostgresTestCluster, SchedulerStore, InMemoryQuota) async throws -> Void
+) async throws {
+  let cluster = try await PostgresFixture.privateCluster(named: name)
+  do {
+    let database = try await cluster.createDatabase(named: "scheduler")
+    let owner = try PostgresPool(
+      configuration: PostgresConfiguration(url: database.ownerURL, minConnections: 0, maxConnections: 2), logger: quietLogger)
+    try await Migrator(pool: owner, logger: quietLogger).apply(try SchedulerSchema.plan(serviceRole: "maas_app"))
+    await owner.close()
+    var configuration = PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: 4, acquireTimeout: .seconds(5))
+    configuration.reconnectBackoff = PostgresBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))
+    let app = try PostgresPool(configuration: configuration, logger: quietLogger)
+    let quota = InMemoryQuota()
+    let store = SchedulerStore(pool: app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: { epoch })
+    do {
+      try await body(cluster, store, quota)
+      await app.close()
+    } catch {
+      await app.close()
+      throw error
+    }
+    try await cluster.destroy()
+  } catch {
+    try? await cluster.destroy()
+    throw error
+  }
+}
