@@ -49,45 +49,54 @@ final class ConnectionCore {
     return try results[1].get()
   }
 
-  /// One statement sent in the same round trip as `before` (a transaction's BEGIN and settings)
-  /// and `after` (its COMMIT), atomically: if any step fails, the later ones do not run.
-  /// - Throws: the first failure among `before`, the statement and `after`.
+  /// Statements sent in one round trip, after `before` (a transaction's BEGIN and settings) and
+  /// before `after` (its COMMIT), atomically: if any step fails, the later ones do not run. The
+  /// server still runs each statement only once the one before it has finished, so each takes its
+  /// own snapshot (under READ COMMITTED, one that includes what others committed while an earlier
+  /// statement waited for a lock).
+  /// - Returns: each statement's result, in order.
+  /// - Throws: the first failure among `before`, the statements and `after`.
   func query(
-    _ sql: String, _ parameters: [PostgresParameter], before: [PipelineStep], after: [PipelineStep]
-  ) throws -> ResultHandle {
+    _ statements: [(sql: String, parameters: [PostgresParameter])], before: [PipelineStep], after: [PipelineStep]
+  ) throws -> [ResultHandle] {
     let start = ContinuousClock.now
-    defer { self.logIfSlow(sql, since: start) }
+    defer { self.logIfSlow(statements.map(\.sql).joined(separator: "; "), since: start) }
     self.deallocateEvicted()
-    var statement: [PipelineStep]
-    var prepared: (key: StatementKey, new: Bool)?
-    if self.statements.capacity > 0 {
-      let key = StatementKey(sql: sql, types: parameters.map(\.type.oid))
-      if let name = self.statements.lookup(key) {
-        statement = [.executePrepared(name: name, sql: sql, parameters: parameters)]
-        prepared = (key, false)
+    var steps = before
+    var owned: [(steps: Range<Int>, prepared: (key: StatementKey, new: Bool)?)] = []
+    for (sql, parameters) in statements {
+      let first = steps.count
+      var prepared: (key: StatementKey, new: Bool)?
+      if self.statements.capacity > 0 {
+        let key = StatementKey(sql: sql, types: parameters.map(\.type.oid))
+        if let name = self.statements.lookup(key) {
+          steps.append(.executePrepared(name: name, sql: sql, parameters: parameters))
+          prepared = (key, false)
+        } else {
+          let (name, evicted) = self.statements.insert(key)
+          if let evicted { self.statements.pendingDeallocation.append(evicted) }
+          steps.append(.prepare(name: name, sql: sql, types: key.types))
+          steps.append(.executePrepared(name: name, sql: sql, parameters: parameters))
+          prepared = (key, true)
+        }
       } else {
-        let (name, evicted) = self.statements.insert(key)
-        if let evicted { self.statements.pendingDeallocation.append(evicted) }
-        statement = [.prepare(name: name, sql: sql, types: key.types), .executePrepared(name: name, sql: sql, parameters: parameters)]
-        prepared = (key, true)
+        steps.append(.execute(sql: sql, parameters: parameters))
       }
-    } else {
-      statement = [.execute(sql: sql, parameters: parameters)]
+      owned.append((first..<steps.count, prepared))
     }
-    let results = try self.pq.pipeline(before + statement + after, atomically: true)
-    let own = results[before.count..<(before.count + statement.count)]
-    if case .failure(let error) = own.first!, let prepared {
-      // A new statement that did not prepare, or a cached one the server no longer has (DISCARD,
-      // a schema change): forget it; the caller's transaction is aborted either way.
-      if prepared.new || Self.isStale(error) {
+    steps += after
+    let results = try self.pq.pipeline(steps, atomically: true)
+    for (range, prepared) in owned {
+      if case .failure(let error) = results[range.lowerBound], let prepared, prepared.new || Self.isStale(error) {
+        // A new statement that did not prepare (or never ran: a step before it failed), or a
+        // cached one the server no longer has (DISCARD, a schema change): forget it; the
+        // caller's transaction is aborted either way.
         self.statements.remove(prepared.key, deallocate: !prepared.new && error.sqlState != "26000")
       }
     }
-    for result in results[..<before.count] { _ = try result.get() }
-    var handle: ResultHandle?
-    for result in own { handle = try result.get() }
-    for result in results[(before.count + statement.count)...] { _ = try result.get() }
-    return handle!
+    // With one sync point, the first failure is the one that made the server skip the rest.
+    for result in results { _ = try result.get() }
+    return try owned.map { try results[$0.steps.upperBound - 1].get() }
   }
 
   /// BEGIN and the transaction's settings (`set_config(name, value, true)`, that is SET LOCAL),

@@ -1,5 +1,6 @@
 internal import CLibPQ
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -115,16 +116,29 @@ private func receiveNotice(_ context: UnsafeMutableRawPointer?, _ result: Opaque
   }
 }
 
+/// Counts the round trips connections make to the server: one per statement sent alone, one per
+/// pipeline however many statements it carries (the login handshake is not counted). Shared by a pool's
+/// connections and read from any thread.
+final class RoundTripCounter: Sendable {
+  private let count = Atomic<Int>(0)
+
+  var value: Int { self.count.load(ordering: .relaxed) }
+
+  func add() { self.count.wrappingAdd(1, ordering: .relaxed) }
+}
+
 /// One PGconn, confined to its worker thread.
 final class LibPQConnection {
   private var pointer: OpaquePointer?
   private let noticeSink: Unmanaged<NoticeSink>
+  private let roundTrips: RoundTripCounter?
   /// Set when the protocol state is no longer known (a pipeline answered out of order): the
   /// connection must not be used again even if libpq still calls it OK.
   private var desynchronized = false
 
-  private init(pointer: OpaquePointer, logger: Logger) {
+  private init(pointer: OpaquePointer, logger: Logger, roundTrips: RoundTripCounter?) {
     self.pointer = pointer
+    self.roundTrips = roundTrips
     self.noticeSink = Unmanaged.passRetained(NoticeSink(logger: logger))
     PQsetNoticeReceiver(pointer, receiveNotice, self.noticeSink.toOpaque())
   }
@@ -136,7 +150,9 @@ final class LibPQConnection {
 
   /// PQconnectdbParams with `expand_dbname`, so the `dbname` value may be a whole
   /// `postgresql://` URL or keyword/value string; later pairs override what it sets.
-  static func connect(parameters: [(String, String)], logger: Logger) throws -> LibPQConnection {
+  static func connect(parameters: [(String, String)], logger: Logger, roundTrips: RoundTripCounter? = nil) throws
+    -> LibPQConnection
+  {
     let keywords = parameters.map { strdup($0.0) }
     let values = parameters.map { strdup($0.1) }
     defer {
@@ -153,7 +169,7 @@ final class LibPQConnection {
       PQfinish(pointer)
       throw PostgresError.connection("could not connect: \(message)")
     }
-    return LibPQConnection(pointer: pointer, logger: logger)
+    return LibPQConnection(pointer: pointer, logger: logger, roundTrips: roundTrips)
   }
 
   var isBroken: Bool {
@@ -206,6 +222,7 @@ final class LibPQConnection {
   /// One statement through the extended protocol with an unnamed statement (PQexecParams).
   func execute(_ sql: String, _ parameters: [PostgresParameter]) throws -> ResultHandle {
     let pointer = try self.usablePointer(sql: sql)
+    self.roundTrips?.add()
     let raw = try withParameterArrays(parameters) { count, types, values, lengths, formats in
       PQexecParams(pointer, sql, count, types, values, lengths, formats, PostgresFormat.text.rawValue)
     }
@@ -215,6 +232,7 @@ final class LibPQConnection {
   /// One execution of a statement prepared on this connection (PQexecPrepared).
   func executePrepared(name: String, sql: String, _ parameters: [PostgresParameter]) throws -> ResultHandle {
     let pointer = try self.usablePointer(sql: sql)
+    self.roundTrips?.add()
     let raw = try withParameterArrays(parameters) { count, _, values, lengths, formats in
       PQexecPrepared(pointer, name, count, values, lengths, formats, PostgresFormat.text.rawValue)
     }
@@ -232,6 +250,7 @@ final class LibPQConnection {
   ///   statement must not run outside the transaction.
   func pipeline(_ steps: [PipelineStep], atomically: Bool = false) throws -> [Result<ResultHandle, PostgresError>] {
     let pointer = try self.usablePointer(sql: steps.first?.sql)
+    self.roundTrips?.add()
     guard PQenterPipelineMode(pointer) == 1 else {
       throw self.connectionError("could not enter pipeline mode", sql: steps.first?.sql)
     }

@@ -58,6 +58,13 @@ public final class PostgresConnection: PostgresQueryable, Sendable {
   /// - Throws: `PostgresError` `.connection` when the server cannot be reached or refuses the
   ///   login (the message is libpq's), `.query` when the session settings are rejected.
   public static func connect(configuration: PostgresConfiguration, logger: Logger) async throws -> PostgresConnection {
+    try await self.connect(configuration: configuration, logger: logger, roundTrips: nil)
+  }
+
+  /// `connect`, counting the connection's round trips in `roundTrips`.
+  static func connect(configuration: PostgresConfiguration, logger: Logger, roundTrips: RoundTripCounter?) async throws
+    -> PostgresConnection
+  {
     let id = Self.counter.wrappingAdd(1, ordering: .relaxed).newValue
     var logger = logger
     logger[metadataKey: "postgres_connection"] = "\(id)"
@@ -68,7 +75,8 @@ public final class PostgresConnection: PostgresQueryable, Sendable {
       let accepted = worker.submit {
         continuation.resume(
           returning: Result {
-            let pq = try LibPQConnection.connect(parameters: configuration.connectionParameters, logger: connectLogger)
+            let pq = try LibPQConnection.connect(
+              parameters: configuration.connectionParameters, logger: connectLogger, roundTrips: roundTrips)
             core.value = ConnectionCore(pq: pq, configuration: configuration, logger: connectLogger)
             for setting in configuration.sessionSettings {
               let parameters = [try setting.name.postgresParameter(), try setting.value.postgresParameter()]
@@ -140,14 +148,25 @@ public final class PostgresConnection: PostgresQueryable, Sendable {
     _ sql: String, _ parameters: [(any PostgresEncodable)?],
     beginning: (sql: String, settings: [(name: String, value: String)])?, committing: Bool
   ) async throws -> PostgresRows {
-    let encoded = try Self.encode(parameters, sql: sql)
+    try await self.query([PostgresStatement(sql, parameters)], beginning: beginning, committing: committing)[0]
+  }
+
+  /// Several statements in one round trip, with the transaction's BEGIN and settings
+  /// (`beginning`) before them and COMMIT (`committing`) after them; each runs once the one
+  /// before it has finished, and if one fails, the later ones do not run.
+  /// - Returns: each statement's rows, in order.
+  func query(
+    _ statements: [PostgresStatement],
+    beginning: (sql: String, settings: [(name: String, value: String)])?, committing: Bool
+  ) async throws -> [PostgresRows] {
+    let encoded = try statements.map { (sql: $0.sql, parameters: try Self.encode($0.parameters, sql: $0.sql)) }
     let before = try beginning.map { try ConnectionCore.beginSteps($0.sql, settings: $0.settings) } ?? []
     let after: [PipelineStep] = committing ? [.execute(sql: "COMMIT", parameters: [])] : []
     // A COMMIT on its way is not cancelled: that would leave its outcome unknown for no gain.
-    let result = try await self.run(sql: sql, cancellable: !committing) { core in
-      try core.query(sql, encoded, before: before, after: after)
+    let results = try await self.run(sql: statements.first?.sql, cancellable: !committing) { core in
+      try core.query(encoded, before: before, after: after)
     }
-    return PostgresRows(result: result)
+    return results.map { PostgresRows(result: $0) }
   }
 
   func begin(_ beginSQL: String, settings: [(name: String, value: String)]) async throws {

@@ -28,6 +28,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
   let sleep: @Sendable (Duration) async throws -> Void
   let random: @Sendable () -> Double
   private let state = Mutex(PoolState())
+  private let roundTripCounter = RoundTripCounter()
 
   /// - Parameters:
   ///   - sleep: how the pool pauses between connection attempts and transaction retries
@@ -59,6 +60,12 @@ public final class PostgresPool: PostgresQueryable, Sendable {
       PostgresPoolStatistics(idle: state.idle.count, checkedOut: state.checkedOut.count, opening: state.opening, waiting: state.waiters.count)
     }
   }
+
+  /// How many round trips to the server this pool's connections have made since it was created:
+  /// one per statement sent alone, one per pipeline however many statements (and BEGIN, COMMIT)
+  /// it carries; the login handshake is not counted. For tests and measurements of how many
+  /// times an operation waits for the server.
+  public var roundTrips: Int { self.roundTripCounter.value }
 
   /// Runs `body` with a connection of its own, and takes the connection back when `body` returns
   /// or throws. Statements in `body` run in one session, one after another, but each in its own
@@ -268,7 +275,8 @@ public final class PostgresPool: PostgresQueryable, Sendable {
   private func open() async {
     while true {
       do {
-        let connection = try await PostgresConnection.connect(configuration: self.configuration, logger: self.logger)
+        let connection = try await PostgresConnection.connect(
+          configuration: self.configuration, logger: self.logger, roundTrips: self.roundTripCounter)
         self.opened(connection)
         return
       } catch {

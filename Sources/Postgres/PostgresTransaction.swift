@@ -7,6 +7,20 @@ public enum PostgresIsolationLevel: String, Sendable, Hashable {
   case serializable = "SERIALIZABLE"
 }
 
+/// One statement and its parameters, for sending several in one round trip
+/// (`PostgresTransaction.queryBatch`).
+public struct PostgresStatement: Sendable {
+  /// One statement, with `$1`... for its parameters.
+  public var sql: String
+  /// Bound in order; nil is SQL NULL.
+  public var parameters: [(any PostgresEncodable)?]
+
+  public init(_ sql: String, _ parameters: [(any PostgresEncodable)?] = []) {
+    self.sql = sql
+    self.parameters = parameters
+  }
+}
+
 /// The statements of one transaction, on one connection; what `PostgresPool.transaction` hands
 /// its closure. Usable only inside that closure: afterwards every statement throws `.invalidUse`.
 public final class PostgresTransaction: PostgresQueryable, Sendable {
@@ -60,7 +74,37 @@ public final class PostgresTransaction: PostgresQueryable, Sendable {
     return try await self.run(sql, parameters, committing: true)
   }
 
+  /// Runs `statements` one after another and returns each one's rows, all in one round trip
+  /// (with BEGIN too, when they are the transaction's first). The server starts each statement
+  /// only once the one before it has finished, so under READ COMMITTED a later statement's
+  /// snapshot includes what other transactions committed while an earlier one waited for a lock:
+  /// a transaction can lock a row in one statement and read what the lock's previous holders
+  /// wrote in the next, for the price of one round trip.
+  ///
+  /// - Throws: as `query`, for the first statement that fails; the later ones do not run, and
+  ///   the transaction is aborted as after any failed statement.
+  public func queryBatch(_ statements: [PostgresStatement]) async throws -> [PostgresRows] {
+    guard let first = statements.first else { return [] }
+    return try await self.running(first.sql, committing: false) { pendingStart in
+      try await self.connection.query(statements, beginning: pendingStart, committing: false)
+    }
+  }
+
   private func run(_ sql: String, _ parameters: [(any PostgresEncodable)?], committing: Bool) async throws -> PostgresRows {
+    try await self.running(sql, committing: committing) { pendingStart in
+      if pendingStart == nil && !committing {
+        try await self.connection.query(sql, parameters)
+      } else {
+        try await self.connection.query(sql, parameters, beginning: pendingStart, committing: committing)
+      }
+    }
+  }
+
+  /// Sends what `body` sends as the transaction's next round trip: with BEGIN if it has not been
+  /// sent yet (`body` gets it), and as its last if `committing`.
+  private func running<T>(
+    _ sql: String, committing: Bool, _ body: (_ pendingStart: Start?) async throws -> T
+  ) async throws -> T {
     let start: Start?? = self.state.withLock { state in
       guard !state.finished else { return .none }
       defer {
@@ -73,14 +117,9 @@ public final class PostgresTransaction: PostgresQueryable, Sendable {
       throw PostgresError(kind: .invalidUse, message: "the transaction has already finished", statement: sql)
     }
     do {
-      let rows: PostgresRows
-      if pendingStart == nil && !committing {
-        rows = try await self.connection.query(sql, parameters)
-      } else {
-        rows = try await self.connection.query(sql, parameters, beginning: pendingStart, committing: committing)
-      }
+      let result = try await body(pendingStart)
       if committing { self.state.withLock { $0.committed = true } }
-      return rows
+      return result
     } catch let error as PostgresError {
       // The first failure aborts the transaction on the server; remember it, so that a closure
       // that catches it and carries on still has the transaction retried or failed for it.

@@ -183,6 +183,95 @@ struct TransactionTests {
     }
   }
 
+  @Test("A batch goes out with BEGIN in one round trip, and each of its statements sees what the ones before it wrote")
+  func batchInOneRoundTrip() async throws {
+    try await withPool { pool in
+      _ = try await pool.execute("CREATE TABLE tx_batch (name text PRIMARY KEY)")
+      let before = pool.roundTrips
+      let rows = try await pool.transaction { tx in
+        try await tx.queryBatch([
+          PostgresStatement("INSERT INTO tx_batch VALUES ($1)", ["first"]),
+          PostgresStatement("INSERT INTO tx_batch SELECT name || $1 FROM tx_batch", ["+"]),
+          PostgresStatement("SELECT name FROM tx_batch ORDER BY name"),
+        ])
+      }
+      // The batch with BEGIN, then COMMIT.
+      #expect(pool.roundTrips - before == 2)
+      #expect(rows.map(\.affectedRows) == [1, 1, 2])
+      #expect(try rows[2].map { try $0.decode(String.self, at: 0) } == ["first", "first+"])
+    }
+  }
+
+  @Test("A batch statement that starts after an earlier one waited for a lock sees what the lock's holder committed meanwhile")
+  func batchSeesWhatTheLockHolderCommitted() async throws {
+    try await withPool { pool in
+      _ = try await pool.execute("CREATE TABLE tx_batch_lock (id int4 PRIMARY KEY, n int8 NOT NULL)")
+      _ = try await pool.execute("CREATE TABLE tx_batch_notes (note text NOT NULL)")
+      _ = try await pool.execute("INSERT INTO tx_batch_lock VALUES (1, 0)")
+      let holding = Signal()
+      let commit = Signal()
+      async let holder: Void = pool.transaction { tx in
+        _ = try await tx.execute("UPDATE tx_batch_lock SET n = n + 1 WHERE id = 1")
+        _ = try await tx.execute("INSERT INTO tx_batch_notes VALUES ('written under the lock')")
+        holding.fire()
+        await commit.wait()
+      }
+      await holding.wait()
+      async let batch: [PostgresRows] = pool.transaction { tx in
+        try await tx.queryBatch([
+          // The subquery reads with the snapshot this statement took before it waited.
+          PostgresStatement("SELECT n, (SELECT count(*) FROM tx_batch_notes) AS notes FROM tx_batch_lock WHERE id = 1 FOR UPDATE"),
+          PostgresStatement("SELECT count(*) AS notes FROM tx_batch_notes"),
+        ])
+      }
+      try await waitUntil("the batch to wait for the row lock") {
+        let waiting = try await pool.query(
+          """
+          SELECT count(*)::bigint FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'
+          """, [])
+        return try waiting[0].decode(Int64.self, at: 0) == 1
+      }
+      commit.fire()
+      try await holder
+      let rows = try await batch
+      #expect(try rows[0][0].decode(Int64.self, column: "n") == 1)
+      #expect(try rows[0][0].decode(Int64.self, column: "notes") == 0)
+      #expect(try rows[1][0].decode(Int64.self, column: "notes") == 1)
+    }
+  }
+
+  @Test("A failing statement of a batch stops the ones after it and fails the transaction, which commits nothing")
+  func failingBatch() async throws {
+    try await withPool { pool in
+      _ = try await pool.execute("CREATE TABLE tx_batch_fail (name text PRIMARY KEY)")
+      _ = try await pool.execute("INSERT INTO tx_batch_fail VALUES ('taken')")
+      let error = await #expect(throws: PostgresError.self) {
+        try await pool.transaction { tx in
+          _ = try await tx.queryBatch([
+            PostgresStatement("INSERT INTO tx_batch_fail VALUES ($1)", ["new"]),
+            PostgresStatement("INSERT INTO tx_batch_fail VALUES ($1)", ["taken"]),
+            PostgresStatement("INSERT INTO tx_batch_fail VALUES ($1)", ["after"]),
+          ])
+        }
+      }
+      #expect(error?.isUniqueViolation == true)
+      #expect(error?.detail == "Key (name)=(taken) already exists.")
+      let names = try await pool.query("SELECT name FROM tx_batch_fail ORDER BY name", []).map { try $0.decode(String.self, at: 0) }
+      #expect(names == ["taken"])
+      // The connection is clean again, and a batch later in a transaction (BEGIN already sent) works.
+      let count = try await pool.transaction { tx in
+        _ = try await tx.execute("INSERT INTO tx_batch_fail VALUES ($1)", ["new"])
+        let rows = try await tx.queryBatch([
+          PostgresStatement("INSERT INTO tx_batch_fail VALUES ($1)", ["after"]),
+          PostgresStatement("SELECT count(*)::bigint FROM tx_batch_fail"),
+        ])
+        return try rows[1][0].decode(Int64.self, at: 0)
+      }
+      #expect(count == 3)
+    }
+  }
+
   @Test("A statement's first use inside a transaction prepares it in the same round trip as BEGIN, and a failed one is not cached")
   func firstStatementWithBegin() async throws {
     try await withPool { pool in

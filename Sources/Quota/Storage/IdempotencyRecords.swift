@@ -47,6 +47,17 @@ struct IdempotencyRecord: Sendable {
   }
 }
 
+extension IdempotencyRecord {
+  /// The record in a row's `fingerprint` and `answer` columns; nil when they are NULL (the key
+  /// answered nothing yet). In an extension, so the memberwise initialiser stays.
+  init?(row: PostgresRow) throws {
+    guard let fingerprint = try row.decode(String?.self, column: "fingerprint"),
+      let answer = try row.decode(String?.self, column: "answer")
+    else { return nil }
+    self.init(fingerprint: fingerprint, answer: answer)
+  }
+}
+
 extension QuotaStore {
   /// The remembered calls of `method` among `keys`, by key.
   func priorAnswers(_ tx: PostgresTransaction, tenant: String, method: String, keys: [String]) async throws

@@ -1,6 +1,15 @@
 import Foundation
 import Postgres
 
+// Reserve, Commit and Release are each two round trips, like Consume. The first carries BEGIN,
+// the statement that locks the counter row, and a second statement that reads what the decision
+// needs (the key's remembered answer, the reservation, the lapsed holds). That read is a statement
+// of its own because of READ COMMITTED: a statement sees what was committed when it started, and
+// the one that waits for the lock started before the lock's previous holder committed, so only a
+// statement that starts once the lock is held sees everything earlier holders wrote. The server
+// starts the second only after the first has finished (`PostgresTransaction.queryBatch`), so
+// both still cost one round trip. The second round trip carries the writes and COMMIT
+// (`queryAndCommit`). A replayed answer writes nothing, and its COMMIT is the second round trip.
 extension QuotaStore {
   /// Reserve: checks and sets aside `command.amount` of a stock resource in one step.
   ///
@@ -13,31 +22,68 @@ extension QuotaStore {
         let now = self.clock.now()
         let tenant = command.tenantID
         let resource = command.resource
-        let counter = try await self.lockCounterWithLimit(
-          tx, tenant: tenant, resource: resource, windowStart: Self.stockWindowStart)
-        let limit = counter.limit
-        return try await self.idempotent(command, in: tx, now: now) { () async throws -> Result<Reservation, QuotaError> in
-          let freed = try await self.expireLapsed(tx, tenant: tenant, resource: resource, now: now)
-          let reserved = counter.reserved - freed
-          let admission = QuotaAdmission.admit(
-            resource: resource, used: counter.used, reserved: reserved, amount: command.amount, limit: limit)
-          if case .failure(let refusal) = admission {
-            if freed > 0 { try await self.setReserved(tx, tenant: tenant, resource: resource, to: reserved) }
-            return .failure(refusal)
-          }
-          let reservation = Reservation(id: UUID().uuidString.lowercased(), command: command, now: now)
-          _ = try await tx.execute(
+        let rows = try await tx.queryBatch([
+          Self.lockingCounterWithLimit(tenant: tenant, resource: resource, windowStart: Self.stockWindowStart),
+          // Lapsed holds are expired only when the call is not a retry: a replay writes nothing.
+          PostgresStatement(
             """
-            INSERT INTO quota.reservations (id, tenant_id, resource, amount, state, create_time, expire_time, update_time)
-            VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $6)
+            WITH prior AS (
+              SELECT fingerprint, answer FROM quota.idempotency WHERE tenant_id = $1 AND method = $6 AND key = $7
+            ), lapsed AS (
+              UPDATE quota.reservations SET state = $4, update_time = $3
+              WHERE tenant_id = $1 AND resource = $2 AND state = $5 AND expire_time <= $3 AND NOT EXISTS (SELECT FROM prior)
+              RETURNING amount
+            )
+            SELECT (SELECT coalesce(sum(amount), 0)::bigint FROM lapsed) AS freed,
+              (SELECT fingerprint FROM prior) AS fingerprint, (SELECT answer FROM prior) AS answer
             """,
             [
-              reservation.id, tenant, resource.rawValue, reservation.amount, reservation.state.rawValue,
-              reservation.createdAt, reservation.expiresAt,
+              tenant, resource.rawValue, now, ReservationState.expired.rawValue, ReservationState.held.rawValue,
+              ReserveCommand.method, command.idempotencyKey,
+            ]),
+        ])
+        let counter = try self.counterWithLimit(rows[0], tenant: tenant, resource: resource)
+        let found = rows[1][0]
+        if let prior = try IdempotencyRecord(row: found) { return try prior.replay(for: command, as: Reservation.self) }
+        let freed = try found.decode(Int64.self, column: "freed")
+        let reserved = counter.reserved - freed
+        let admission = QuotaAdmission.admit(
+          resource: resource, used: counter.used, reserved: reserved, amount: command.amount, limit: counter.limit)
+        let answer = admission.map { _ in Reservation(id: UUID().uuidString.lowercased(), command: command, now: now) }
+        let remembered: [(any PostgresEncodable)?] = [
+          tenant, resource.rawValue, Self.stockWindowStart, ReserveCommand.method, command.idempotencyKey,
+          command.fingerprint, try IdempotencyRecord.encode(answer), now,
+        ]
+        switch answer {
+        case .success(let reservation):
+          _ = try await tx.queryAndCommit(
+            """
+            WITH answer AS (
+              INSERT INTO quota.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
+              VALUES ($1, $4, $5, $6, $7, $8)
+            ), hold AS (
+              INSERT INTO quota.reservations (id, tenant_id, resource, amount, state, create_time, expire_time, update_time)
+              VALUES ($9::uuid, $1, $2, $10, $11, $8, $12, $8)
+            )
+            UPDATE quota.counters SET reserved = $13 WHERE tenant_id = $1 AND resource = $2 AND window_start = $3
+            """,
+            remembered + [
+              reservation.id, reservation.amount, reservation.state.rawValue, reservation.expiresAt,
+              reserved + command.amount,
             ])
-          try await self.setReserved(tx, tenant: tenant, resource: resource, to: reserved + command.amount)
-          return .success(reservation)
+        case .failure:
+          // Holds expired above are given back even though this call is refused.
+          _ = try await tx.queryAndCommit(
+            """
+            WITH answer AS (
+              INSERT INTO quota.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
+              VALUES ($1, $4, $5, $6, $7, $8)
+            )
+            UPDATE quota.counters SET reserved = $9 WHERE tenant_id = $1 AND resource = $2 AND window_start = $3 AND $10 > 0
+            """,
+            remembered + [reserved, freed])
         }
+        return answer
       }
     }.get()
   }
@@ -72,31 +118,48 @@ extension QuotaStore {
       try await pool.transaction(tenant: command.tenantID) { tx in
         let now = self.clock.now()
         let tenant = command.tenantID
-        try await self.requireTenant(tx, tenant)
-        // The resource decides which counter to lock; it never changes, so reading it unlocked is
-        // safe, and locking the counter before the reservation keeps one lock order with Reserve.
-        let found = try await tx.query("SELECT resource FROM quota.reservations WHERE tenant_id = $1 AND id = $2", [tenant, uuid])
-        guard let row = found.first, let resource = QuotaResource(rawValue: try row.decode(Int.self, at: 0)) else {
+        let rows = try await tx.queryBatch([
+          // The reservation's resource decides which counter to lock; it never changes, so reading
+          // it before the lock is safe, and locking the counter before the reservation keeps one
+          // lock order with Reserve.
+          PostgresStatement(
+            """
+            WITH known AS (
+              SELECT FROM quota.tenants WHERE tenant_id = $1
+            ), reservation AS (
+              SELECT resource FROM quota.reservations WHERE tenant_id = $1 AND id = $2
+            ), counter AS (
+              INSERT INTO quota.counters AS c (tenant_id, resource, window_start) SELECT $1, resource, $3 FROM reservation
+              ON CONFLICT (tenant_id, resource, window_start) DO UPDATE SET used = c.used
+              RETURNING resource
+            )
+            SELECT EXISTS (SELECT FROM known) AS known, (SELECT resource FROM counter) AS resource
+            """, [tenant, uuid, Self.stockWindowStart]),
+          // Every writer of a reservation holds its counter's lock, so this lock never waits and
+          // the state read here is the one the last holder committed.
+          PostgresStatement(
+            """
+            SELECT r.resource, r.amount, r.state, r.create_time, r.expire_time, i.fingerprint, i.answer
+            FROM quota.reservations r
+            LEFT JOIN quota.idempotency i ON i.tenant_id = r.tenant_id AND i.method = $3 AND i.key = $4
+            WHERE r.tenant_id = $1 AND r.id = $2
+            FOR UPDATE OF r
+            """, [tenant, uuid, Command.method, command.idempotencyKey]),
+        ])
+        guard try rows[0][0].decode(Bool.self, column: "known") else { throw QuotaError.tenantNotFound(tenant) }
+        guard try rows[0][0].decode(Int?.self, column: "resource") != nil, let row = rows[1].first else {
           throw QuotaError.reservationNotFound(id)
         }
-        _ = try await self.lockCounter(tx, tenant: tenant, resource: resource, windowStart: Self.stockWindowStart)
-        return try await self.idempotent(command, in: tx, now: now) { () async throws -> Result<Reservation, QuotaError> in
-          let reservation = try await self.lockReservation(tx, tenant: tenant, id: uuid)
-          let (transition, answer) = decide(reservation, now)
-          if let transition { try await self.apply(transition, tx, now: now) }
-          return answer
-        }
+        if let prior = try IdempotencyRecord(row: row) { return try prior.replay(for: command, as: Reservation.self) }
+        let reservation = try Self.reservation(row, id: uuid, tenant: tenant)
+        let (transition, answer) = decide(reservation, now)
+        try await self.remember(answer, of: command, applying: transition, to: reservation, tx, now: now)
+        return answer
       }
     }.get()
   }
 
-  private func lockReservation(_ tx: PostgresTransaction, tenant: String, id: UUID) async throws -> Reservation {
-    let rows = try await tx.query(
-      """
-      SELECT resource, amount, state, create_time, expire_time FROM quota.reservations
-      WHERE tenant_id = $1 AND id = $2 FOR UPDATE
-      """, [tenant, id])
-    let row = rows[0]
+  private static func reservation(_ row: PostgresRow, id: UUID, tenant: String) throws -> Reservation {
     guard let resource = QuotaResource(rawValue: try row.decode(Int.self, column: "resource")),
       let state = ReservationState(rawValue: try row.decode(Int.self, column: "state"))
     else { throw PostgresError(kind: .decoding, message: "reservation \(id) has an unknown resource or state") }
@@ -107,62 +170,42 @@ extension QuotaStore {
       expiresAt: try row.decode(Date?.self, column: "expire_time"))
   }
 
-  /// Writes a transition's new state, and its effect on the counter (locked by the caller) and,
-  /// for changes to what is committed, on the ledger.
-  private func apply(_ transition: ReservationTransition, _ tx: PostgresTransaction, now: Date) async throws {
-    let reservation = transition.reservation
-    _ = try await tx.execute(
-      "UPDATE quota.reservations SET state = $3, expire_time = $4, update_time = $5 WHERE tenant_id = $1 AND id = $2::uuid",
-      [reservation.tenantID, reservation.id, reservation.state.rawValue, reservation.expiresAt, now])
+  /// Remembers Commit's or Release's answer and writes its transition (if any): the reservation's
+  /// new state, the effect on the counter (locked by the caller) and, for changes to what is
+  /// committed, a ledger entry; then commits, all in one round trip.
+  private func remember<Command: IdempotentCommand>(
+    _ answer: Result<Reservation, QuotaError>, of command: Command, applying transition: ReservationTransition?,
+    to current: Reservation, _ tx: PostgresTransaction, now: Date
+  ) async throws {
+    let next = transition?.reservation ?? current
     let (usedDelta, reservedDelta): (Int64, Int64)
-    switch transition.effect {
-    case .none: return
+    switch transition?.effect ?? .none {
+    case .none: (usedDelta, reservedDelta) = (0, 0)
     case .moveReservedToUsed(let amount): (usedDelta, reservedDelta) = (amount, -amount)
     case .freeReserved(let amount): (usedDelta, reservedDelta) = (0, -amount)
     case .freeUsed(let amount): (usedDelta, reservedDelta) = (-amount, 0)
     }
-    _ = try await tx.execute(
+    // Each part runs only when it changes something: the reservation when there is a transition,
+    // the counter when it has an effect, the ledger when what is committed changes.
+    _ = try await tx.queryAndCommit(
       """
-      UPDATE quota.counters SET used = used + $4, reserved = reserved + $5
-      WHERE tenant_id = $1 AND resource = $2 AND window_start = $3
-      """,
-      [reservation.tenantID, reservation.resource.rawValue, Self.stockWindowStart, usedDelta, reservedDelta])
-    if usedDelta != 0 {
-      _ = try await tx.execute(
-        """
-        INSERT INTO quota.ledger (tenant_id, resource, quantity, usage_time, window_start, source, reservation_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7::uuid)
-        """,
-        [
-          reservation.tenantID, reservation.resource.rawValue, usedDelta, now, Self.stockWindowStart,
-          usedDelta > 0 ? "commit" : "release", reservation.id,
-        ])
-    }
-  }
-
-  /// Marks the tenant's lapsed holds of `resource` expired; returns the amount they held. The
-  /// caller holds the counter's lock and takes the amount off `reserved`.
-  private func expireLapsed(_ tx: PostgresTransaction, tenant: String, resource: QuotaResource, now: Date)
-    async throws -> Int64
-  {
-    let rows = try await tx.query(
-      """
-      WITH lapsed AS (
-        UPDATE quota.reservations SET state = $4, update_time = $3
-        WHERE tenant_id = $1 AND resource = $2 AND state = $5 AND expire_time <= $3
-        RETURNING amount
+      WITH answer AS (
+        INSERT INTO quota.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
+        VALUES ($1, $4, $5, $6, $7, $8)
+      ), moved AS (
+        UPDATE quota.reservations SET state = $10, expire_time = $11, update_time = $8
+        WHERE tenant_id = $1 AND id = $9::uuid AND $12
+      ), counted AS (
+        UPDATE quota.counters SET used = used + $13, reserved = reserved + $14
+        WHERE tenant_id = $1 AND resource = $2 AND window_start = $3 AND ($13 <> 0 OR $14 <> 0)
       )
-      SELECT coalesce(sum(amount), 0)::bigint FROM lapsed
+      INSERT INTO quota.ledger (tenant_id, resource, quantity, usage_time, window_start, source, reservation_id)
+      SELECT $1, $2, $13, $8, $3, $15, $9::uuid WHERE $13 <> 0
       """,
-      [tenant, resource.rawValue, now, ReservationState.expired.rawValue, ReservationState.held.rawValue])
-    return try rows[0].decode(Int64.self, at: 0)
-  }
-
-  private func setReserved(_ tx: PostgresTransaction, tenant: String, resource: QuotaResource, to reserved: Int64)
-    async throws
-  {
-    _ = try await tx.execute(
-      "UPDATE quota.counters SET reserved = $4 WHERE tenant_id = $1 AND resource = $2 AND window_start = $3",
-      [tenant, resource.rawValue, Self.stockWindowStart, reserved])
+      [
+        current.tenantID, current.resource.rawValue, Self.stockWindowStart, Command.method, command.idempotencyKey,
+        command.fingerprint, try IdempotencyRecord.encode(answer), now, current.id, next.state.rawValue, next.expiresAt,
+        transition != nil, usedDelta, reservedDelta, usedDelta > 0 ? "commit" : "release",
+      ])
   }
 }

@@ -9,7 +9,10 @@ public import Postgres
 /// Serialisation point: the `counters` row of (tenant, resource, window). Every operation that
 /// changes a counter locks that row first (`lockCounter`), then reads idempotency answers and
 /// reservations, so two operations on the same counter never interleave, and a retried call
-/// finds its first answer once it holds the lock.
+/// finds its first answer once it holds the lock. Those reads are statements after the locking
+/// one (they may share its round trip, `PostgresTransaction.queryBatch`): under READ COMMITTED a
+/// statement sees what was committed when it started, so rows read by the statement that waited
+/// for the lock can predate what the lock's previous holder committed.
 ///
 /// Errors: a refusal the caller should see again on retry (RESOURCE_EXHAUSTED, a reservation no
 /// longer held) comes back as `Result.failure` and is remembered under the idempotency key;
@@ -67,9 +70,16 @@ public final class QuotaStore: Sendable {
   /// it with the limit in force.
   /// - Throws: `QuotaError.tenantNotFound` when the service has never seen the tenant.
   func lockCounterWithLimit(_ tx: PostgresTransaction, tenant: String, resource: QuotaResource, windowStart: Date)
-    async throws -> (limit: QuotaLimit, isDefault: Bool, used: Int64, reserved: Int64)
+    async throws -> CounterWithLimit
   {
-    let rows = try await tx.query(
+    let statement = Self.lockingCounterWithLimit(tenant: tenant, resource: resource, windowStart: windowStart)
+    return try counterWithLimit(try await tx.query(statement.sql, statement.parameters), tenant: tenant, resource: resource)
+  }
+
+  /// The statement of `lockCounterWithLimit`, for sending with others in one round trip; its rows
+  /// decode with `counterWithLimit`.
+  static func lockingCounterWithLimit(tenant: String, resource: QuotaResource, windowStart: Date) -> PostgresStatement {
+    PostgresStatement(
       """
       WITH tenant AS (
         SELECT l.value, l.resource IS NOT NULL AS own
@@ -82,11 +92,18 @@ public final class QuotaStore: Sendable {
       )
       SELECT tenant.value, tenant.own, counter.used, counter.reserved FROM tenant, counter
       """, [tenant, resource.rawValue, windowStart])
+  }
+
+  /// The rows of `lockingCounterWithLimit`.
+  /// - Throws: `QuotaError.tenantNotFound` when the service has never seen the tenant.
+  func counterWithLimit(_ rows: PostgresRows, tenant: String, resource: QuotaResource) throws -> CounterWithLimit {
     guard let row = rows.first else { throw QuotaError.tenantNotFound(tenant) }
     let own = try row.decode(Bool.self, column: "own")
     let limit = own ? (try row.decode(Int64?.self, column: "value").map(QuotaLimit.limited) ?? .unlimited) : policy.defaults.limit(for: resource)
     return (limit, !own, try row.decode(Int64.self, column: "used"), try row.decode(Int64.self, column: "reserved"))
   }
+
+  typealias CounterWithLimit = (limit: QuotaLimit, isDefault: Bool, used: Int64, reserved: Int64)
 
   /// Runs `body`, retrying once when another replica remembered an answer under the same key
   /// at the same moment (the unique violation rolls this attempt back; the retry replays the

@@ -153,6 +153,76 @@ struct QuotaStoreTests {
     }
   }
 
+  @Test("Reserve, Commit and Release each take two round trips to the database, refusals and replays included")
+  func twoRoundTripsEach() async throws {
+    try await withStore("quota_round_trips") { f in
+      _ = try await f.store.setLimits(try setLimits("acme", [.models: .limited(10)]))
+      // The first of each is also the first use of its statements: preparing them rides along.
+      let (held, reserving) = try await f.roundTrips { try await f.store.reserve(try reserve("acme", 4, ttl: .seconds(60), key: "r")) }
+      #expect(reserving == 2)
+      let (replayed, replaying) = try await f.roundTrips { try await f.store.reserve(try reserve("acme", 4, ttl: .seconds(60), key: "r")) }
+      #expect(replayed == held)
+      #expect(replaying == 2)
+      let (refusal, refusing) = await f.roundTrips { await quotaError { try await f.store.reserve(try reserve("acme", 7)) } }
+      #expect(refusal?.category == .resourceExhausted)
+      #expect(refusing == 2)
+
+      let (committed, committing) = try await f.roundTrips { try await f.store.commit(try commit("acme", held.id, key: "c")) }
+      #expect(committed.state == .committed)
+      #expect(committing == 2)
+      let (_, recommitting) = try await f.roundTrips { try await f.store.commit(try commit("acme", held.id, key: "c")) }
+      #expect(recommitting == 2)
+      let (released, releasing) = try await f.roundTrips { try await f.store.release(try release("acme", held.id)) }
+      #expect(released.state == .released)
+      #expect(releasing == 2)
+      let (_, rereleasing) = try await f.roundTrips { try await f.store.release(try release("acme", held.id)) }
+      #expect(rereleasing == 2)
+      let (tooLate, committingReleased) = await f.roundTrips { await quotaError { try await f.store.commit(try commit("acme", held.id)) } }
+      #expect(tooLate == .reservationNotHeld(.released))
+      #expect(committingReleased == 2)
+
+      // A lapsed hold: Commit expires it and is refused, still in two.
+      let lapsing = try await f.store.reserve(try reserve("acme", 2, ttl: .seconds(60)))
+      f.clock.advance(by: 60)
+      let (lapsed, committingLapsed) = await f.roundTrips { await quotaError { try await f.store.commit(try commit("acme", lapsing.id)) } }
+      #expect(lapsed == .reservationNotHeld(.expired))
+      #expect(committingLapsed == 2)
+      // An id that is not a UUID names nothing, and costs no round trip at all.
+      let (unknown, looking) = await f.roundTrips { await quotaError { try await f.store.release(try release("acme", "not-a-uuid")) } }
+      #expect(unknown == .reservationNotFound("not-a-uuid"))
+      #expect(looking == 0)
+      let usage = try await f.usage("acme")[.models]
+      #expect((usage.used, usage.reserved) == (0, 0))
+    }
+  }
+
+  @Test("Commit and Release racing on the same reservations, with Reserves alongside, leave the counter equal to what the reservations hold")
+  func racingCommitsAndReleases() async throws {
+    try await withStore("quota_commit_release_race") { f in
+      _ = try await f.store.setLimits(try setLimits("acme", [.models: .limited(1_000)]))
+      var ids: [String] = []
+      for _ in 0..<40 { ids.append(try await f.store.reserve(try reserve("acme", 3)).id) }
+      // Every call of the tenant's resource queues on one counter row, so most of them wait for
+      // it while another changes the reservation they are about to read.
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for id in ids {
+          group.addTask {
+            do { _ = try await f.store.commit(try commit("acme", id)) } catch QuotaError.reservationNotHeld {}
+          }
+          group.addTask { _ = try await f.store.release(try release("acme", id)) }
+          group.addTask { _ = try await f.store.reserve(try reserve("acme", 2)) }
+        }
+        try await group.waitForAll()
+      }
+      let counter = try await f.stockCounter("acme", .models)
+      #expect(counter.used == counter.committedSum)
+      #expect(counter.reserved == counter.heldSum)
+      // Each raced reservation ended released, whichever call came first; the new ones are held.
+      #expect((counter.used, counter.reserved) == (0, 80))
+      #expect(try await f.ledgerSum("acme", .models) == 0)
+    }
+  }
+
   @Test("another tenant's reservation answers NOT_FOUND, like one that does not exist")
   func otherTenantsReservation() async throws {
     try await withStore("quota_other_tenant") { f in

@@ -45,6 +45,33 @@ struct StoreFixture {
     return try rows[0].decode(Int64.self, at: 0)
   }
 
+  /// What `call` returned, and how many round trips to the database it took (the store's pool
+  /// counts them; run nothing else on it meanwhile).
+  func roundTrips<T>(_ call: () async throws -> T) async rethrows -> (T, Int) {
+    let before = app.roundTrips
+    let value = try await call()
+    return (value, app.roundTrips - before)
+  }
+
+  /// A stock resource's counter row as stored, and what its reservations add up to by state.
+  func stockCounter(_ tenant: String, _ resource: QuotaResource) async throws
+    -> (used: Int64, reserved: Int64, committedSum: Int64, heldSum: Int64)
+  {
+    let rows = try await owner.query(
+      """
+      SELECT c.used, c.reserved,
+        (SELECT coalesce(sum(amount), 0)::bigint FROM quota.reservations r
+         WHERE r.tenant_id = c.tenant_id AND r.resource = c.resource AND r.state = $3) AS committed_sum,
+        (SELECT coalesce(sum(amount), 0)::bigint FROM quota.reservations r
+         WHERE r.tenant_id = c.tenant_id AND r.resource = c.resource AND r.state = $4) AS held_sum
+      FROM quota.counters c WHERE c.tenant_id = $1 AND c.resource = $2
+      """, [tenant, resource.rawValue, ReservationState.committed.rawValue, ReservationState.held.rawValue])
+    return (
+      try rows[0].decode(Int64.self, column: "used"), try rows[0].decode(Int64.self, column: "reserved"),
+      try rows[0].decode(Int64.self, column: "committed_sum"), try rows[0].decode(Int64.self, column: "held_sum")
+    )
+  }
+
   /// A row count of a `quota` table for one tenant, seen by the owner.
   func count(_ table: String, tenant: String) async throws -> Int {
     precondition(["ledger", "idempotency", "reservations", "counters", "tenants", "limits"].contains(table))
