@@ -239,6 +239,8 @@ extension Maas_Quota_V1_Quota {
         /// > reservation counts against the limit until committed or released, and is
         /// > released automatically at `expire_time`. A flow resource is
         /// > INVALID_ARGUMENT "resource"; not enough room is RESOURCE_EXHAUSTED.
+        /// > With `commit`, the reservation is committed in the same step (see
+        /// > ReserveRequest.commit).
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Maas_Quota_V1_ReserveRequest` messages.
@@ -414,6 +416,8 @@ extension Maas_Quota_V1_Quota {
         /// > reservation counts against the limit until committed or released, and is
         /// > released automatically at `expire_time`. A flow resource is
         /// > INVALID_ARGUMENT "resource"; not enough room is RESOURCE_EXHAUSTED.
+        /// > With `commit`, the reservation is committed in the same step (see
+        /// > ReserveRequest.commit).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Maas_Quota_V1_ReserveRequest` message.
@@ -587,6 +591,8 @@ extension Maas_Quota_V1_Quota {
         /// > reservation counts against the limit until committed or released, and is
         /// > released automatically at `expire_time`. A flow resource is
         /// > INVALID_ARGUMENT "resource"; not enough room is RESOURCE_EXHAUSTED.
+        /// > With `commit`, the reservation is committed in the same step (see
+        /// > ReserveRequest.commit).
         ///
         /// - Parameters:
         ///   - request: A `Maas_Quota_V1_ReserveRequest` message.
@@ -1069,6 +1075,8 @@ extension Maas_Quota_V1_Quota {
         /// > reservation counts against the limit until committed or released, and is
         /// > released automatically at `expire_time`. A flow resource is
         /// > INVALID_ARGUMENT "resource"; not enough room is RESOURCE_EXHAUSTED.
+        /// > With `commit`, the reservation is committed in the same step (see
+        /// > ReserveRequest.commit).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Maas_Quota_V1_ReserveRequest` message.
@@ -1314,6 +1322,8 @@ extension Maas_Quota_V1_Quota {
         /// > reservation counts against the limit until committed or released, and is
         /// > released automatically at `expire_time`. A flow resource is
         /// > INVALID_ARGUMENT "resource"; not enough room is RESOURCE_EXHAUSTED.
+        /// > With `commit`, the reservation is committed in the same step (see
+        /// > ReserveRequest.commit).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Maas_Quota_V1_ReserveRequest` message.
@@ -1598,6 +1608,8 @@ extension Maas_Quota_V1_Quota.ClientProtocol {
     /// > reservation counts against the limit until committed or released, and is
     /// > released automatically at `expire_time`. A flow resource is
     /// > INVALID_ARGUMENT "resource"; not enough room is RESOURCE_EXHAUSTED.
+    /// > With `commit`, the reservation is committed in the same step (see
+    /// > ReserveRequest.commit).
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Maas_Quota_V1_ReserveRequest` message.
@@ -1859,6 +1871,8 @@ extension Maas_Quota_V1_Quota.ClientProtocol {
     /// > reservation counts against the limit until committed or released, and is
     /// > released automatically at `expire_time`. A flow resource is
     /// > INVALID_ARGUMENT "resource"; not enough room is RESOURCE_EXHAUSTED.
+    /// > With `commit`, the reservation is committed in the same step (see
+    /// > ReserveRequest.commit).
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -112,7 +112,7 @@ public nonisolated struct Maas_Quota_V1_ReserveRequest: Sendable {
   public var idempotencyKey: String = String()
 
   /// How long the reservation may stay HELD; unset means 5 minutes. At most
-  /// 24 hours (INVALID_ARGUMENT "ttl").
+  /// 24 hours (INVALID_ARGUMENT "ttl"). Ignored with `commit`.
   public var ttl: SwiftProtobuf.Google_Protobuf_Duration {
     get {_ttl ?? SwiftProtobuf.Google_Protobuf_Duration()}
     set {_ttl = newValue}
@@ -121,6 +121,14 @@ public nonisolated struct Maas_Quota_V1_ReserveRequest: Sendable {
   public var hasTtl: Bool {self._ttl != nil}
   /// Clears the value of `ttl`. Subsequent reads from it will return its default value.
   public mutating func clearTtl() {self._ttl = nil}
+
+  /// Reserve and Commit in one step: the answer is COMMITTED (no expire_time)
+  /// and the amount counts as used until released. For a caller that would
+  /// otherwise commit right after reserving, inside the transaction that
+  /// records what the quota pays for (the scheduler's allocations): one call
+  /// instead of two. Idempotent like Reserve; the same key with another
+  /// `commit` is INVALID_ARGUMENT "idempotency_key".
+  public var commit: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -427,7 +435,7 @@ nonisolated extension Maas_Quota_V1_GetQuotaResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Maas_Quota_V1_ReserveRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReserveRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}resource\0\u{1}amount\0\u{3}idempotency_key\0\u{1}ttl\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}resource\0\u{1}amount\0\u{3}idempotency_key\0\u{1}ttl\0\u{1}commit\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -440,6 +448,7 @@ nonisolated extension Maas_Quota_V1_ReserveRequest: SwiftProtobuf.Message, Swift
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.amount) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._ttl) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.commit) }()
       default: break
       }
     }
@@ -465,6 +474,9 @@ nonisolated extension Maas_Quota_V1_ReserveRequest: SwiftProtobuf.Message, Swift
     try { if let v = self._ttl {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if self.commit != false {
+      try visitor.visitSingularBoolField(value: self.commit, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -474,6 +486,7 @@ nonisolated extension Maas_Quota_V1_ReserveRequest: SwiftProtobuf.Message, Swift
     if lhs.amount != rhs.amount {return false}
     if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs._ttl != rhs._ttl {return false}
+    if lhs.commit != rhs.commit {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -25,7 +25,20 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
   public func reserve(tenant: String, stock: QuotaStock, amount: Int64, ttl: Duration, idempotencyKey: String) async throws
     -> String
   {
-    let request = Maas_Quota_V1_ReserveRequest.with {
+    try await self.reserve(tenant: tenant, stock: stock, amount: amount, idempotencyKey: idempotencyKey) {
+      $0.ttl = Google_Protobuf_Duration(seconds: ttl.components.seconds)
+    }
+  }
+
+  public func acquire(tenant: String, stock: QuotaStock, amount: Int64, idempotencyKey: String) async throws -> String {
+    try await self.reserve(tenant: tenant, stock: stock, amount: amount, idempotencyKey: idempotencyKey) { $0.commit = true }
+  }
+
+  private func reserve(
+    tenant: String, stock: QuotaStock, amount: Int64, idempotencyKey: String,
+    _ finish: (inout Maas_Quota_V1_ReserveRequest) -> Void
+  ) async throws -> String {
+    var request = Maas_Quota_V1_ReserveRequest.with {
       $0.tenantID = tenant
       $0.resource =
         switch stock {
@@ -35,9 +48,9 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
         }
       $0.amount = amount
       $0.idempotencyKey = idempotencyKey
-      $0.ttl = Google_Protobuf_Duration(seconds: ttl.components.seconds)
     }
-    return try await Self.translating(reservation: false) { try await client.reserve(request, options: options).id }
+    finish(&request)
+    return try await Self.translating(reservation: false) { [request] in try await client.reserve(request, options: options).id }
   }
 
   public func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws {

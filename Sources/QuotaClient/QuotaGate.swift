@@ -38,6 +38,14 @@ public protocol QuotaGate: Sendable {
   func reserve(tenant: String, stock: QuotaStock, amount: Int64, ttl: Duration, idempotencyKey: String) async throws
     -> String
 
+  /// Reserves `amount` of `stock` and commits it in one call (Reserve with `commit`): it counts
+  /// as used until released, with no expiry. For a caller that would commit right after
+  /// reserving; returns the reservation's id, which Release takes.
+  ///
+  /// - Throws: `QuotaGateError`: `.exhausted` when it does not fit, `.tenantUnknown`,
+  ///   `.unavailable`, `.rejected`.
+  func acquire(tenant: String, stock: QuotaStock, amount: Int64, idempotencyKey: String) async throws -> String
+
   /// Turns a held reservation into usage, which stays until released.
   ///
   /// - Throws: `QuotaGateError`: `.reservationGone` when it lapsed or was released,
@@ -49,4 +57,14 @@ public protocol QuotaGate: Sendable {
   /// - Throws: `QuotaGateError`: `.reservationGone` when the quota service does not know it,
   ///   `.unavailable`, `.rejected`.
   func release(tenant: String, reservationID: String, idempotencyKey: String) async throws
+}
+
+extension QuotaGate {
+  /// `acquire` as Reserve then Commit, for gates that have nothing better (in-memory stand-ins);
+  /// `GRPCQuotaGate` sends one call.
+  public func acquire(tenant: String, stock: QuotaStock, amount: Int64, idempotencyKey: String) async throws -> String {
+    let id = try await reserve(tenant: tenant, stock: stock, amount: amount, ttl: .seconds(60), idempotencyKey: idempotencyKey)
+    try await commit(tenant: tenant, reservationID: id, idempotencyKey: idempotencyKey + ":commit")
+    return id
+  }
 }

@@ -48,7 +48,7 @@ public struct QuotaRPCService: Maas_Quota_V1_Quota.SimpleServiceProtocol {
     try await answer(context) {
       let command = try ReserveCommand.validate(
         tenantID: request.tenantID, resource: QuotaResource(proto: request.resource), amount: request.amount,
-        idempotencyKey: request.idempotencyKey, ttl: request.hasTtl ? request.ttl.duration : nil
+        idempotencyKey: request.idempotencyKey, ttl: request.hasTtl ? request.ttl.duration : nil, commit: request.commit
       ).get()
       return Maas_Quota_V1_Reservation(try await store.reserve(command))
     }

@@ -97,7 +97,9 @@ public protocol IdempotentCommand: Sendable {
 extension ReserveCommand: IdempotentCommand {
   public static let method = "reserve"
   public var fingerprint: String {
-    "resource=\(resource.rawValue) amount=\(amount) ttl=\(ttl.components.seconds).\(ttl.components.attoseconds)"
+    let base = "resource=\(resource.rawValue) amount=\(amount) ttl=\(ttl.components.seconds).\(ttl.components.attoseconds)"
+    // Unchanged for a plain Reserve, so that answers remembered before `commit` existed replay.
+    return commit ? base + " commit" : base
   }
 }
 

@@ -66,10 +66,13 @@ public struct Reservation: Sendable, Hashable, Codable {
   }
 
   /// A new held reservation of a validated Reserve, expiring `ttl` after `now`.
+  /// A new reservation: HELD until `command.ttl` from `now`, or COMMITTED (no expiry) for a
+  /// Reserve with `commit`.
   public init(id: String, command: ReserveCommand, now: Date) {
     self.init(
       id: id, tenantID: command.tenantID, resource: command.resource, amount: command.amount,
-      state: .held, createdAt: now, expiresAt: now.addingTimeInterval(command.ttl.timeInterval))
+      state: command.commit ? .committed : .held, createdAt: now,
+      expiresAt: command.commit ? nil : now.addingTimeInterval(command.ttl.timeInterval))
   }
 
   /// Whether the reservation has lapsed at `now`: held, and `now` at or past its expire instant.

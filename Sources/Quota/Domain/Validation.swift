@@ -116,12 +116,15 @@ public struct ReserveCommand: Sendable, Hashable {
   public var amount: Int64
   public var idempotencyKey: String
   public var ttl: Duration
+  /// Committed in the same step: the reservation is COMMITTED at once (no expiry) and its
+  /// amount counts as used.
+  public var commit: Bool = false
 
   /// - Parameter resource: `nil` for RESOURCE_UNSPECIFIED or a number this build does not know.
   /// - Parameter ttl: `nil` when the request leaves it unset (5 minutes).
   public static func validate(
     tenantID: String, resource: QuotaResource?, amount: Int64, idempotencyKey: String,
-    ttl: Duration?
+    ttl: Duration?, commit: Bool = false
   ) -> Result<ReserveCommand, QuotaError> {
     var problems: [FieldViolation] = []
     QuotaFieldRules.tenantID(tenantID, into: &problems)
@@ -133,7 +136,7 @@ public struct ReserveCommand: Sendable, Hashable {
     return QuotaFieldRules.finish(problems) {
       ReserveCommand(
         tenantID: tenantID, resource: resource!, amount: amount, idempotencyKey: idempotencyKey,
-        ttl: (try? resolved.get())!)
+        ttl: (try? resolved.get())!, commit: commit)
     }
   }
 }

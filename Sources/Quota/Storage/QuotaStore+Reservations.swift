@@ -11,7 +11,8 @@ import Postgres
 // both still cost one round trip. The second round trip carries the writes and COMMIT
 // (`queryAndCommit`). A replayed answer writes nothing, and its COMMIT is the second round trip.
 extension QuotaStore {
-  /// Reserve: checks and sets aside `command.amount` of a stock resource in one step.
+  /// Reserve: checks and sets aside `command.amount` of a stock resource in one step; with
+  /// `command.commit`, commits it in the same step (COMMITTED, counted as used, in the ledger).
   ///
   /// Lapsed reservations of the tenant's resource are expired first, in the same transaction,
   /// so a crashed caller's hold stops counting the moment it lapses, with no sweeper involved.
@@ -56,6 +57,9 @@ extension QuotaStore {
         ]
         switch answer {
         case .success(let reservation):
+          // A Reserve with commit counts as used at once, and the ledger records it as a Commit
+          // would; a plain one is held (reserved) until Commit, Release or its expiry.
+          let committed = reservation.state == .committed
           _ = try await tx.queryAndCommit(
             """
             WITH answer AS (
@@ -64,12 +68,15 @@ extension QuotaStore {
             ), hold AS (
               INSERT INTO quota.reservations (id, tenant_id, resource, amount, state, create_time, expire_time, update_time)
               VALUES ($9::uuid, $1, $2, $10, $11, $8, $12, $8)
+            ), entry AS (
+              INSERT INTO quota.ledger (tenant_id, resource, quantity, usage_time, window_start, source, reservation_id)
+              SELECT $1, $2, $10, $8, $3, 'commit', $9::uuid WHERE $15
             )
-            UPDATE quota.counters SET reserved = $13 WHERE tenant_id = $1 AND resource = $2 AND window_start = $3
+            UPDATE quota.counters SET reserved = $13, used = used + $14 WHERE tenant_id = $1 AND resource = $2 AND window_start = $3
             """,
             remembered + [
               reservation.id, reservation.amount, reservation.state.rawValue, reservation.expiresAt,
-              reserved + command.amount,
+              committed ? reserved : reserved + command.amount, committed ? command.amount : 0, committed,
             ])
         case .failure:
           // Holds expired above are given back even though this call is refused.

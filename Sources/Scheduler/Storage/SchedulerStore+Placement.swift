@@ -1,9 +1,20 @@
 import QuotaClient
 public import Foundation
 import Postgres
+import Synchronization
 
 /// A commit found that the index was stale: a chosen GPU or node changed underneath.
 struct PlacementConflict: Error {}
+
+/// The quota a Schedule took, kept across its attempts (and a transaction body run again after a
+/// serialization failure), so that it is taken once and given back once.
+final class TakenQuota: Sendable {
+  private let id = Mutex<String?>(nil)
+
+  var reservation: String? { id.withLock { $0 } }
+
+  func record(_ reservation: String) { id.withLock { $0 = reservation } }
+}
 
 extension SchedulerStore {
   static let zeroID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
@@ -17,22 +28,22 @@ extension SchedulerStore {
 
   /// Places every replica or none, after reserving the tenant's CONCURRENT_GPUS.
   ///
-  /// Phases: (1) an ACTIVE allocation of the workload answers at once (the same request) or is
-  /// ALREADY_EXISTS; (2) decide on the index (the claims stay pending there), reloading it once
-  /// before refusing (for capacity, or a request the fleet it knows cannot hold); (3) reserve
-  /// quota; (4) commit (lock, re-check, commit the quota hold, write and COMMIT), on conflict give
-  /// the claims back, reload and go back to (2); (5) record the commit in the index. A failure after (3) releases the hold.
+  /// Phases: (1) decide on the index (the claims stay pending there), reloading it once before
+  /// refusing (for capacity, or a request the fleet it knows cannot hold); (2) commit: lock the
+  /// chosen GPUs and read whether the workload is already placed, re-check, take the quota
+  /// (Reserve with commit, once per Schedule), write and COMMIT; on conflict give the claims back,
+  /// reload and go back to (1); (3) record the commit in the index. A workload already placed
+  /// answers its allocation (the same request) or ALREADY_EXISTS, also when (1) refuses. A
+  /// failure after the quota was taken gives it back (see `settleLostCommit` for a lost
+  /// connection).
   ///
-  /// Round trips to Postgres: one for (1) (BEGIN, the read and COMMIT together), two for (4).
+  /// Round trips: two to Postgres, one to the quota service.
   ///
   /// - Throws: `.invalidRequest`, `.capacityExhausted`, `.workloadTaken`, `.quotaExhausted`,
   ///   `.quotaTenantUnknown`, `.quotaUnavailable`, `.contention`; `PostgresError`.
   public func schedule(_ command: ScheduleCommand) async throws -> Allocation {
-    if let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID) {
-      guard existing.grants(command) else { throw SchedulerError.workloadTaken(command.workloadID) }
-      return existing
-    }
-    var reservation: String?
+    let quotaKey = "scheduler:schedule:\(UUID().uuidString.lowercased())"
+    let taken = TakenQuota()
     do {
       var reloaded = false
       for attempt in 1...maxAttempts {
@@ -48,14 +59,24 @@ extension SchedulerStore {
           reloaded = true
           continue
         case .failure(let error):
+          // A repeated Schedule of a placed workload answers its allocation even when the fleet
+          // could not place it again now.
+          if let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID) {
+            return try await answer(existing, to: command, quotaTaken: taken)
+          }
           throw error
         }
         do {
-          if reservation == nil {
-            let gpus = Int64(command.request.replicas * command.request.gpu.concurrentGPUsPerReplica)
-            reservation = try await reserveQuota(command, gpus: gpus)
+          switch try await commit(command, placements, quotaKey: quotaKey, quotaTaken: taken) {
+          case .written(let allocation):
+            return allocation
+          case .alreadyPlaced:
+            index.giveBack(placements)
+            if let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID) {
+              return try await answer(existing, to: command, quotaTaken: taken)
+            }
+          // Released since: place it afresh.
           }
-          return try await commit(command, placements, reservation: reservation!)
         } catch is PlacementConflict {
           index.giveBack(placements)
           logger.debug("placement conflict; reloading the index", metadata: ["attempt": "\(attempt)"])
@@ -71,11 +92,11 @@ extension SchedulerStore {
       }
       throw SchedulerError.contention(attempts: maxAttempts)
     } catch {
-      if let reservation {
+      if let reservation = taken.reservation {
         if let failure = error as? PostgresError, failure.kind == .connection {
           // The connection went down: if that was during COMMIT, the allocation may be written,
-          // with its quota hold committed. Giving the hold back then would let the tenant run
-          // GPUs its quota no longer counts, so look first.
+          // with its quota. Giving the quota back then would let the tenant run GPUs its quota
+          // no longer counts, so look first.
           if let landed = await settleLostCommit(command, reservation: reservation) { return landed }
         } else {
           await releaseQuietly(tenant: command.tenantID, reservation)
@@ -92,10 +113,22 @@ extension SchedulerStore {
     }
   }
 
-  func reserveQuota(_ command: ScheduleCommand, gpus: Int64) async throws -> String {
-    let key = "scheduler:schedule:\(UUID().uuidString.lowercased())"
+  /// The answer to a Schedule whose workload is already placed: its allocation when it was made
+  /// for the same request, else ALREADY_EXISTS. Quota this call took is given back either way.
+  private func answer(_ existing: Allocation, to command: ScheduleCommand, quotaTaken: TakenQuota) async throws
+    -> Allocation
+  {
+    if let reservation = quotaTaken.reservation { await releaseQuietly(tenant: command.tenantID, reservation) }
+    guard existing.grants(command) else { throw SchedulerError.workloadTaken(command.workloadID) }
+    return existing
+  }
+
+  /// Takes the Schedule's quota: Reserve with commit (the caller holds the GPUs' locks and
+  /// writes the allocation next).
+  func acquireQuota(_ command: ScheduleCommand, key: String) async throws -> String {
+    let gpus = Int64(command.request.replicas * command.request.gpu.concurrentGPUsPerReplica)
     do {
-      return try await quota.reserve(tenant: command.tenantID, stock: .concurrentGPUs, amount: gpus, ttl: holdTTL, idempotencyKey: key)
+      return try await quota.acquire(tenant: command.tenantID, stock: .concurrentGPUs, amount: gpus, idempotencyKey: key)
     } catch QuotaGateError.exhausted(let message) {
       throw SchedulerError.quotaExhausted(message)
     } catch QuotaGateError.tenantUnknown(let message) {
@@ -164,25 +197,44 @@ extension SchedulerStore {
     }
   }
 
+  /// What `commit` did.
+  enum CommitOutcome {
+    case written(Allocation)
+    /// The workload has an ACTIVE allocation: nothing was written (and no quota taken).
+    case alreadyPlaced
+  }
+
   /// One transaction, two round trips: (1) with BEGIN, lock the chosen GPU rows in uuid order
-  /// and read them with their nodes; re-check every claim against them (and the nodes' state);
-  /// commit the quota hold (if the quota service refuses now, nothing is written); (2) write the
-  /// counters, the allocation and its placements in one statement, with COMMIT. Then records the
-  /// commit (the GPUs as written, and the transaction) in the index.
-  func commit(_ command: ScheduleCommand, _ placements: [ReplicaPlacement], reservation: String) async throws -> Allocation {
+  /// and read them with their nodes, and whether the workload is already placed; re-check every
+  /// claim against them (and the nodes' state); take the quota (Reserve with commit) unless an
+  /// earlier attempt of this Schedule took it (if the quota service refuses, nothing is written);
+  /// (2) write the counters, the allocation and its placements in one statement, with COMMIT.
+  /// Then records the commit (the GPUs as written, and the transaction) in the index.
+  ///
+  /// - Parameter quotaTaken: the reservation this Schedule holds, set when this call takes it.
+  func commit(
+    _ command: ScheduleCommand, _ placements: [ReplicaPlacement], quotaKey: String, quotaTaken: TakenQuota
+  ) async throws -> CommitOutcome {
     let now = currentTime()
     let id = UUID()
     let grace = heartbeatGrace
     let claims = placements.flatMap { placement in placement.claims.map { (placement.node, $0) } }
     let uuids = Array(Set(claims.map(\.1.gpuUUID))).sorted()
-    let (rows, xid) = try await pool.transaction(tenant: command.tenantID) { tx in
+    let written: (rows: [FleetIndex.GPUState], xid: UInt64?, reservation: String)? = try await pool.transaction(
+      tenant: command.tenantID
+    ) { tx -> (rows: [FleetIndex.GPUState], xid: UInt64?, reservation: String)? in
+      // The workload's ACTIVE allocation, read in the same round trip (an uncorrelated subquery,
+      // run once). One committed after this snapshot still cannot be doubled: the unique index
+      // on ACTIVE workloads refuses the write (23505, answered below in `schedule`).
       let rows = try await tx.query(
         """
         SELECT g.uuid, g.node_name, g.model, g.memory_bytes, g.mig_slices, g.allocated_memory_bytes, g.allocated_mig_slices,
-               g.exclusive, n.cordoned, n.last_heartbeat_time
+               g.exclusive, n.cordoned, n.last_heartbeat_time,
+               EXISTS (SELECT 1 FROM scheduler.allocations a WHERE a.tenant_id = $2 AND a.workload_id = $3 AND a.state = 1) AS placed
           FROM scheduler.gpus g JOIN scheduler.nodes n ON n.name = g.node_name
          WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE OF g
-        """, [uuids])
+        """, [uuids, command.tenantID, command.workloadID])
+      if try rows.first?.decode(Bool.self, at: 10) == true { return nil }
       var gpus: [String: (node: String, gpu: GPU)] = [:]
       for row in rows {
         let node = try row.decode(String.self, at: 1)
@@ -201,13 +253,13 @@ extension SchedulerStore {
         gpus[claim.gpuUUID] = entry
       }
       // The last step before writing: if the quota service refuses now, nothing is written. A
-      // write that fails after it (the workload raced) gives the hold back with the rest.
-      do {
-        try await quota.commit(tenant: command.tenantID, reservationID: reservation, idempotencyKey: "scheduler:commit:\(reservation)")
-      } catch QuotaGateError.unavailable(let message) {
-        throw SchedulerError.quotaUnavailable(message)
-      } catch QuotaGateError.reservationGone(let message) {
-        throw SchedulerError.quotaUnavailable("the quota hold lapsed before it was committed: \(message)")
+      // write that fails after it (the workload raced) gives the quota back (in `schedule`).
+      let reservation: String
+      if let held = quotaTaken.reservation {
+        reservation = held
+      } else {
+        reservation = try await acquireQuota(command, key: quotaKey)
+        quotaTaken.record(reservation)
       }
       let touched = uuids.map { gpus[$0]!.gpu }
       let written = try await tx.queryAndCommit(
@@ -234,14 +286,19 @@ extension SchedulerStore {
          try PostgresJSON(encoding: placements), reservation, now,
          claims.indices.map { Int32(Self.replica(of: $0, in: placements)) }, claims.map(\.1.gpuUUID), claims.map(\.0),
          claims.map(\.1.memoryBytes), claims.map { Int32($0.1.migSlices) }, claims.map { Int32($0.1.exclusive ? 1 : 0) }])
-      return try Self.gpuStates(written)
+      let (states, xid) = try Self.gpuStates(written)
+      return (states, xid, reservation)
     }
+    guard let written else { return .alreadyPlaced }
     // Every chosen GPU was locked and written, so every row came back, and the xid with it.
-    index.committed(placements, rows: rows, xid: xid ?? 0)
-    return Allocation(
-      id: id, tenantID: command.tenantID, workloadID: command.workloadID, request: command.request, priority: command.priority,
-      placements: placements, state: .active, createTime: now, releaseTime: nil, quotaReservationID: reservation)
+    index.committed(placements, rows: written.rows, xid: written.xid ?? 0)
+    return .written(
+      Allocation(
+        id: id, tenantID: command.tenantID, workloadID: command.workloadID, request: command.request,
+        priority: command.priority, placements: placements, state: .active, createTime: now, releaseTime: nil,
+        quotaReservationID: written.reservation))
   }
+
 
   /// Rows of (node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, xid) as
   /// the index takes them, and the transaction's xid.

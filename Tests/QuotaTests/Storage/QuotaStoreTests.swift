@@ -153,6 +153,34 @@ struct QuotaStoreTests {
     }
   }
 
+  @Test("Reserve with commit counts as used at once, never lapses, replays its answer, and Release gives it back")
+  func reserveCommitted() async throws {
+    try await withStore("quota_reserve_committed") { f in
+      _ = try await f.store.setLimits(try setLimits("acme", [.concurrentGPUs: .limited(8)]))
+      let taken = try await f.store.reserve(try reserve("acme", 6, of: .concurrentGPUs, key: "k1", committing: true))
+      #expect(taken.state == .committed)
+      #expect(taken.expiresAt == nil)
+      var usage = try await f.usage("acme")[.concurrentGPUs]
+      #expect((usage.used, usage.reserved) == (6, 0))
+      #expect(try await f.ledgerSum("acme", .concurrentGPUs) == 6)
+
+      // The same key replays; with commit left out it is another request.
+      #expect(try await f.store.reserve(try reserve("acme", 6, of: .concurrentGPUs, key: "k1", committing: true)) == taken)
+      let reused = await quotaError { try await f.store.reserve(try reserve("acme", 6, of: .concurrentGPUs, key: "k1")) }
+      #expect(reused?.category == .invalidArgument(field: "idempotency_key"))
+      // It counts against the limit like any usage, and does not lapse.
+      #expect(await quotaError { try await f.store.reserve(try reserve("acme", 3, of: .concurrentGPUs, committing: true)) } ==
+        .exhausted(resource: .concurrentGPUs, limit: 8, used: 6, requested: 3, resetsAt: nil))
+      f.clock.advance(by: 48 * 3600)
+      #expect(try await f.usage("acme")[.concurrentGPUs].used == 6)
+
+      #expect(try await f.store.release(try release("acme", taken.id)).state == .released)
+      usage = try await f.usage("acme")[.concurrentGPUs]
+      #expect((usage.used, usage.reserved) == (0, 0))
+      #expect(try await f.ledgerSum("acme", .concurrentGPUs) == 0)
+    }
+  }
+
   @Test("Reserve, Commit and Release each take two round trips to the database, refusals and replays included")
   func twoRoundTripsEach() async throws {
     try await withStore("quota_round_trips") { f in

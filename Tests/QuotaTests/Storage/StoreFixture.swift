@@ -118,9 +118,12 @@ func consume(_ tenant: String, _ amount: Int64 = 1, of resource: QuotaResource =
 }
 
 func reserve(
-  _ tenant: String, _ amount: Int64, of resource: QuotaResource = .models, ttl: Duration? = nil, key: String = UUID().uuidString
+  _ tenant: String, _ amount: Int64, of resource: QuotaResource = .models, ttl: Duration? = nil, key: String = UUID().uuidString,
+  committing: Bool = false
 ) throws -> ReserveCommand {
-  try ReserveCommand.validate(tenantID: tenant, resource: resource, amount: amount, idempotencyKey: key, ttl: ttl).get()
+  try ReserveCommand.validate(
+    tenantID: tenant, resource: resource, amount: amount, idempotencyKey: key, ttl: ttl, commit: committing
+  ).get()
 }
 
 func commit(_ tenant: String, _ id: String, key: String = UUID().uuidString) throws -> CommitCommand {
