@@ -145,13 +145,14 @@ final class ConnectionCore {
     self.statements.pendingDeallocation.removeAll()
   }
 
-  private func logIfSlow(_ sql: String, since start: ContinuousClock.Instant) {
+  /// `sql` is only formed for a slow statement: a batch's joined text would cost every call.
+  private func logIfSlow(_ sql: @autoclosure () -> String, since start: ContinuousClock.Instant) {
     guard let threshold = self.slowQueryThreshold else { return }
     let elapsed = ContinuousClock.now - start
     guard elapsed >= threshold else { return }
     self.logger.warning(
       "slow postgres statement",
-      metadata: ["sql": "\(sql)", "duration_ms": "\(elapsed.wholeMilliseconds)", "backend_pid": "\(self.pq.backendPID)"]
+      metadata: ["sql": "\(sql())", "duration_ms": "\(elapsed.wholeMilliseconds)", "backend_pid": "\(self.pq.backendPID)"]
     )
   }
 

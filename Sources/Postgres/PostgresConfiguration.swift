@@ -38,6 +38,12 @@ public struct PostgresConfiguration: Sendable {
   public var reconnectBackoff: PostgresBackoff
   /// The pause before a transaction is run again after a serialization failure or deadlock.
   public var transactionRetryBackoff: PostgresBackoff
+  /// Sessions run with `plan_cache_mode = force_generic_plan`: a prepared statement is planned
+  /// once per connection rather than on every execution. Left to the server's `auto` otherwise,
+  /// which for statements of many parameters (CTEs over `unnest` arrays) kept re-planning on
+  /// every call. Right for statements whose best plan does not depend on the values (key
+  /// lookups and writes); a query whose filters are optional parameters may do worse with it.
+  public var genericPlans: Bool = false
 
   public init(
     url: String,
@@ -92,6 +98,7 @@ public struct PostgresConfiguration: Sendable {
   var sessionSettings: [(name: String, value: String)] {
     var settings = [("TimeZone", "UTC"), ("DateStyle", "ISO, MDY")]
     if let timeout = self.statementTimeout { settings.append(("statement_timeout", "\(timeout.wholeMilliseconds)")) }
+    if self.genericPlans { settings.append(("plan_cache_mode", "force_generic_plan")) }
     return settings
   }
 

@@ -55,6 +55,10 @@ public enum SchedulerService {
     program: "maas-scheduler", prefix: prefix, defaultPort: 50053,
     schema: SchedulerSchema.plan(serviceRole:),
     readSettings: { reader in SchedulerSettings.read(prefix: prefix, from: &reader) },
+    // Every statement is a key lookup or a write over `unnest` arrays; with the server's `auto`
+    // mode the writes were planned anew on each placement (a third of the scheduler's Postgres
+    // CPU per placement in bench-scheduler).
+    genericPlans: true,
     makeServices: { settings, pool, logger in
       let (upstream, quota) = settings.quota.connect()
       let store = SchedulerStore(

@@ -16,6 +16,29 @@ struct StatementCacheTests {
     }
   }
 
+  @Test("With generic plans a prepared statement is planned once, not on every execution")
+  func genericPlans() async throws {
+    for generic in [false, true] {
+      try await withPool({
+        $0.maxConnections = 1
+        $0.genericPlans = generic
+      }) { pool in
+        let sql = "SELECT $1::int8 + $2::int8 AS n /* plans \(generic) */"
+        for number in 1...8 { _ = try await pool.query(sql, [number, number]) }
+        let row = try await pool.query(
+          "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", [sql])[0]
+        let (genericCount, customCount) = (try row.decode(Int.self, column: "generic_plans"), try row.decode(Int.self, column: "custom_plans"))
+        if generic {
+          #expect(customCount == 0)
+          #expect(genericCount == 8)
+        } else {
+          // The server's `auto`: custom plans for the first five executions at least.
+          #expect(customCount >= 5)
+        }
+      }
+    }
+  }
+
   @Test("A cached statement whose table changed shape is prepared again instead of failing")
   func schemaChange() async throws {
     try await withPool({ $0.maxConnections = 1 }) { pool in

@@ -52,11 +52,14 @@ public struct DatabaseSettings: Sendable, Hashable {
   }
 
   /// The pool the service serves with.
-  public func servicePool(applicationName: String) -> PostgresConfiguration {
-    PostgresConfiguration(
+  /// - Parameter genericPlans: see `PostgresConfiguration.genericPlans`.
+  public func servicePool(applicationName: String, genericPlans: Bool = false) -> PostgresConfiguration {
+    var configuration = PostgresConfiguration(
       url: self.url, applicationName: applicationName, minConnections: 1,
       maxConnections: self.poolSize, statementTimeout: self.statementTimeout
     )
+    configuration.genericPlans = genericPlans
+    return configuration
   }
 
   /// The small pool `migrate` uses: one connection holds the migration lock, one runs them. No

@@ -30,6 +30,8 @@ public struct ServiceDefinition<Settings>: Sendable {
   public let readSettings: @Sendable (inout EnvironmentReader) -> Settings
   /// `nil` for a service that does not serve yet (only `migrate`).
   public let makeServices: MakeServices?
+  /// Whether the service's pool plans each prepared statement once (`PostgresConfiguration.genericPlans`).
+  public let genericPlans: Bool
 
   public init(
     program: String,
@@ -37,6 +39,7 @@ public struct ServiceDefinition<Settings>: Sendable {
     defaultPort: Int,
     schema: @escaping @Sendable (_ serviceRole: String) throws -> MigrationPlan,
     readSettings: @escaping @Sendable (inout EnvironmentReader) -> Settings,
+    genericPlans: Bool = false,
     makeServices: MakeServices? = nil
   ) {
     self.program = program
@@ -44,6 +47,7 @@ public struct ServiceDefinition<Settings>: Sendable {
     self.defaultPort = defaultPort
     self.schema = schema
     self.readSettings = readSettings
+    self.genericPlans = genericPlans
     self.makeServices = makeServices
   }
 }
@@ -74,7 +78,8 @@ extension ServiceCommandLine {
       }
     }
     do {
-      let pool = try PostgresPool(configuration: database.servicePool(applicationName: service.program), logger: logger)
+      let pool = try PostgresPool(
+        configuration: database.servicePool(applicationName: service.program, genericPlans: service.genericPlans), logger: logger)
       do {
         let parts = try makeServices(settings, pool, logger)
         let maas = MaaSServer(
