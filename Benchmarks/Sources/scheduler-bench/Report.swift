@@ -148,8 +148,8 @@ struct Report: Encodable {
   }
 
   func printTable() {
-    print("Schedule then Release over gRPC (bench -> maas-scheduler -> Postgres, with maas-quota's CONCURRENT_GPUS reserve,"
-      + " commit and release behind each), \(RequestMix.single.label), \(self.options.tenants) tenants,"
+    print("Schedule then Release over gRPC (bench -> maas-scheduler -> Postgres, with maas-quota's CONCURRENT_GPUS reserve"
+      + " (committed at once) and release behind each), \(RequestMix.single.label), \(self.options.tenants) tenants,"
       + " nodes of \(gpusPerNode) x \(gpuModel); \(self.options.seconds) s per cell after a \(self.options.warmUpSeconds) s warm-up;"
       + " fsync \(self.options.fsync ? "on" : "off"), pool \(self.options.poolSize); \(self.cores) cores shared by everything")
     print("")

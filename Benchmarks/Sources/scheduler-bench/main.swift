@@ -5,8 +5,8 @@
 //   (the fleet grows from one size to the next), closed-loop callers each making placements:
 //   Schedule (1 replica x 1 GPU, EXCLUSIVE, LEAST_LOADED, a fresh workload of one of 100 tenants
 //   drawn at random) then Release of that allocation, at 1, 16 and 64 callers, plus the mixed
-//   requests (BINPACK, SPREAD, 2 and 4 GPUs) at 16 callers. Every Schedule reserves and commits
-//   the tenant's CONCURRENT_GPUS at maas-quota and every Release gives them back, as in
+//   requests (BINPACK, SPREAD, 2 and 4 GPUs) at 16 callers. Every Schedule takes
+//   the tenant's CONCURRENT_GPUS at maas-quota (a Reserve committed at once) and every Release gives them back, as in
 //   production; the tenants' limits are far above what a run holds.
 //
 // A placement is a Schedule that succeeded and was then released. Each cell reports placements/s,
