@@ -70,9 +70,11 @@ public enum SchedulerService {
           upstream,
           // The placement index in step with the database (what other replicas placed and
           // released, heartbeats they recorded): a complete load at start, then the rows changed
-          // since (a complete load every 60th, or when a node was deleted).
+          // since (a complete load every 60th, or when a node was deleted); then nodes that
+          // missed their heartbeats leave the placement orders until they heartbeat again.
           PeriodicTask("placement index reload", every: settings.indexRefreshInterval, logger: logger) {
             try await store.refreshIndex()
+            store.leaveOutSilentNodes()
           },
           // Quota holds of released allocations that Release could not give back (the quota
           // service was down; younger ones are left to the Release still giving them back), and

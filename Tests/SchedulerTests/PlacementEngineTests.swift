@@ -174,4 +174,58 @@ struct PlacementEngineTests {
     #expect(capacity[0].unschedulableGPUs == 8)
     #expect(capacity[0].nodes == 2)
   }
+
+  @Test("capacity of random fleets with mixed, interleaved GPU types equals a per-node grouping, for every filter")
+  func capacityMatchesGrouping() {
+    var random = SeededRandom(seed: 7)
+    let models = ["H100-80GB", "L4-24GB", "A100-40GB"]
+    for _ in 0..<50 {
+      let nodes = (0..<Int.random(in: 1...30, using: &random)).map { index -> Node in
+        var gpus = (0..<Int.random(in: 0...8, using: &random)).map { slot in
+          gpu("n\(index)-g\(slot)", models.randomElement(using: &random)!, memory: Int64.random(in: 1...80, using: &random) * GiB)
+        }
+        for slot in gpus.indices {
+          switch Int.random(in: 0..<3, using: &random) {
+          case 0: gpus[slot].exclusive = true
+          case 1: gpus[slot].allocatedMemoryBytes = gpus[slot].memoryBytes / 2
+          default: break
+          }
+        }
+        return Node(
+          name: "n\(index)", labels: ["zone": Bool.random(using: &random) ? "a" : "b"], gpus: gpus,
+          cordoned: Int.random(in: 0..<5, using: &random) == 0,
+          lastHeartbeat: epoch.addingTimeInterval(Int.random(in: 0..<5, using: &random) == 0 ? -120 : 0))
+      }
+      let fleet = Fleet(nodes: nodes)
+      for model in [""] + models {
+        for selector in [[:], ["zone": "a"]] {
+          let got = GPUCapacity.summarize(fleet, gpuModel: model, selector: selector, at: epoch, grace: .seconds(30))
+          #expect(got == Self.grouped(nodes, model: model, selector: selector))
+        }
+      }
+    }
+  }
+
+  /// The summary the plain way: group each node's GPUs by type.
+  static func grouped(_ nodes: [Node], model: String, selector: [String: String]) -> [GPUCapacity] {
+    var byModel: [String: GPUCapacity] = [:]
+    for node in nodes where node.matches(selector: selector) {
+      let ready = node.state(at: epoch, grace: .seconds(30)) == .ready
+      for (type, gpus) in Dictionary(grouping: node.gpus, by: \.model) where model.isEmpty || type == model {
+        var entry = byModel[type] ?? GPUCapacity(gpuModel: type)
+        if ready {
+          entry.nodes += 1
+          entry.totalGPUs += gpus.count
+          entry.allocatedGPUs += gpus.filter { !$0.isFree }.count
+          entry.totalMemoryBytes += gpus.reduce(0) { $0 + $1.memoryBytes }
+          entry.allocatedMemoryBytes += gpus.reduce(0) { $0 + ($1.exclusive ? $1.memoryBytes : $1.allocatedMemoryBytes) }
+          entry.largestFreeBlock = max(entry.largestFreeBlock, gpus.filter(\.isFree).count)
+        } else {
+          entry.unschedulableGPUs += gpus.count
+        }
+        byModel[type] = entry
+      }
+    }
+    return byModel.values.sorted { $0.gpuModel < $1.gpuModel }
+  }
 }

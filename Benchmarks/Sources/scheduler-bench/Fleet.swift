@@ -71,6 +71,21 @@ func capacity(_ scheduler: SchedulerClient) async throws -> Maas_Scheduler_V1_Gp
   return entry
 }
 
+/// The median time of `calls` GetCapacity calls in a row (after one not counted), in
+/// milliseconds: the scheduler summarizes the fleet under its index's lock, so placements on
+/// that replica wait as long.
+func capacityMilliseconds(_ scheduler: SchedulerClient, calls: Int = 21) async throws -> Double {
+  _ = try await capacity(scheduler)
+  let clock = ContinuousClock()
+  var samples: [Double] = []
+  for _ in 0..<calls {
+    let start = clock.now
+    _ = try await capacity(scheduler)
+    samples.append(start.duration(to: clock.now).seconds * 1000)
+  }
+  return samples.sorted()[samples.count / 2]
+}
+
 /// Whether the fleet of `nodes` nodes is whole and wholly free: in the scheduler's index
 /// (GetCapacity) and in the database (no GPU held, no ACTIVE allocation).
 struct FreeCheck: Encodable {

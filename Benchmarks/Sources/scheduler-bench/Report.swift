@@ -57,9 +57,12 @@ struct SizeReport: Encodable {
   var holdCheck: HoldCheck?
   /// After the cells and the hold check.
   var freeCheck: FreeCheck
+  /// GetCapacity's median time with the whole fleet registered and free.
+  var capacityMilliseconds: Double
 
   enum CodingKeys: String, CodingKey {
     case nodes, registered, cells
+    case capacityMilliseconds = "get_capacity_p50_ms"
     case mixed = "mixed_16"
     case holdCheck = "hold_check"
     case freeCheck = "free_check"
@@ -189,6 +192,7 @@ struct Report: Encodable {
     for size in self.sizes {
       let r = size.registered
       var line = "\(size.nodes) nodes: registered \(r.nodes) in \(format(r.seconds, 1)) s (\(format(r.perSecond))/s)"
+        + "; GetCapacity p50 \(format(size.capacityMilliseconds, 2)) ms"
       if let hold = size.holdCheck {
         line += "; hold check: \(hold.allocations) allocations held \(hold.gpusHeld) GPUs, \(hold.distinctGPUs) distinct,"
           + " index counted \(hold.indexAllocatedGPUs)"

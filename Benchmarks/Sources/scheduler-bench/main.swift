@@ -135,6 +135,8 @@ func measureAll(
           + " (at first: \(first.indexNodes) nodes, \(first.indexFreeGPUs) of \(first.indexTotalGPUs) GPUs free)")
     }
 
+    let capacityTime = try await capacityMilliseconds(scheduler)
+
     var cells: [String: Cell] = [:]
     for concurrency in concurrencies {
       note("\(nodes) nodes, \(concurrency) callers")
@@ -156,7 +158,10 @@ func measureAll(
         scheduler: scheduler, cluster: cluster, nodes: nodes, target: target, tenants: tenants, runID: runID, options: callOptions)
     }
     let free = try await FreeCheck.take(scheduler, cluster: cluster, nodes: nodes)
-    sizes.append(SizeReport(nodes: nodes, registered: registration, cells: cells, mixed: mixed, holdCheck: hold, freeCheck: free))
+    sizes.append(
+      SizeReport(
+        nodes: nodes, registered: registration, cells: cells, mixed: mixed, holdCheck: hold, freeCheck: free,
+        capacityMilliseconds: capacityTime))
   }
 
   let quotaHeld = try await quotaStillHeld(quota, tenants)

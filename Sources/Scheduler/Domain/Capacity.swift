@@ -20,25 +20,48 @@ public struct GPUCapacity: Sendable, Hashable {
   public var freeGPUs: Int { totalGPUs - allocatedGPUs }
 
   /// One entry per GPU type, ordered by type, over the nodes carrying `selector`.
+  ///
+  /// One pass over the nodes in whatever order the fleet keeps them (only the result is
+  /// sorted), adding each node's GPUs up model by model in one reused buffer: it runs under the
+  /// index's lock, so placements on this replica wait for it.
   public static func summarize(
     _ fleet: Fleet, gpuModel: String = "", selector: [String: String] = [:], at now: Date, grace: Duration
   ) -> [GPUCapacity] {
+    struct Tally {
+      var model: String
+      var gpus = 0, allocated = 0, free = 0
+      var memory: Int64 = 0, allocatedMemory: Int64 = 0
+    }
     var byModel: [String: GPUCapacity] = [:]
-    for node in fleet.sortedNodes where node.matches(selector: selector) {
+    // One node's GPUs by model; a node carries one model or a few, so a linear search is cheaper
+    // than hashing.
+    var tallies: [Tally] = []
+    for node in fleet.nodes.values where node.matches(selector: selector) {
+      tallies.removeAll(keepingCapacity: true)
+      for gpu in node.gpus where gpuModel.isEmpty || gpu.model == gpuModel {
+        let index = tallies.lastIndex { $0.model == gpu.model } ?? {
+          tallies.append(Tally(model: gpu.model))
+          return tallies.count - 1
+        }()
+        tallies[index].gpus += 1
+        tallies[index].memory += gpu.memoryBytes
+        tallies[index].allocatedMemory += gpu.exclusive ? gpu.memoryBytes : gpu.allocatedMemoryBytes
+        if gpu.isFree { tallies[index].free += 1 } else { tallies[index].allocated += 1 }
+      }
       let ready = node.state(at: now, grace: grace) == .ready
-      for (model, gpus) in Dictionary(grouping: node.gpus, by: \.model) where gpuModel.isEmpty || model == gpuModel {
-        var entry = byModel[model] ?? GPUCapacity(gpuModel: model)
+      for tally in tallies {
+        var entry = byModel[tally.model] ?? GPUCapacity(gpuModel: tally.model)
         if ready {
           entry.nodes += 1
-          entry.totalGPUs += gpus.count
-          entry.allocatedGPUs += gpus.filter { !$0.isFree }.count
-          entry.totalMemoryBytes += gpus.reduce(0) { $0 + $1.memoryBytes }
-          entry.allocatedMemoryBytes += gpus.reduce(0) { $0 + ($1.exclusive ? $1.memoryBytes : $1.allocatedMemoryBytes) }
-          entry.largestFreeBlock = max(entry.largestFreeBlock, gpus.filter(\.isFree).count)
+          entry.totalGPUs += tally.gpus
+          entry.allocatedGPUs += tally.allocated
+          entry.totalMemoryBytes += tally.memory
+          entry.allocatedMemoryBytes += tally.allocatedMemory
+          entry.largestFreeBlock = max(entry.largestFreeBlock, tally.free)
         } else {
-          entry.unschedulableGPUs += gpus.count
+          entry.unschedulableGPUs += tally.gpus
         }
-        byModel[model] = entry
+        byModel[tally.model] = entry
       }
     }
     return byModel.values.sorted { $0.gpuModel < $1.gpuModel }

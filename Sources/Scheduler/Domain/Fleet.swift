@@ -166,6 +166,9 @@ public struct Fleet: Sendable, Hashable {
   /// `PlacementEngine.check` answers for this inventory; replaced (not emptied) when the inventory
   /// changes, so that a copy of the fleet keeps the answers that are right for it.
   private(set) var checks = CheckMemo()
+  /// Nodes whose last heartbeat is older than this are left out of the orders: they are NOT_READY
+  /// and stay so until they heartbeat again (see `leaveOutSilent`).
+  private(set) var silentBefore = Date.distantPast
 
   public init(nodes: [Node] = []) {
     for node in nodes { upsert(node) }
@@ -180,13 +183,13 @@ public struct Fleet: Sendable, Hashable {
   /// Adds `node`, or replaces the node of that name.
   public mutating func upsert(_ node: Node) {
     let old = nodes.updateValue(node, forKey: node.name)
-    orders.replace(old, with: node)
+    orders.replace(old, with: node, silentBefore: silentBefore)
     if !(old.map { $0.sameInventory(as: node) } ?? false) { inventoryChanged(removing: old, adding: node) }
   }
 
   public mutating func remove(_ name: String) {
     guard let old = nodes.removeValue(forKey: name) else { return }
-    orders.replace(old, with: nil)
+    orders.replace(old, with: nil, silentBefore: silentBefore)
     inventoryChanged(removing: old, adding: nil)
   }
 
@@ -205,6 +208,21 @@ public struct Fleet: Sendable, Hashable {
         if let index = entry.gpus.firstIndex(where: { $0.uuid == claim.gpuUUID }) { entry.gpus[index].apply(claim, sign: sign) }
       }
     }
+  }
+
+  /// Takes the nodes that have not heartbeated since `cutoff` out of the orders, so that
+  /// placement does not walk past them one by one: a rack that went dark stays out of every
+  /// placement's way. A node is back in the orders with its next heartbeat (`upsert`). Placement
+  /// still checks each node's state itself, so between two calls nothing depends on this.
+  ///
+  /// O(nodes); the scheduler calls it with each periodic index reload, with `cutoff` = now minus
+  /// the heartbeat grace (older heartbeats are NOT_READY at any later time).
+  public mutating func leaveOutSilent(before cutoff: Date) {
+    guard cutoff > silentBefore else { return }
+    for node in nodes.values where node.lastHeartbeat >= silentBefore && node.lastHeartbeat < cutoff {
+      orders.replace(node, with: nil, silentBefore: silentBefore)
+    }
+    silentBefore = cutoff
   }
 
   private mutating func inventoryChanged(removing old: Node?, adding new: Node?) {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A placement score, compared lexicographically: the policies' keys (`PlacementEngine.score`),
 /// lower is better. LEAST_LOADED and SPREAD use the first field only.
 struct Score: Comparable, Hashable, Sendable {
@@ -73,9 +75,10 @@ struct FleetOrders: Sendable {
     var entry: OrderEntry
   }
 
-  /// The entries `node` has in the orders (none when it is cordoned or has no GPU).
-  static func entries(of node: Node) -> Set<Placed> {
-    guard !node.cordoned, !node.gpus.isEmpty else { return [] }
+  /// The entries `node` has in the orders: none when it is cordoned, has no GPU, or last
+  /// heartbeated before `silentBefore` (see `Fleet.leaveOutSilent`).
+  static func entries(of node: Node, silentBefore: Date) -> Set<Placed> {
+    guard !node.cordoned, !node.gpus.isEmpty, node.lastHeartbeat >= silentBefore else { return [] }
     let load = node.load
     var placed: Set<Placed> = [Placed(pool: "", kind: .byLoad, entry: OrderEntry(score: Score(a: load), name: node.name))]
     var models: [String: [GPU]] = [:]
@@ -101,9 +104,9 @@ struct FleetOrders: Sendable {
 
   /// Moves a node's entries from what `old` had to what `new` has (either may be nil: added,
   /// removed). Only the entries that differ are touched: a heartbeat touches none.
-  mutating func replace(_ old: Node?, with new: Node?) {
-    let before = old.map(Self.entries(of:)) ?? []
-    let after = new.map(Self.entries(of:)) ?? []
+  mutating func replace(_ old: Node?, with new: Node?, silentBefore: Date) {
+    let before = old.map { Self.entries(of: $0, silentBefore: silentBefore) } ?? []
+    let after = new.map { Self.entries(of: $0, silentBefore: silentBefore) } ?? []
     guard before != after else { return }
     for gone in before.subtracting(after) {
       pools[gone.pool]?.remove(gone.entry, from: gone.kind)

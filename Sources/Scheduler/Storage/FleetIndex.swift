@@ -105,6 +105,9 @@ public final class FleetIndex: Sendable {
   func heartbeat(_ name: String, at time: Date) {
     state.withLock { state in state.fleet.update(name) { $0.lastHeartbeat = max($0.lastHeartbeat, time) } }
   }
+
+  /// See `Fleet.leaveOutSilent`.
+  func leaveOutSilent(before cutoff: Date) { state.withLock { $0.fleet.leaveOutSilent(before: cutoff) } }
 }
 
 extension FleetIndex.State {

@@ -61,6 +61,12 @@ public final class SchedulerStore: Sendable {
     try await refreshes.run { [index, pool] in try await index.reload(from: pool) }
   }
 
+  /// Takes nodes that are NOT_READY for missed heartbeats out of the placement orders (they come
+  /// back with their next heartbeat); with each periodic reload.
+  public func leaveOutSilentNodes() {
+    index.leaveOutSilent(before: currentTime().addingTimeInterval(-heartbeatGrace.seconds))
+  }
+
   /// Whole microseconds, as the database keeps them.
   func currentTime() -> Date {
     Date(timeIntervalSince1970: (now().timeIntervalSince1970 * 1_000_000).rounded(.down) / 1_000_000)

@@ -142,6 +142,60 @@ struct PlacementOrdersTests {
     #expect(fleet.models == afresh.models)
   }
 
+  @Test("a node that stops heartbeating leaves the orders at the next sweep and is back with its next heartbeat")
+  func silentNodesLeaveTheOrders() {
+    var fleet = Fleet(nodes: [node("a", 8), node("b", 8, used: 4)])
+    func inOrders(_ name: String) -> Bool {
+      fleet.orders.pools.values.contains { $0.orders.values.contains { $0.elements.contains { $0.name == name } } }
+    }
+    let later = epoch.addingTimeInterval(120)
+    // Only b heartbeated since: a is NOT_READY from 30 s on, and the sweep at 120 s takes it out.
+    fleet.update("b") { $0.lastHeartbeat = later }
+    fleet.leaveOutSilent(before: later.addingTimeInterval(-30))
+    #expect(!inOrders("a"))
+    #expect(inOrders("b"))
+    #expect(engine.placeByOrders(exclusive(1, 1), in: fleet, at: later)?.map(\.node) == ["b"])
+    #expect(engine.place(exclusive(1, 1), in: fleet, at: later) == engine.placeByScan(exclusive(1, 1), in: fleet, at: later))
+    // A heartbeat brings it back at once, where its load puts it: first.
+    fleet.update("a") { $0.lastHeartbeat = later }
+    #expect(inOrders("a"))
+    #expect(engine.placeByOrders(exclusive(1, 1), in: fleet, at: later)?.map(\.node) == ["a"])
+    // A sweep with an older cutoff changes nothing.
+    fleet.leaveOutSilent(before: epoch)
+    #expect(inOrders("a") && inOrders("b"))
+  }
+
+  @Test("with sweeps of silent nodes and heartbeats as time goes on, the orders and the scan still agree")
+  func sweepsKeepOrdersAndScanAgreeing() {
+    var random = SeededRandom(seed: 23)
+    for round in 0..<200 {
+      var fleet = Fleet(nodes: randomFleet(&random, nodes: 2 + Int(random.next() % 12)))
+      var now = epoch
+      for step in 0..<15 {
+        now = now.addingTimeInterval(Double(random.next() % 20))
+        let names = fleet.nodes.keys.sorted()
+        // Some nodes heartbeat; a sweep now and then takes the silent ones out.
+        for name in names where random.next() % 3 == 0 { fleet.update(name) { $0.lastHeartbeat = now } }
+        if random.next() % 2 == 0 { fleet.leaveOutSilent(before: now.addingTimeInterval(-30)) }
+        let request = randomRequest(&random)
+        let answer = engine.place(request, in: fleet, at: now)
+        #expect(answer == engine.placeByScan(request, in: fleet, at: now), "round \(round), step \(step): \(request)")
+        if case .success(let placements) = answer {
+          for placement in placements { fleet.apply(placement.claims, on: placement.node) }
+        }
+      }
+      // The orders hold what a fleet built afresh and swept with the same cutoff would.
+      var afresh = Fleet(nodes: Array(fleet.nodes.values))
+      afresh.leaveOutSilent(before: fleet.silentBefore)
+      for (pool, orders) in afresh.orders.pools {
+        for (kind, order) in orders.orders {
+          #expect(fleet.orders.pools[pool]?[kind]?.elements == order.elements, "pool \(pool), \(kind)")
+        }
+      }
+      #expect(fleet.orders.pools.keys.sorted() == afresh.orders.pools.keys.sorted())
+    }
+  }
+
   @Test("placing on a fleet of 10,000 nodes by the orders gives the scan's answer")
   func largeFleet() {
     let fleet = Fleet(nodes: (0..<10_000).map { node(String(format: "n%05d", $0), 8, used: $0 % 9) })
