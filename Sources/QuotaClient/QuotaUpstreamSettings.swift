@@ -9,7 +9,7 @@ public import MaaSRuntime
 /// |---|---|---|
 /// | `<PREFIX>_QUOTA_TARGET` | `127.0.0.1:50054` | the quota service, as a gRPC target |
 /// | `<PREFIX>_QUOTA_TIMEOUT_SECONDS` | `5` | deadline of each call to the quota service |
-/// | `<PREFIX>_QUOTA_HOLD_SECONDS` | `60` | how long a hold may stay uncommitted (a crashed caller's lapses after it); more than twice the timeout |
+/// | `<PREFIX>_QUOTA_HOLD_SECONDS` | `60` | how long a hold may stay uncommitted (a crashed caller's lapses after it); more than twice the timeout; read only by services that reserve before they commit (the registry) |
 public struct QuotaUpstreamSettings: Sendable, Hashable {
   public var target: String
   public var timeout: Duration
@@ -21,10 +21,14 @@ public struct QuotaUpstreamSettings: Sendable, Hashable {
     self.holdTTL = holdTTL
   }
 
-  public static func read(prefix: String, from reader: inout EnvironmentReader) -> QuotaUpstreamSettings {
+  /// - Parameter holds: whether the service holds quota uncommitted (Reserve, then Commit later)
+  ///   and so reads `<PREFIX>_QUOTA_HOLD_SECONDS`; a service that only takes quota committed at
+  ///   once (`QuotaGate.acquire`) neither reads nor lists it.
+  public static func read(prefix: String, holds: Bool = true, from reader: inout EnvironmentReader) -> QuotaUpstreamSettings {
     let defaults = QuotaUpstreamSettings()
     let target = reader.read("\(prefix)_QUOTA_TARGET", default: defaults.target, as: .grpcTarget)
     let timeout = reader.read("\(prefix)_QUOTA_TIMEOUT_SECONDS", default: defaults.timeout, as: .seconds(in: 0.1...300))
+    guard holds else { return QuotaUpstreamSettings(target: target, timeout: timeout) }
     let hold = reader.read("\(prefix)_QUOTA_HOLD_SECONDS", default: defaults.holdTTL, as: .seconds(in: 10...3600))
     if hold <= timeout * 2 {
       reader.report(ConfigurationProblem(

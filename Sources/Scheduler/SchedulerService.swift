@@ -9,7 +9,7 @@ public import ServiceLifecycle
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
-/// | `MAAS_SCHEDULER_QUOTA_*` | | the quota service: `QuotaUpstreamSettings` (target, timeout, how long a CONCURRENT_GPUS hold may stay uncommitted) |
+/// | `MAAS_SCHEDULER_QUOTA_*` | | the quota service: `QuotaUpstreamSettings` (target, timeout; no hold TTL, the scheduler takes quota committed at once) |
 /// | `MAAS_SCHEDULER_HEARTBEAT_GRACE_SECONDS` | `30` | a node silent this long is NOT_READY and takes no placements |
 /// | `MAAS_SCHEDULER_INDEX_REFRESH_SECONDS` | `5` | how often the placement index loads what changed in Postgres (other replicas' writes); every 60th load reads everything |
 /// | `MAAS_SCHEDULER_PLACEMENT_ATTEMPTS` | `5` | commits retried after a conflict with another replica before ABORTED |
@@ -35,7 +35,7 @@ public struct SchedulerSettings: Sendable, Hashable {
 
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> SchedulerSettings {
     let defaults = SchedulerSettings()
-    let quota = QuotaUpstreamSettings.read(prefix: prefix, from: &reader)
+    let quota = QuotaUpstreamSettings.read(prefix: prefix, holds: false, from: &reader)
     let grace = reader.read("\(prefix)_HEARTBEAT_GRACE_SECONDS", default: defaults.heartbeatGrace, as: .seconds(in: 3...3600))
     let refresh = reader.read("\(prefix)_INDEX_REFRESH_SECONDS", default: defaults.indexRefreshInterval, as: .seconds(in: 0.1...600))
     let attempts = reader.read("\(prefix)_PLACEMENT_ATTEMPTS", default: defaults.placementAttempts, as: .integer(in: 1...50))
@@ -62,7 +62,7 @@ public enum SchedulerService {
     makeServices: { settings, pool, logger in
       let (upstream, quota) = settings.quota.connect()
       let store = SchedulerStore(
-        pool: pool, quota: quota, heartbeatGrace: settings.heartbeatGrace, holdTTL: settings.quota.holdTTL,
+        pool: pool, quota: quota, heartbeatGrace: settings.heartbeatGrace,
         maxAttempts: settings.placementAttempts, logger: logger)
       return .init(
         services: [SchedulerRPCService(store: store, logger: logger)],

@@ -95,7 +95,10 @@ struct StoreConcurrencyTests {
       let busy = try await db.owner.query(
         "SELECT count(*) FROM scheduler.gpus WHERE allocated_memory_bytes > 0 OR allocated_mig_slices > 0 OR exclusive", [])
       #expect(try busy[0].decode(Int.self, at: 0) == 0)
+      // Each index learns what the other replica did only by loading it (one's own releases
+      // during the run included, which two may have loaded as held), so both load first.
       try await one.refreshIndex()
+      try await two.refreshIndex()
       #expect(one.capacity(gpuModel: "H100-80GB", selector: [:]).first?.freeGPUs == 12)
       #expect(two.capacity(gpuModel: "H100-80GB", selector: [:]).first?.freeGPUs == 12)
     }

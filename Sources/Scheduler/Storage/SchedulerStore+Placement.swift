@@ -99,7 +99,7 @@ extension SchedulerStore {
           // no longer counts, so look first.
           if let landed = await settleLostCommit(command, reservation: reservation) { return landed }
         } else {
-          await releaseQuietly(tenant: command.tenantID, reservation)
+          await giveBack(reservation, of: command)
         }
       }
       if let failure = error as? PostgresError, failure.sqlState == "23505",
@@ -118,7 +118,7 @@ extension SchedulerStore {
   private func answer(_ existing: Allocation, to command: ScheduleCommand, quotaTaken: TakenQuota) async throws
     -> Allocation
   {
-    if let reservation = quotaTaken.reservation { await releaseQuietly(tenant: command.tenantID, reservation) }
+    if let reservation = quotaTaken.reservation { await giveBack(reservation, of: command) }
     guard existing.grants(command) else { throw SchedulerError.workloadTaken(command.workloadID) }
     return existing
   }
@@ -154,7 +154,7 @@ extension SchedulerStore {
         try? await refreshIndex()
         return landed
       }
-      await releaseQuietly(tenant: command.tenantID, reservation)
+      await giveBack(reservation, of: command)
     } catch {
       unsettledHolds.withLock { $0[reservation] = (command.tenantID, command.workloadID) }
       logger.error(
@@ -164,8 +164,9 @@ extension SchedulerStore {
     return nil
   }
 
-  /// Settles the holds `settleLostCommit` could not: each one whose allocation was not written is
-  /// given back; one whose allocation was written stays with it. Returns how many were given back.
+  /// Settles the holds `settleLostCommit` and `giveBack` could not: each one whose allocation was
+  /// not written is given back; one whose allocation was written stays with it. Returns how many
+  /// were given back.
   /// - Throws: a database error (the holds not settled yet stay for the next round).
   public func settleLostCommits() async throws -> Int {
     var givenBack = 0
@@ -188,12 +189,18 @@ extension SchedulerStore {
     try await activeAllocation(tenant: tenant, workload: workload).flatMap { $0.quotaReservationID == reservation ? $0 : nil }
   }
 
-  func releaseQuietly(tenant: String, _ reservation: String) async {
+  /// Gives back quota a Schedule took and did not use. When the quota service cannot be reached,
+  /// the reservation is remembered with the unsettled ones, and `settleLostCommits` gives it back
+  /// later (the quota was taken committed, so nothing else would).
+  func giveBack(_ reservation: String, of command: ScheduleCommand) async {
     do {
-      try await quota.release(tenant: tenant, reservationID: reservation, idempotencyKey: "scheduler:release:\(reservation)")
+      try await quota.release(
+        tenant: command.tenantID, reservationID: reservation, idempotencyKey: "scheduler:release:\(reservation)")
     } catch {
-      // The hold lapses on its own after holdTTL if it was never committed.
-      logger.warning("could not release a quota hold", metadata: ["reservation": "\(reservation)", "error": "\(error)"])
+      unsettledHolds.withLock { $0[reservation] = (command.tenantID, command.workloadID) }
+      logger.warning(
+        "could not give a Schedule's quota back; retried in the background",
+        metadata: ["reservation": "\(reservation)", "error": "\(error)"])
     }
   }
 

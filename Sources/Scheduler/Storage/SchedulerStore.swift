@@ -23,7 +23,6 @@ public final class SchedulerStore: Sendable {
   let engine: PlacementEngine
   let now: @Sendable () -> Date
   let logger: Logger
-  let holdTTL: Duration
   let maxAttempts: Int
   let refreshes = SharedRun()
   /// Quota holds of Schedules whose COMMIT outcome was lost with the connection and could not be
@@ -32,10 +31,9 @@ public final class SchedulerStore: Sendable {
 
   /// - Parameters:
   ///   - heartbeatGrace: a node that has not heartbeated for this long is NOT_READY.
-  ///   - holdTTL: how long a quota hold may stay uncommitted; a crashed replica's holds lapse.
   ///   - clock: injected so tests can age heartbeats.
   public init(
-    pool: PostgresPool, quota: any QuotaGate, heartbeatGrace: Duration = .seconds(30), holdTTL: Duration = .seconds(60),
+    pool: PostgresPool, quota: any QuotaGate, heartbeatGrace: Duration = .seconds(30),
     maxAttempts: Int = 5, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }
   ) {
     self.pool = pool
@@ -44,7 +42,6 @@ public final class SchedulerStore: Sendable {
     self.engine = PlacementEngine(heartbeatGrace: heartbeatGrace)
     self.now = clock
     self.logger = logger
-    self.holdTTL = holdTTL
     self.maxAttempts = maxAttempts
   }
 

@@ -69,6 +69,44 @@ struct LostCommitTests {
   }
 }
 
+@Suite("Quota a Schedule took and could not give back")
+struct UnreturnedQuotaTests {
+  @Test("quota taken by a Schedule whose workload another replica placed first, with the quota service down, is given back later")
+  func givenBackWhenQuotaIsUp() async throws {
+    try await withMigratedDatabase(named: "scheduler_unreturned_quota", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      let quota = InMemoryQuota()
+      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: { epoch })
+      _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
+      let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1))
+      // Once the Schedule has taken its quota, another replica's allocation of the same workload
+      // commits (written here behind the store's back, holding no GPU), and the quota service
+      // goes down: the write fails on the workload's unique index and the quota cannot go back.
+      let request = String(decoding: try JSONEncoder().encode(command.request), as: UTF8.self)
+      quota.beforeCommitting.withLock { hook in
+        hook = {
+          _ = try await db.owner.execute(
+            """
+            INSERT INTO scheduler.allocations (id, tenant_id, workload_id, request, priority, placements, state, quota_reservation_id, create_time)
+            VALUES (gen_random_uuid(), 't1', 'w', $1::jsonb, 0, '[]', 1, 'another replica', now())
+            """, [request])
+          quota.setDown(true)
+        }
+      }
+      let answered = try await store.schedule(command)
+      quota.beforeCommitting.withLock { $0 = nil }
+      #expect(answered.quotaReservationID == "another replica", "the Schedule answers the allocation that won")
+      #expect(quota.inUse("t1") == 1, "its own quota could not be given back yet")
+      #expect(store.unsettledHoldCount == 1)
+
+      await #expect(throws: (any Error).self, "still down") { try await store.settleLostCommits() }
+      quota.setDown(false)
+      #expect(try await store.settleLostCommits() == 1)
+      #expect(quota.inUse("t1") == 0)
+      #expect(store.unsettledHoldCount == 0)
+    }
+  }
+}
+
 /// A scheduler store on a cluster of the test's own (which it may stop and start), with the
 /// schema migrated and a pool that reconnects quickly.
 private func withPrivateStore(
