@@ -82,7 +82,7 @@ public enum SchedulerService {
           PeriodicTask("quota release retry", every: settings.quotaRetryInterval, delayFirstRound: true, logger: logger) {
             let released = try await store.releaseDueQuota(olderThan: settings.quotaRetryInterval)
             if released > 0 { logger.info("gave back quota holds of released allocations", metadata: ["count": "\(released)"]) }
-            let settled = try await store.settleLostCommits()
+            let settled = try await store.settleUnsettledHolds()
             if settled > 0 { logger.info("gave back quota holds of Schedules that did not commit", metadata: ["count": "\(settled)"]) }
           },
         ])

@@ -42,56 +42,17 @@ extension SchedulerStore {
   /// - Throws: `.invalidRequest`, `.capacityExhausted`, `.workloadTaken`, `.quotaExhausted`,
   ///   `.quotaTenantUnknown`, `.quotaUnavailable`, `.contention`; `PostgresError`.
   public func schedule(_ command: ScheduleCommand) async throws -> Allocation {
-    let quotaKey = "scheduler:schedule:\(UUID().uuidString.lowercased())"
     let taken = TakenQuota()
     do {
-      var reloaded = false
-      for attempt in 1...maxAttempts {
-        let placements: [ReplicaPlacement]
-        let now = currentTime()
-        switch index.assume({ engine.place(command.request, in: $0, at: now) }) {
-        case .success(let chosen):
-          placements = chosen
-        case .failure(.capacityExhausted) where !reloaded, .failure(.invalidRequest) where !reloaded:
-          // Another replica may have freed what this index still counts as taken, or registered
-          // the nodes that make the request possible (a GPU type this index has not seen yet).
-          try await refreshIndex()
-          reloaded = true
-          continue
-        case .failure(let error):
-          // A repeated Schedule of a placed workload answers its allocation even when the fleet
-          // could not place it again now.
-          if let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID) {
-            return try await answer(existing, to: command, quotaTaken: taken)
-          }
-          throw error
-        }
-        do {
-          switch try await commit(command, placements, quotaKey: quotaKey, quotaTaken: taken) {
-          case .written(let allocation):
-            return allocation
-          case .alreadyPlaced:
-            index.giveBack(placements)
-            if let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID) {
-              return try await answer(existing, to: command, quotaTaken: taken)
-            }
-          // Released since: place it afresh.
-          }
-        } catch is PlacementConflict {
-          index.giveBack(placements)
-          logger.debug("placement conflict; reloading the index", metadata: ["attempt": "\(attempt)"])
-          // The chosen nodes whole first (one may have been deleted or registered again by
-          // another replica, which a load of changed rows alone would not say), then the rest.
-          try await reloadNodes(Array(Set(placements.map(\.node))))
-          try await refreshIndex()
-          reloaded = true
-        } catch {
-          index.giveBack(placements)
-          throw error
-        }
+      let allocation = try await placeOrFind(command, quotaTaken: taken)
+      // An allocation found rather than written holds quota of its own: what this call took is
+      // not used.
+      if let reservation = taken.reservation, reservation != allocation.quotaReservationID {
+        await giveBack(reservation, of: command)
       }
-      throw SchedulerError.contention(attempts: maxAttempts)
+      return allocation
     } catch {
+      // The one place a failed Schedule gives its quota back.
       if let reservation = taken.reservation {
         if let failure = error as? PostgresError, failure.kind == .connection {
           // The connection went down: if that was during COMMIT, the allocation may be written,
@@ -106,19 +67,67 @@ extension SchedulerStore {
         let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID)
       {
         // The same workload raced on another call or replica, and won.
-        guard existing.grants(command) else { throw SchedulerError.workloadTaken(command.workloadID) }
-        return existing
+        return try Self.answer(existing, to: command)
       }
       throw error
     }
   }
 
+  /// Phases (1) to (3) of `schedule`: the allocation written, or the workload's own when it is
+  /// already placed. Quota taken is recorded in `quotaTaken`; giving it back is the caller's.
+  private func placeOrFind(_ command: ScheduleCommand, quotaTaken taken: TakenQuota) async throws -> Allocation {
+    let quotaKey = "scheduler:schedule:\(UUID().uuidString.lowercased())"
+    var reloaded = false
+    for attempt in 1...maxAttempts {
+      let placements: [ReplicaPlacement]
+      let now = currentTime()
+      switch index.assume({ engine.place(command.request, in: $0, at: now) }) {
+      case .success(let chosen):
+        placements = chosen
+      case .failure(.capacityExhausted) where !reloaded, .failure(.invalidRequest) where !reloaded:
+        // Another replica may have freed what this index still counts as taken, or registered
+        // the nodes that make the request possible (a GPU type this index has not seen yet).
+        try await refreshIndex()
+        reloaded = true
+        continue
+      case .failure(let error):
+        // A repeated Schedule of a placed workload answers its allocation even when the fleet
+        // could not place it again now.
+        if let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID) {
+          return try Self.answer(existing, to: command)
+        }
+        throw error
+      }
+      do {
+        switch try await commit(command, placements, quotaKey: quotaKey, quotaTaken: taken) {
+        case .written(let allocation):
+          return allocation
+        case .alreadyPlaced:
+          index.giveBack(placements)
+          if let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID) {
+            return try Self.answer(existing, to: command)
+          }
+        // Released since: place it afresh.
+        }
+      } catch is PlacementConflict {
+        index.giveBack(placements)
+        logger.debug("placement conflict; reloading the index", metadata: ["attempt": "\(attempt)"])
+        // The chosen nodes whole first (one may have been deleted or registered again by
+        // another replica, which a load of changed rows alone would not say), then the rest.
+        try await reloadNodes(Array(Set(placements.map(\.node))))
+        try await refreshIndex()
+        reloaded = true
+      } catch {
+        index.giveBack(placements)
+        throw error
+      }
+    }
+    throw SchedulerError.contention(attempts: maxAttempts)
+  }
+
   /// The answer to a Schedule whose workload is already placed: its allocation when it was made
-  /// for the same request, else ALREADY_EXISTS. Quota this call took is given back either way.
-  private func answer(_ existing: Allocation, to command: ScheduleCommand, quotaTaken: TakenQuota) async throws
-    -> Allocation
-  {
-    if let reservation = quotaTaken.reservation { await giveBack(reservation, of: command) }
+  /// for the same request, else ALREADY_EXISTS.
+  private static func answer(_ existing: Allocation, to command: ScheduleCommand) throws -> Allocation {
     guard existing.grants(command) else { throw SchedulerError.workloadTaken(command.workloadID) }
     return existing
   }
@@ -141,7 +150,7 @@ extension SchedulerStore {
   /// After a Schedule's transaction failed with its connection (so it may or may not have
   /// committed): the allocation, when the write landed (its quota hold stays committed), or nil
   /// when it did not (the hold is given back). When the database cannot be asked either, the hold
-  /// is kept and remembered, and `settleLostCommits` decides later: holding quota for GPUs nobody
+  /// is kept and remembered, and `settleUnsettledHolds` decides later: holding quota for GPUs nobody
   /// got is the side that can be repaired; running GPUs no quota counts is not.
   func settleLostCommit(_ command: ScheduleCommand, reservation: String) async -> Allocation? {
     do {
@@ -168,7 +177,7 @@ extension SchedulerStore {
   /// not written is given back; one whose allocation was written stays with it. Returns how many
   /// were given back.
   /// - Throws: a database error (the holds not settled yet stay for the next round).
-  public func settleLostCommits() async throws -> Int {
+  public func settleUnsettledHolds() async throws -> Int {
     var givenBack = 0
     for (reservation, owner) in unsettledHolds.withLock({ $0 }) {
       if try await allocation(holding: reservation, tenant: owner.tenant, workload: owner.workload) == nil {
@@ -180,7 +189,7 @@ extension SchedulerStore {
     return givenBack
   }
 
-  /// How many quota holds wait for `settleLostCommits`.
+  /// How many quota holds wait for `settleUnsettledHolds`.
   public var unsettledHoldCount: Int { unsettledHolds.withLock { $0.count } }
 
   /// The workload's active allocation when it holds `reservation`. A released one is not
@@ -190,7 +199,7 @@ extension SchedulerStore {
   }
 
   /// Gives back quota a Schedule took and did not use. When the quota service cannot be reached,
-  /// the reservation is remembered with the unsettled ones, and `settleLostCommits` gives it back
+  /// the reservation is remembered with the unsettled ones, and `settleUnsettledHolds` gives it back
   /// later (the quota was taken committed, so nothing else would).
   func giveBack(_ reservation: String, of command: ScheduleCommand) async {
     do {

@@ -21,11 +21,11 @@ struct LostCommitTests {
       #expect(quota.inUse("t1") == 2, "the outcome could not be looked up: the hold stays")
       #expect(store.unsettledHoldCount == 1)
 
-      await #expect(throws: (any Error).self, "still down: nothing is decided") { try await store.settleLostCommits() }
+      await #expect(throws: (any Error).self, "still down: nothing is decided") { try await store.settleUnsettledHolds() }
       #expect(store.unsettledHoldCount == 1)
 
       try await cluster.start()
-      #expect(try await store.settleLostCommits() == 1)
+      #expect(try await store.settleUnsettledHolds() == 1)
       #expect(quota.inUse("t1") == 0, "nothing was written, so the hold is given back")
       #expect(store.unsettledHoldCount == 0)
       // And the workload can be scheduled afresh on the GPUs nothing holds.
@@ -51,7 +51,7 @@ struct LostCommitTests {
       #expect(await store.settleLostCommit(command, reservation: written.quotaReservationID) == nil)
       #expect(store.unsettledHoldCount == 1)
       try await cluster.start()
-      #expect(try await store.settleLostCommits() == 0)
+      #expect(try await store.settleUnsettledHolds() == 0)
       #expect(quota.isHeld(written.quotaReservationID), "the allocation was written: its hold stays with it")
       #expect(store.unsettledHoldCount == 0)
     }
@@ -98,9 +98,9 @@ struct UnreturnedQuotaTests {
       #expect(quota.inUse("t1") == 1, "its own quota could not be given back yet")
       #expect(store.unsettledHoldCount == 1)
 
-      await #expect(throws: (any Error).self, "still down") { try await store.settleLostCommits() }
+      await #expect(throws: (any Error).self, "still down") { try await store.settleUnsettledHolds() }
       quota.setDown(false)
-      #expect(try await store.settleLostCommits() == 1)
+      #expect(try await store.settleUnsettledHolds() == 1)
       #expect(quota.inUse("t1") == 0)
       #expect(store.unsettledHoldCount == 0)
     }
