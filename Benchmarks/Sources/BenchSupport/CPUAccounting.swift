@@ -164,3 +164,23 @@ public struct CPUUsage: Encodable, Sendable {
     case machineBusyShare = "machine_busy_share"
   }
 }
+
+extension CPUAccounting {
+  /// `measureCallers`, with the CPU every process used over the measured phase (the warm-up
+  /// left out).
+  public func measureCallers(
+    cell: String, concurrency: Int, seconds: Int, warmUpSeconds: Int, call: @escaping Call
+  ) async -> (callers: CallerCell, cpu: CPUUsage) {
+    var usage: CPUUsage?
+    let measured = await BenchSupport.measureCallers(
+      cell: cell, concurrency: concurrency, seconds: seconds, warmUpSeconds: warmUpSeconds,
+      aroundMeasured: { phase in
+        let before = self.snapshot()
+        let tally = await phase()
+        usage = Self.usage(from: before, to: self.snapshot())
+        return tally
+      },
+      call: call)
+    return (measured, usage!)
+  }
+}

@@ -23,15 +23,7 @@ struct Cell: Encodable {
 func measureCallerCell(
   _ label: String, concurrency: Int, seconds: Int, warmUpSeconds: Int, cpu: CPUAccounting, call: @escaping Call
 ) async -> Cell {
-  var usage: CPUUsage?
-  let measured = await measureCallers(
-    cell: label, concurrency: concurrency, seconds: seconds, warmUpSeconds: warmUpSeconds,
-    aroundMeasured: { phase in
-      let before = cpu.snapshot()
-      let tally = await phase()
-      usage = CPUAccounting.usage(from: before, to: cpu.snapshot())
-      return tally
-    },
-    call: call)
-  return Cell(measurement: measured.measurement, cpu: usage!, firstError: measured.run.firstError)
+  let (measured, usage) = await cpu.measureCallers(
+    cell: label, concurrency: concurrency, seconds: seconds, warmUpSeconds: warmUpSeconds, call: call)
+  return Cell(measurement: measured.measurement, cpu: usage, firstError: measured.run.firstError)
 }

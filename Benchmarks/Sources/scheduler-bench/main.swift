@@ -192,22 +192,14 @@ func measureCell(
   _ label: String, concurrency: Int, mix: RequestMix, scheduler: SchedulerClient, tenants: [String], runID: String,
   steps: StepLatencies, cpu: CPUAccounting, options: Options, callOptions: CallOptions
 ) async -> Cell {
-  var usage: CPUUsage?
   let call = placementCall(scheduler: scheduler, tenants: tenants, mix: mix, runID: runID, steps: steps, options: callOptions)
-  let measured = await measureCallers(
-    cell: label, concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds,
-    aroundMeasured: { phase in
-      let before = cpu.snapshot()
-      let tally = await phase()
-      usage = CPUAccounting.usage(from: before, to: cpu.snapshot())
-      return tally
-    },
-    call: call)
+  let (measured, usage) = await cpu.measureCallers(
+    cell: label, concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, call: call)
   let latencies = steps.take(phase: "\(label)-\(concurrency)-m")
   let seconds = measured.measurement.seconds
   return Cell(
     pair: measured.measurement, schedule: BenchMeasurement(latenciesNanoseconds: latencies.schedule, seconds: seconds),
-    release: BenchMeasurement(latenciesNanoseconds: latencies.release, seconds: seconds), cpu: usage!,
+    release: BenchMeasurement(latenciesNanoseconds: latencies.release, seconds: seconds), cpu: usage,
     refused: measured.run.refused, firstError: measured.run.firstError)
 }
 
