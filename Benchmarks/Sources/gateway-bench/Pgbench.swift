@@ -21,10 +21,23 @@ import Foundation
 /// Kept in step with `Sources/Registry/Storage/RegistryStore+Models.swift` (`modelSelect` and
 /// `listModels`) by hand; the run checks that this statement's first page is the gateway's.
 ///
+/// Its connections plan as the registry's pool does: each prepared statement once
+/// (`plan_cache_mode = force_generic_plan`, `genericPlans` in `RegistryService`), so the limit
+/// gets the same saving the registry does.
+///
 /// Two threads (`-j 2`, fewer when there are fewer clients): the machine has two cores. Its
 /// figures as `PgbenchRunner` reads them.
 struct Pgbench {
   static let nilUUID = "00000000-0000-0000-0000-000000000000"
+
+  /// The registry pool's session setting, kept in step with `RegistryService.definition` by hand.
+  static let sessionOptions = "-c plan_cache_mode=force_generic_plan"
+
+  /// `url` with the registry pool's session setting, in libpq's `options` parameter.
+  static func registrySession(_ url: String) -> String {
+    let value = sessionOptions.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? ""
+    return url + (url.contains("?") ? "&" : "?") + "options=" + value
+  }
 
   /// The registry's list statement for a first page with no filters, with psql/pgbench variables
   /// for its parameters: `$1 tenant, $2 after name, $3 after id, $4 limit`. (The registry puts
@@ -74,7 +87,7 @@ struct Pgbench {
   /// - Parameters:
   ///   - statementTimeoutMilliseconds: the registry pool's `statement_timeout`, as it sets it.
   init(url: String, tenant: String, pageSize: Int, statementTimeoutMilliseconds: Int) throws {
-    self.runner = try PgbenchRunner(url: url)
+    self.runner = try PgbenchRunner(url: Self.registrySession(url))
     self.variables = [
       "ready": "0", "tenant": tenant, "after_id": Self.nilUUID, "labels": "{}", "state": "0",
       "limit": String(pageSize + 1), "timeout_name": "statement_timeout",
@@ -114,8 +127,9 @@ struct Pgbench {
   }
 
   /// The plan a pooled connection runs the statement with: prepared with `$n` parameters, as the
-  /// registry's client prepares it, executed six times (after five custom plans Postgres settles
-  /// on the generic one when it is no costlier), then explained.
+  /// registry's client prepares it, on a connection with the pool's session setting (so the
+  /// generic plan), executed six times (as `auto` would settle on the generic plan only after five
+  /// custom ones, should the setting go), then explained.
   func plan(cluster: BenchCluster) throws -> [String] {
     let order = ["tenant", "empty", "after_id", "labels", "state", "limit"]
     var statement = Self.listStatement

@@ -17,6 +17,8 @@ struct Report: Encodable {
   /// EXPLAIN of the list statement as a pooled connection runs it (after ANALYZE).
   var listPlan: [String]
   var pgbenchScript: String
+  /// pgbench's connection options: the registry pool's session settings.
+  var pgbenchSessionOptions: String
   var pgbenchVersion: String
   var models: Int
   var pageSize: Int
@@ -40,6 +42,7 @@ struct Report: Encodable {
     case walkCheck = "walk_check"
     case listPlan = "list_plan"
     case pgbenchScript = "pgbench_script"
+    case pgbenchSessionOptions = "pgbench_session_options"
     case pgbenchVersion = "pgbench_version"
     case pageSize = "page_size"
     case secondsPerCell = "seconds_per_cell"
@@ -65,6 +68,7 @@ struct Report: Encodable {
     self.walkCheck = walkCheck
     self.listPlan = listPlan
     self.pgbenchScript = Pgbench.script
+    self.pgbenchSessionOptions = Pgbench.sessionOptions
     self.pgbenchVersion = PgbenchRunner.version
     self.models = options.models
     self.pageSize = options.pageSize

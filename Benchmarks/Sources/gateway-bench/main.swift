@@ -179,8 +179,8 @@ func measureAll(
   }
   notes.append(
     "the limit is pgbench running the registry's own first-page transaction (pipelined BEGIN READ ONLY, set_config of"
-      + " statement_timeout and maas.tenant_id, the list statement with LIMIT \(options.pageSize + 1), COMMIT; prepared) as maas_app,"
-      + " so row-level security applies as in the registry; the gateway also authenticates (the key's record, read at most once a"
+      + " statement_timeout and maas.tenant_id, the list statement with LIMIT \(options.pageSize + 1), COMMIT; prepared and planned once,"
+      + " as the registry's pool plans) as maas_app, so row-level security applies as in the registry; the gateway also authenticates (the key's record, read at most once a"
       + " second) and spends an API call at quota for each call (one durable write per group of overlapping calls), work"
       + " pgbench's figure does not include")
   notes.append("every cell lists the first page only; the walk covers the others once")
