@@ -207,10 +207,10 @@ struct PlacementEngineTests {
   }
 
   /// The summary the plain way: group each node's GPUs by type.
-  static func grouped(_ nodes: [Node], model: String, selector: [String: String]) -> [GPUCapacity] {
+  static func grouped(_ nodes: [Node], model: String, selector: [String: String], at now: Date = epoch) -> [GPUCapacity] {
     var byModel: [String: GPUCapacity] = [:]
     for node in nodes where node.matches(selector: selector) {
-      let ready = node.state(at: epoch, grace: .seconds(30)) == .ready
+      let ready = node.state(at: now, grace: .seconds(30)) == .ready
       for (type, gpus) in Dictionary(grouping: node.gpus, by: \.model) where model.isEmpty || type == model {
         var entry = byModel[type] ?? GPUCapacity(gpuModel: type)
         if ready {

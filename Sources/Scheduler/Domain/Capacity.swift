@@ -21,33 +21,23 @@ public struct GPUCapacity: Sendable, Hashable {
 
   /// One entry per GPU type, ordered by type, over the nodes carrying `selector`.
   ///
-  /// One pass over the nodes in whatever order the fleet keeps them (only the result is
-  /// sorted), adding each node's GPUs up model by model in one reused buffer: it runs under the
-  /// index's lock, so placements on this replica wait for it.
+  /// It runs under the index's lock, so placements on this replica wait for it. Without a
+  /// selector it reads the fleet's running sums (`CapacityLedger`): O(GPU models + silent nodes).
+  /// With one, it walks the nodes once in whatever order the fleet keeps them (only the result is
+  /// sorted), counting each node's GPUs in one reused buffer.
   public static func summarize(
     _ fleet: Fleet, gpuModel: String = "", selector: [String: String] = [:], at now: Date, grace: Duration
   ) -> [GPUCapacity] {
-    struct Tally {
-      var model: String
-      var gpus = 0, allocated = 0, free = 0
-      var memory: Int64 = 0, allocatedMemory: Int64 = 0
-    }
+    if selector.isEmpty { return fleet.capacityLedger.summary(gpuModel: gpuModel, nodes: fleet.nodes, at: now, grace: grace) }
+    return scan(fleet, gpuModel: gpuModel, selector: selector, at: now, grace: grace)
+  }
+
+  /// `summarize` by a walk over every node.
+  static func scan(_ fleet: Fleet, gpuModel: String, selector: [String: String], at now: Date, grace: Duration) -> [GPUCapacity] {
     var byModel: [String: GPUCapacity] = [:]
-    // One node's GPUs by model; a node carries one model or a few, so a linear search is cheaper
-    // than hashing.
-    var tallies: [Tally] = []
+    var tallies: [NodeTally] = []
     for node in fleet.nodes.values where node.matches(selector: selector) {
-      tallies.removeAll(keepingCapacity: true)
-      for gpu in node.gpus where gpuModel.isEmpty || gpu.model == gpuModel {
-        let index = tallies.lastIndex { $0.model == gpu.model } ?? {
-          tallies.append(Tally(model: gpu.model))
-          return tallies.count - 1
-        }()
-        tallies[index].gpus += 1
-        tallies[index].memory += gpu.memoryBytes
-        tallies[index].allocatedMemory += gpu.exclusive ? gpu.memoryBytes : gpu.allocatedMemoryBytes
-        if gpu.isFree { tallies[index].free += 1 } else { tallies[index].allocated += 1 }
-      }
+      NodeTally.count(node, gpuModel: gpuModel, into: &tallies)
       let ready = node.state(at: now, grace: grace) == .ready
       for tally in tallies {
         var entry = byModel[tally.model] ?? GPUCapacity(gpuModel: tally.model)

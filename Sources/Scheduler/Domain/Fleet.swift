@@ -156,7 +156,7 @@ public struct Node: Sendable, Hashable {
 /// orders (`FleetOrders`) that let placement pick a node without looking at every one.
 ///
 /// Every change goes through `upsert`, `remove`, `update` or `apply`, which keep the orders, the
-/// GPU models' sizes and the memo of fleet-wide checks in step with `nodes`.
+/// GPU models' sizes, the capacity sums and the memo of fleet-wide checks in step with `nodes`.
 public struct Fleet: Sendable, Hashable {
   public private(set) var nodes: [String: Node] = [:]
   private(set) var orders = FleetOrders()
@@ -169,6 +169,8 @@ public struct Fleet: Sendable, Hashable {
   /// Nodes whose last heartbeat is older than this are left out of the orders: they are NOT_READY
   /// and stay so until they heartbeat again (see `leaveOutSilent`).
   private(set) var silentBefore = Date.distantPast
+  /// GetCapacity's sums per GPU model.
+  private(set) var capacityLedger = CapacityLedger()
 
   public init(nodes: [Node] = []) {
     for node in nodes { upsert(node) }
@@ -184,12 +186,14 @@ public struct Fleet: Sendable, Hashable {
   public mutating func upsert(_ node: Node) {
     let old = nodes.updateValue(node, forKey: node.name)
     orders.replace(old, with: node, silentBefore: silentBefore)
+    capacityLedger.replace(old, with: node)
     if !(old.map { $0.sameInventory(as: node) } ?? false) { inventoryChanged(removing: old, adding: node) }
   }
 
   public mutating func remove(_ name: String) {
     guard let old = nodes.removeValue(forKey: name) else { return }
     orders.replace(old, with: nil, silentBefore: silentBefore)
+    capacityLedger.replace(old, with: nil)
     inventoryChanged(removing: old, adding: nil)
   }
 
