@@ -118,6 +118,12 @@ func measureAll(
     let registration = Registration(nodes: nodes - registeredSoFar, seconds: registering.duration(to: clock.now).seconds)
     note("registered \(registration.nodes) nodes in \(format(registration.seconds, 1)) s")
     registeredSoFar = nodes
+    // The tables just grew tenfold. The scheduler's pool plans each statement once, so the plans
+    // made on the smaller fleet (the cells before) would stay until autovacuum's next ANALYZE
+    // (within a minute or so) replaced them; which plans a cell measured would depend on when that
+    // happened. Analyzed now, every cell sees the steady state.
+    note("analyzing the services' tables")
+    try cluster.sql(cluster.ownerURL, "ANALYZE;")
     // Every RegisterNode has answered, so the scheduler's index should hold the whole fleet now;
     // how long it takes to, if not, is reported (a refresh that overwrote registrations).
     let checking = clock.now

@@ -242,13 +242,18 @@ extension SchedulerStore {
       // The workload's ACTIVE allocation, read in the same round trip (an uncorrelated subquery,
       // run once). One committed after this snapshot still cannot be doubled: the unique index
       // on ACTIVE workloads refuses the write (23505, answered below in `schedule`).
+      // The node's fields come from per-row subqueries, not a join: the pool plans once, and a
+      // generic plan cannot know the array holds a few uuids; as a join it hashed a scan of every
+      // node (chosen at 1,000 nodes), where a subquery is always a key lookup.
       let rows = try await tx.query(
         """
         SELECT g.uuid, g.node_name, g.model, g.memory_bytes, g.mig_slices, g.allocated_memory_bytes, g.allocated_mig_slices,
-               g.exclusive, n.cordoned, n.last_heartbeat_time,
+               g.exclusive,
+               (SELECT n.cordoned FROM scheduler.nodes n WHERE n.name = g.node_name),
+               (SELECT n.last_heartbeat_time FROM scheduler.nodes n WHERE n.name = g.node_name),
                EXISTS (SELECT 1 FROM scheduler.allocations a WHERE a.tenant_id = $2 AND a.workload_id = $3 AND a.state = 1) AS placed
-          FROM scheduler.gpus g JOIN scheduler.nodes n ON n.name = g.node_name
-         WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE OF g
+          FROM scheduler.gpus g
+         WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE
         """, [uuids, command.tenantID, command.workloadID])
       if try rows.first?.decode(Bool.self, at: 10) == true { return nil }
       var gpus: [String: (node: String, gpu: GPU)] = [:]
@@ -365,8 +370,10 @@ extension SchedulerStore {
         WITH a AS (
           SELECT \(Self.allocationColumns) FROM scheduler.allocations WHERE tenant_id = $1 AND \(filter) FOR UPDATE
         ), locked AS (
+          -- `=` on the one allocation, not IN: planned once, IN was a semi-join that walked
+          -- every placement (chosen while the table was small).
           SELECT g.uuid FROM scheduler.gpus g
-           WHERE g.uuid IN (SELECT p.gpu_uuid FROM scheduler.placements p WHERE p.allocation_id IN (SELECT id FROM a WHERE state = 1))
+           WHERE g.uuid IN (SELECT p.gpu_uuid FROM scheduler.placements p WHERE p.allocation_id = (SELECT id FROM a WHERE state = 1))
            ORDER BY g.uuid FOR UPDATE
         )
         SELECT a.*, (SELECT count(*) FROM locked) FROM a
