@@ -12,7 +12,7 @@ export MAAS_PYTHON := $(PYTHON)
 
 .PHONY: help deps build test test-swift leak-check run generate check-generated lint \
 	bench bench-transport bench-postgres bench-quota bench-gateway bench-scheduler clean postgres postgres-stop psql \
-	lint-deploy test-deploy deploy
+	lint-deploy test-deploy deploy FORCE
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort \
@@ -81,9 +81,16 @@ $(HARNESS): $(HARNESS_SOURCES) $(wildcard Sources/CGRPCShim/*.h) Sources/CGRPCSh
 	$(CXX) -std=c++17 -O2 -DNDEBUG -ISources/CGRPCShim/include -ISources/CGRPCShim \
 	  $(HARNESS_SOURCES) -o $@ $(GRPC_LIBS)
 
-.build-bench/links/maas:
+.build-bench/links/maas: FORCE
 	@mkdir -p .build-bench/links
 	@ln -sfn ../.. .build-bench/links/maas
+	@# SwiftPM does not notice a file added under the linked package's Sources: a source directory
+	@# newer than the last bench build makes it read the manifests again.
+	@if [ -n "$$(find Sources -type d -newer .build-bench/links/.built 2>/dev/null | head -1)" ] \
+	  || [ ! -e .build-bench/links/.built ]; then touch Benchmarks/Package.swift; fi
+	@touch .build-bench/links/.built
+
+FORCE:
 
 bench: bench-transport bench-postgres bench-quota bench-gateway bench-scheduler ## Run every benchmark
 
