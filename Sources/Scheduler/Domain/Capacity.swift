@@ -28,7 +28,7 @@ public struct GPUCapacity: Sendable, Hashable {
   public static func summarize(
     _ fleet: Fleet, gpuModel: String = "", selector: [String: String] = [:], at now: Date, grace: Duration
   ) -> [GPUCapacity] {
-    if selector.isEmpty { return fleet.capacityLedger.summary(gpuModel: gpuModel, nodes: fleet.nodes, at: now, grace: grace) }
+    if selector.isEmpty { return fleet.capacity(gpuModel: gpuModel, at: now, grace: grace) }
     return scan(fleet, gpuModel: gpuModel, selector: selector, at: now, grace: grace)
   }
 

@@ -34,9 +34,9 @@ struct NodeTally: Sendable {
 ///
 /// Readiness has a part that changes with time alone: a node falls silent when its heartbeat ages
 /// past the grace, with no event to update sums by. So the sums count each node as it would be
-/// just after its last heartbeat (READY unless cordoned or draining), and a summary walks the nodes
-/// in heartbeat order from the oldest, moving each that is silent at its `now` from the READY sums
-/// to the unschedulable ones, until it meets a node that is not.
+/// just after its last heartbeat (READY unless cordoned or draining), and a summary moves the
+/// nodes silent at its `now` (which the fleet finds in heartbeat order, `Fleet.capacity`) from
+/// the READY sums to the unschedulable ones.
 struct CapacityLedger: Sendable {
   struct Sums: Sendable {
     var capacity: GPUCapacity
@@ -71,16 +71,7 @@ struct CapacityLedger: Sendable {
     }
   }
 
-  /// A node by the time of its last heartbeat: oldest first.
-  struct Heartbeat: Comparable, Sendable {
-    var time: Date
-    var node: String
-
-    static func < (left: Heartbeat, right: Heartbeat) -> Bool { (left.time, left.node) < (right.time, right.node) }
-  }
-
   private(set) var sums: [String: Sums] = [:]
-  private var heartbeats = SortedSet<Heartbeat>()
   private var tallies: [NodeTally] = []
 
   /// Whether `node` counts as READY in the sums: its state just after its last heartbeat.
@@ -90,14 +81,8 @@ struct CapacityLedger: Sendable {
 
   /// Takes `old` out of the sums and puts `new` in (either may be nil).
   mutating func replace(_ old: Node?, with new: Node?) {
-    if let old {
-      add(old, sign: -1)
-      heartbeats.remove(Heartbeat(time: old.lastHeartbeat, node: old.name))
-    }
-    if let new {
-      add(new, sign: 1)
-      heartbeats.insert(Heartbeat(time: new.lastHeartbeat, node: new.name))
-    }
+    if let old { add(old, sign: -1) }
+    if let new { add(new, sign: 1) }
   }
 
   private mutating func add(_ node: Node, sign: Int) {
@@ -109,21 +94,17 @@ struct CapacityLedger: Sendable {
     }
   }
 
-  /// The fleet's capacity per GPU model at `now` (of `gpuModel` only, unless it is empty), ordered
-  /// by model; `nodes` are the fleet's nodes, for the silent ones' tallies.
-  func summary(gpuModel: String, nodes: [String: Node], at now: Date, grace: Duration) -> [GPUCapacity] {
+  /// The capacity per GPU model (of `gpuModel` only, unless it is empty), ordered by model, with
+  /// the `silent` nodes counted as unschedulable.
+  func summary(gpuModel: String, silent: [Node]) -> [GPUCapacity] {
     var current = gpuModel.isEmpty ? sums : sums.filter { $0.key == gpuModel }
     var tallies: [NodeTally] = []
-    heartbeats.forEach { heard in
-      // Ordered by heartbeat, so the first node that is not silent ends the walk.
-      guard now.timeIntervalSince(heard.time) > grace.seconds else { return false }
-      guard let node = nodes[heard.node], Self.readyWhenHeard(node) else { return true }
+    for node in silent where Self.readyWhenHeard(node) {
       NodeTally.count(node, gpuModel: gpuModel, into: &tallies)
       for tally in tallies {
         current[tally.model]?.add(tally, ready: true, sign: -1)
         current[tally.model]?.add(tally, ready: false, sign: 1)
       }
-      return true
     }
     return current.values.map(\.entry).sorted { $0.gpuModel < $1.gpuModel }
   }

@@ -171,6 +171,17 @@ public struct Fleet: Sendable, Hashable {
   private(set) var silentBefore = Date.distantPast
   /// GetCapacity's sums per GPU model.
   private(set) var capacityLedger = CapacityLedger()
+  /// Every node by the time of its last heartbeat, oldest first: the silent ones are found
+  /// without a walk over every node (`leaveOutSilent`, `capacity`).
+  private var heartbeats = SortedSet<Heard>()
+
+  /// A node by the time of its last heartbeat.
+  struct Heard: Comparable, Sendable {
+    var time: Date
+    var node: String
+
+    static func < (left: Heard, right: Heard) -> Bool { (left.time, left.node) < (right.time, right.node) }
+  }
 
   public init(nodes: [Node] = []) {
     for node in nodes { upsert(node) }
@@ -187,6 +198,10 @@ public struct Fleet: Sendable, Hashable {
     let old = nodes.updateValue(node, forKey: node.name)
     orders.replace(old, with: node, silentBefore: silentBefore)
     capacityLedger.replace(old, with: node)
+    if old?.lastHeartbeat != node.lastHeartbeat {
+      if let old { heartbeats.remove(Heard(time: old.lastHeartbeat, node: old.name)) }
+      heartbeats.insert(Heard(time: node.lastHeartbeat, node: node.name))
+    }
     if !(old.map { $0.sameInventory(as: node) } ?? false) { inventoryChanged(removing: old, adding: node) }
   }
 
@@ -194,6 +209,7 @@ public struct Fleet: Sendable, Hashable {
     guard let old = nodes.removeValue(forKey: name) else { return }
     orders.replace(old, with: nil, silentBefore: silentBefore)
     capacityLedger.replace(old, with: nil)
+    heartbeats.remove(Heard(time: old.lastHeartbeat, node: old.name))
     inventoryChanged(removing: old, adding: nil)
   }
 
@@ -219,14 +235,34 @@ public struct Fleet: Sendable, Hashable {
   /// placement's way. A node is back in the orders with its next heartbeat (`upsert`). Placement
   /// still checks each node's state itself, so between two calls nothing depends on this.
   ///
-  /// O(nodes); the scheduler calls it with each periodic index reload, with `cutoff` = now minus
-  /// the heartbeat grace (older heartbeats are NOT_READY at any later time).
+  /// O(nodes that fell silent since the last call); the scheduler calls it with each periodic
+  /// index reload, with `cutoff` = now minus the heartbeat grace (older heartbeats are NOT_READY at
+  /// any later time).
   public mutating func leaveOutSilent(before cutoff: Date) {
     guard cutoff > silentBefore else { return }
-    for node in nodes.values where node.lastHeartbeat >= silentBefore && node.lastHeartbeat < cutoff {
+    for node in nodesHeard(from: silentBefore, while: { $0 < cutoff }) {
       orders.replace(node, with: nil, silentBefore: silentBefore)
     }
     silentBefore = cutoff
+  }
+
+  /// GetCapacity without a label selector: the running sums, with the nodes silent at `now`
+  /// counted as unschedulable. See `CapacityLedger`.
+  func capacity(gpuModel: String, at now: Date, grace: Duration) -> [GPUCapacity] {
+    let silent = nodesHeard(from: .distantPast, while: { now.timeIntervalSince($0) > grace.seconds })
+    return capacityLedger.summary(gpuModel: gpuModel, silent: silent)
+  }
+
+  /// The nodes last heard from at or after `lower`, oldest first, for as long as their heartbeat's
+  /// time meets `condition`.
+  private func nodesHeard(from lower: Date, while condition: (Date) -> Bool) -> [Node] {
+    var found: [Node] = []
+    heartbeats.forEach(from: Heard(time: lower, node: "")) { heard in
+      guard condition(heard.time) else { return false }
+      if let node = nodes[heard.node] { found.append(node) }
+      return true
+    }
+    return found
   }
 
   private mutating func inventoryChanged(removing old: Node?, adding new: Node?) {
