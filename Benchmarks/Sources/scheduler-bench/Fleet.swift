@@ -72,7 +72,7 @@ func capacity(_ scheduler: SchedulerClient) async throws -> Maas_Scheduler_V1_Gp
 }
 
 /// The median time of `calls` GetCapacity calls in a row (after one not counted), in
-/// milliseconds: the scheduler summarizes the fleet under its index's lock, so placements on
+/// milliseconds: the scheduler reads its capacity sums under its index's lock, so placements on
 /// that replica wait as long.
 func capacityMilliseconds(_ scheduler: SchedulerClient, calls: Int = 21) async throws -> Double {
   _ = try await capacity(scheduler)

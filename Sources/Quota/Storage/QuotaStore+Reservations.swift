@@ -51,10 +51,7 @@ extension QuotaStore {
         let admission = QuotaAdmission.admit(
           resource: resource, used: counter.used, reserved: reserved, amount: command.amount, limit: counter.limit)
         let answer = admission.map { _ in Reservation(id: UUID().uuidString.lowercased(), command: command, now: now) }
-        let remembered: [(any PostgresEncodable)?] = [
-          tenant, resource.rawValue, Self.stockWindowStart, ReserveCommand.method, command.idempotencyKey,
-          command.fingerprint, try IdempotencyRecord.encode(answer), now,
-        ]
+        let remembered = try Self.remembering(answer, of: command, tenant: tenant, resource: resource, now: now)
         switch answer {
         case .success(let reservation):
           // A Reserve with commit counts as used at once, and the ledger records it as a Commit
@@ -62,10 +59,7 @@ extension QuotaStore {
           let committed = reservation.state == .committed
           _ = try await tx.queryAndCommit(
             """
-            WITH answer AS (
-              INSERT INTO quota.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
-              VALUES ($1, $4, $5, $6, $7, $8)
-            ), hold AS (
+            WITH \(Self.rememberingAnswer), hold AS (
               INSERT INTO quota.reservations (id, tenant_id, resource, amount, state, create_time, expire_time, update_time)
               VALUES ($9::uuid, $1, $2, $10, $11, $8, $12, $8)
             ), entry AS (
@@ -82,10 +76,7 @@ extension QuotaStore {
           // Holds expired above are given back even though this call is refused.
           _ = try await tx.queryAndCommit(
             """
-            WITH answer AS (
-              INSERT INTO quota.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
-              VALUES ($1, $4, $5, $6, $7, $8)
-            )
+            WITH \(Self.rememberingAnswer)
             UPDATE quota.counters SET reserved = $9 WHERE tenant_id = $1 AND resource = $2 AND window_start = $3 AND $10 > 0
             """,
             remembered + [reserved, freed])
@@ -196,10 +187,7 @@ extension QuotaStore {
     // the counter when it has an effect, the ledger when what is committed changes.
     _ = try await tx.queryAndCommit(
       """
-      WITH answer AS (
-        INSERT INTO quota.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
-        VALUES ($1, $4, $5, $6, $7, $8)
-      ), moved AS (
+      WITH \(Self.rememberingAnswer), moved AS (
         UPDATE quota.reservations SET state = $10, expire_time = $11, update_time = $8
         WHERE tenant_id = $1 AND id = $9::uuid AND $12
       ), counted AS (
@@ -209,10 +197,29 @@ extension QuotaStore {
       INSERT INTO quota.ledger (tenant_id, resource, quantity, usage_time, window_start, source, reservation_id)
       SELECT $1, $2, $13, $8, $3, $15, $9::uuid WHERE $13 <> 0
       """,
-      [
-        current.tenantID, current.resource.rawValue, Self.stockWindowStart, Command.method, command.idempotencyKey,
-        command.fingerprint, try IdempotencyRecord.encode(answer), now, current.id, next.state.rawValue, next.expiresAt,
-        transition != nil, usedDelta, reservedDelta, usedDelta > 0 ? "commit" : "release",
+      try Self.remembering(answer, of: command, tenant: current.tenantID, resource: current.resource, now: now) + [
+        current.id, next.state.rawValue, next.expiresAt, transition != nil, usedDelta, reservedDelta,
+        usedDelta > 0 ? "commit" : "release",
       ])
+  }
+
+  /// The CTE that remembers a call's answer under its idempotency key, for the writing
+  /// statements above, whose first eight parameters are `remembering`'s.
+  private static let rememberingAnswer = """
+    answer AS (
+      INSERT INTO quota.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
+      VALUES ($1, $4, $5, $6, $7, $8)
+    )
+    """
+
+  /// $1 tenant, $2 resource, $3 the stock window, $4 method, $5 key, $6 fingerprint, $7 answer,
+  /// $8 now: the parameters every writing statement of a reservation call starts with.
+  private static func remembering<Command: IdempotentCommand, Answer: Codable>(
+    _ answer: Result<Answer, QuotaError>, of command: Command, tenant: String, resource: QuotaResource, now: Date
+  ) throws -> [(any PostgresEncodable)?] {
+    [
+      tenant, resource.rawValue, stockWindowStart, Command.method, command.idempotencyKey, command.fingerprint,
+      try IdempotencyRecord.encode(answer), now,
+    ]
   }
 }
