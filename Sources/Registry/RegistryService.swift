@@ -13,6 +13,7 @@ public import ServiceLifecycle
 /// | `MAAS_REGISTRY_PAGE_TOKEN_SECRET` | built in | key of the page tokens' MAC; the same on every replica, at least 16 bytes |
 /// | `MAAS_REGISTRY_IDEMPOTENCY_RETENTION_HOURS` | `48` | remembered answers older than this are swept (at least 24) |
 /// | `MAAS_REGISTRY_RELEASE_RETRY_SECONDS` | `30` | how often quota of deleted rows that could not be released is released again |
+/// | `MAAS_REGISTRY_LIST_CACHE_MODELS` | `20000` | how many models the ListModels pages kept in memory may hold together; `0` turns the cache off |
 public struct RegistrySettings: Sendable, Hashable {
   /// Used when `MAAS_REGISTRY_PAGE_TOKEN_SECRET` is unset: tokens still cannot cross tenants or
   /// filters, but anyone who reads this source can mint one for their own listing. Set a secret
@@ -23,16 +24,18 @@ public struct RegistrySettings: Sendable, Hashable {
   public var pageTokenSecret: String
   public var idempotencyRetention: Duration
   public var releaseRetryInterval: Duration
+  public var listCacheModels: Int
 
   public init(
     quota: QuotaUpstreamSettings = QuotaUpstreamSettings(),
     pageTokenSecret: String = RegistrySettings.defaultPageTokenSecret, idempotencyRetention: Duration = .seconds(48 * 3600),
-    releaseRetryInterval: Duration = .seconds(30)
+    releaseRetryInterval: Duration = .seconds(30), listCacheModels: Int = RegistryStore.defaultListingCacheModels
   ) {
     self.quota = quota
     self.pageTokenSecret = pageTokenSecret
     self.idempotencyRetention = idempotencyRetention
     self.releaseRetryInterval = releaseRetryInterval
+    self.listCacheModels = listCacheModels
   }
 
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> RegistrySettings {
@@ -51,9 +54,10 @@ public struct RegistrySettings: Sendable, Hashable {
     }
     let retentionHours = reader.read("\(prefix)_IDEMPOTENCY_RETENTION_HOURS", default: 48, as: .integer(in: 24...24 * 365))
     let retry = reader.read("\(prefix)_RELEASE_RETRY_SECONDS", default: defaults.releaseRetryInterval, as: .seconds(in: 1...3600))
+    let listCache = reader.read("\(prefix)_LIST_CACHE_MODELS", default: defaults.listCacheModels, as: .integer(in: 0...10_000_000))
     return RegistrySettings(
       quota: quota, pageTokenSecret: secret,
-      idempotencyRetention: .seconds(retentionHours * 3600), releaseRetryInterval: retry)
+      idempotencyRetention: .seconds(retentionHours * 3600), releaseRetryInterval: retry, listCacheModels: listCache)
   }
 }
 
@@ -73,7 +77,8 @@ public enum RegistryService {
     genericPlans: true,
     makeServices: { settings, pool, logger in
       let (upstream, quota) = settings.quota.connect()
-      let store = RegistryStore(pool: pool, quota: quota, logger: logger, holdTTL: settings.quota.holdTTL)
+      let store = RegistryStore(
+        pool: pool, quota: quota, logger: logger, holdTTL: settings.quota.holdTTL, listingCacheModels: settings.listCacheModels)
       return .init(
         services: [RegistryRPCService(store: store, tokens: PageTokens(secret: settings.pageTokenSecret), logger: logger)],
         // The group stops these in reverse: the maintenance loops before the quota client they use.

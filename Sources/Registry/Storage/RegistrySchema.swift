@@ -15,6 +15,9 @@ public import PostgresMigrations
 /// - `idempotency`: each mutating call's first answer, by tenant, method and key.
 /// - `pending_releases`: quota reservations of deleted rows not yet given back (an outbox the
 ///   maintenance loop drains when the quota service was unreachable at delete time).
+/// - `catalog_versions` (migration 3): per tenant, a number that every committed change to its
+///   models, versions or aliases moves (triggers, so no write path can forget it). A listing
+///   read at one number is still the listing while the number stands (`ListingCache`).
 public enum RegistrySchema {
   public static let name = "registry"
 
@@ -23,6 +26,7 @@ public enum RegistrySchema {
     try MigrationPlan(schema: name, migrations: [
       try .serviceRoleGrants(1, schema: name, role: serviceRole),
       Migration(2, "create_registry_tables", tables + (try Migration.tenantIsolation(tenantTables)) + functions(serviceRole: serviceRole)),
+      Migration(3, "catalog_versions", catalogVersions + (try Migration.tenantIsolation(["catalog_versions"]))),
     ])
   }
 
@@ -101,6 +105,37 @@ public enum RegistrySchema {
     )
     """,
   ]
+
+  /// The catalogue's change counter, moved by a trigger on each table a listing reads.
+  ///
+  /// The triggers are deferred constraint triggers: they run at COMMIT, so a transaction holds
+  /// the tenant's counter row only while it commits, not across the quota calls a create makes
+  /// in the middle (concurrent writes of one tenant would otherwise queue behind each other's
+  /// quota round trips). They run as the caller, under its tenant's row-level security.
+  static let catalogVersions = [
+    """
+    CREATE TABLE catalog_versions (
+      tenant_id text PRIMARY KEY,
+      version bigint NOT NULL
+    )
+    """,
+    """
+    CREATE FUNCTION bump_catalog_version() RETURNS trigger
+      LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+          INSERT INTO registry.catalog_versions AS c (tenant_id, version)
+          VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant_id ELSE NEW.tenant_id END, 1)
+          ON CONFLICT (tenant_id) DO UPDATE SET version = c.version + 1;
+          RETURN NULL;
+        END
+      $$
+    """,
+  ] + ["models", "versions", "aliases"].map { table in
+    """
+    CREATE CONSTRAINT TRIGGER \(table)_catalog_version AFTER INSERT OR UPDATE OR DELETE ON \(table)
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_catalog_version()
+    """
+  }
 
   /// Row-level security holds each of these to one tenant (see `Migration.tenantIsolation`); the
   /// owner (migrations, the functions below) sees all.

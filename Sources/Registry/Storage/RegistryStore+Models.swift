@@ -48,8 +48,33 @@ extension RegistryStore {
   }
 
   /// ListModels: one query per page, aliases included, in (name, id) order after the cursor.
+  ///
+  /// A page read before is answered from `listings` when the tenant's catalogue version has not
+  /// moved since (one key lookup instead of the page's statement); otherwise the page is read
+  /// with the version in the same statement, so the two belong to one snapshot, and kept.
   /// - Throws: a database error.
   public func listModels(_ query: ListModelsQuery) async throws -> Page<Model, ModelCursor> {
+    if let listings, let kept = listings.entry(for: query), try await catalogVersion(query.tenantID) == kept.version {
+      listings.countHit()
+      return kept.value
+    }
+    let (page, version) = try await readModelPage(query)
+    // An empty page carries no version (the version rides on the rows) and costs little to read.
+    if let listings, let version { listings.insert(page, version: version, weight: page.items.count, for: query) }
+    return page
+  }
+
+  /// The tenant's catalogue version (0 before its first change): one round trip.
+  func catalogVersion(_ tenant: String) async throws -> Int64 {
+    try await pool.transaction(tenant: tenant, readOnly: true) { tx in
+      try await tx.queryAndCommit(
+        "SELECT coalesce((SELECT version FROM registry.catalog_versions WHERE tenant_id = $1), 0)", [tenant]
+      )[0].decode(Int64.self, at: 0)
+    }
+  }
+
+  /// A page from the database, and the catalogue version it was read at (nil when it is empty).
+  private func readModelPage(_ query: ListModelsQuery) async throws -> (Page<Model, ModelCursor>, Int64?) {
     try await pool.transaction(tenant: query.tenantID, readOnly: true) { tx in
       // The first page starts after ("", nil UUID), before every name (names are never empty).
       let after = query.after ?? ModelCursor(name: "", id: UUID(uuid: UUID.nilBytes))
@@ -74,11 +99,14 @@ extension RegistryStore {
       parameters.append(query.pageSize + 1)
       // The statement and COMMIT in one round trip: the whole page is this one statement.
       let rows = try await tx.queryAndCommit(
-        Self.modelSelect + """
-           WHERE m.tenant_id = $1 AND \(conditions.joined(separator: " AND "))
-          ORDER BY m.name, m.id
-          LIMIT $\(parameters.count)
-          """,
+        """
+        SELECT \(Self.modelColumns),
+          coalesce((SELECT c.version FROM registry.catalog_versions c WHERE c.tenant_id = $1), 0) AS catalog_version
+          FROM registry.models m
+         WHERE m.tenant_id = $1 AND \(conditions.joined(separator: " AND "))
+         ORDER BY m.name, m.id
+         LIMIT $\(parameters.count)
+        """,
         parameters)
       var models = try rows.map { try Self.decodeModel($0, tenant: query.tenantID) }
       var next: ModelCursor?
@@ -87,7 +115,7 @@ extension RegistryStore {
         let last = models[models.count - 1]
         next = ModelCursor(name: last.name, id: UUID(uuidString: last.id)!)
       }
-      return Page(items: models, next: next)
+      return (Page(items: models, next: next), try rows.first?.decode(Int64.self, column: "catalog_version"))
     }
   }
 
@@ -160,8 +188,10 @@ extension RegistryStore {
   /// The model row and its aliases, aggregated in the same statement.
   /// Labels and aliases come as flat text arrays (key, value, key, value, ...) rather than
   /// JSON: decoding JSON into dictionaries was a quarter of a list's CPU in the service.
-  static let modelSelect = """
-    SELECT m.id, m.name, m.description, m.state, m.create_time, m.update_time,
+  static let modelSelect = "SELECT \(modelColumns) FROM registry.models m"
+
+  static let modelColumns = """
+    m.id, m.name, m.description, m.state, m.create_time, m.update_time,
       ARRAY(
         SELECT u.x FROM jsonb_each_text(m.labels) e, unnest(ARRAY[e.key, e.value]) WITH ORDINALITY u(x, n)
         ORDER BY e.key, u.n
@@ -173,7 +203,6 @@ extension RegistryStore {
         WHERE a.tenant_id = m.tenant_id AND a.model_id = m.id
         ORDER BY a.name, u.n
       ) AS aliases
-    FROM registry.models m
     """
 
   func fetchModel(_ tx: PostgresTransaction, tenant: String, _ ref: ModelRef) async throws -> Model? {

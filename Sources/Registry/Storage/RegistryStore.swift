@@ -25,17 +25,28 @@ public final class RegistryStore: Sendable {
   let logger: Logger
   /// How long a quota hold may stay uncommitted; a crashed replica's holds lapse after it.
   let holdTTL: Duration
+  /// ListModels pages already read; nil when caching is off.
+  let listings: ListingCache<ListModelsQuery, Page<Model, ModelCursor>>?
 
+  /// Models kept in `listings` unless told otherwise: a few tens of megabytes at most.
+  public static let defaultListingCacheModels = 20_000
+
+  /// - Parameter listingCacheModels: how many models the kept ListModels pages may hold
+  ///   together; 0 reads every page from the database.
   public init(
     pool: PostgresPool, quota: any QuotaGate, clock: any RegistryClock = SystemRegistryClock(), logger: Logger,
-    holdTTL: Duration = .seconds(60)
+    holdTTL: Duration = .seconds(60), listingCacheModels: Int = RegistryStore.defaultListingCacheModels
   ) {
     self.pool = pool
     self.quota = quota
     self.clock = clock
     self.logger = logger
     self.holdTTL = holdTTL
+    self.listings = listingCacheModels > 0 ? ListingCache(capacity: listingCacheModels) : nil
   }
+
+  /// ListModels pages answered from the cache so far (for tests and logs).
+  public var listingCacheHits: Int { listings?.hits ?? 0 }
 
   // MARK: - The shape of every mutation
 

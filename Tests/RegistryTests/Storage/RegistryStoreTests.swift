@@ -346,3 +346,82 @@ struct RegistryStoreTests {
     }
   }
 }
+
+@Suite("ListModels pages kept in memory on a real Postgres", .serialized, .timeLimit(.minutes(5)))
+struct ListingCacheStoreTests {
+  func names(_ store: RegistryStore, _ query: ListModelsQuery) async throws -> [String] {
+    try await store.listModels(query).items.map(\.name)
+  }
+
+  @Test("a page read again with nothing changed comes from memory, and every kind of change is seen at once")
+  func everyChangeIsSeen() async throws {
+    try await withStore("registry_listing_cache") { f in
+      let all = try listModels("acme")
+      _ = try await f.store.createModel(try createModel("acme", "llama"))
+      #expect(try await names(f.store, all) == ["llama"])
+      #expect(try await names(f.store, all) == ["llama"])
+      #expect(f.store.listingCacheHits == 1)
+
+      _ = try await f.store.createModel(try createModel("acme", "mistral"))
+      #expect(try await names(f.store, all) == ["llama", "mistral"], "a new model")
+      let rename = try UpdateModelCommand.validate(
+        tenantID: "acme", model: .name("mistral"), update: .init(name: "mixtral", description: "", labels: [:], state: nil),
+        updateMask: ["name"], idempotencyKey: "rename"
+      ).get()
+      _ = try await f.store.updateModel(rename)
+      #expect(try await names(f.store, all) == ["llama", "mixtral"], "a renamed model")
+
+      _ = try await f.store.createVersion(try createVersion("acme", "llama", "1.0"))
+      _ = try await f.store.setAlias(
+        try SetAliasCommand.validate(tenantID: "acme", model: .name("llama"), alias: "production", version: "1.0", idempotencyKey: "a")
+          .get())
+      #expect(try await f.store.listModels(all).items.first?.aliases == ["production": "1.0"], "a new alias")
+      try await f.store.deleteAlias(
+        try DeleteAliasCommand.validate(tenantID: "acme", model: .name("llama"), alias: "production", idempotencyKey: "d").get())
+      #expect(try await f.store.listModels(all).items.first?.aliases == [:], "a deleted alias")
+
+      try await f.store.deleteModel(try DeleteModelCommand.validate(tenantID: "acme", model: .name("llama"), force: true, idempotencyKey: "x").get())
+      #expect(try await names(f.store, all) == ["mixtral"], "a deleted model")
+      #expect(f.store.listingCacheHits == 1, "no page was answered from memory after a change")
+      #expect(try await names(f.store, all) == ["mixtral"])
+      #expect(f.store.listingCacheHits == 2)
+    }
+  }
+
+  @Test("a change committed through another replica is seen by the next listing of this one")
+  func anotherReplicasChangeIsSeen() async throws {
+    try await withStore("registry_listing_replicas") { f in
+      let other = RegistryStore(pool: f.app, quota: f.quota, logger: quietLogger)
+      let all = try listModels("acme")
+      _ = try await f.store.createModel(try createModel("acme", "llama"))
+      #expect(try await names(f.store, all) == ["llama"])
+      _ = try await other.createModel(try createModel("acme", "gemma"))
+      #expect(try await names(f.store, all) == ["gemma", "llama"])
+      #expect(f.store.listingCacheHits == 0)
+    }
+  }
+
+  @Test("tenants have versions of their own: another tenant's pages are never served, nor moved by its changes")
+  func tenantsAreKeptApart() async throws {
+    try await withStore("registry_listing_tenants") { f in
+      _ = try await f.store.createModel(try createModel("acme", "llama"))
+      #expect(try await names(f.store, try listModels("acme")) == ["llama"])
+      #expect(try await names(f.store, try listModels("globex")) == [])
+      _ = try await f.store.createModel(try createModel("globex", "gemma"))
+      #expect(try await names(f.store, try listModels("acme")) == ["llama"])
+      #expect(f.store.listingCacheHits == 1, "globex's change left acme's version, and its kept page, as they were")
+      #expect(try await names(f.store, try listModels("globex")) == ["gemma"])
+    }
+  }
+
+  @Test("with the cache off every page is read from the database")
+  func cacheOff() async throws {
+    try await withStore("registry_listing_off") { f in
+      let uncached = RegistryStore(pool: f.app, quota: f.quota, logger: quietLogger, listingCacheModels: 0)
+      _ = try await uncached.createModel(try createModel("acme", "llama"))
+      #expect(try await names(uncached, try listModels("acme")) == ["llama"])
+      #expect(try await names(uncached, try listModels("acme")) == ["llama"])
+      #expect(uncached.listingCacheHits == 0)
+    }
+  }
+}
