@@ -41,8 +41,9 @@ public struct CPUAccounting {
   public func snapshot() -> Snapshot {
     var ticks: [String: Int64] = [:]
     ticks["bench"] = Self.stat("self").map { $0.utime + $0.stime } ?? 0
+    // Processes of one name (two replicas of a service) count together.
     for service in self.services {
-      ticks[service.name] = Self.stat(String(service.pid)).map { $0.utime + $0.stime } ?? 0
+      ticks[service.name, default: 0] += Self.stat(String(service.pid)).map { $0.utime + $0.stime } ?? 0
     }
     let postgres = self.postgresTicks()
     ticks["postgres"] = postgres.ticks

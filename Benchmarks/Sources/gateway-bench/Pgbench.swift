@@ -54,7 +54,8 @@ struct Pgbench {
         unnest(ARRAY[a.name, v.version]) WITH ORDINALITY u(x, n)
         WHERE a.tenant_id = m.tenant_id AND a.model_id = m.id
         ORDER BY a.name, u.n
-      ) AS aliases
+      ) AS aliases,
+      coalesce((SELECT c.version FROM registry.catalog_versions c WHERE c.tenant_id = :tenant), 0) AS catalog_version
     FROM registry.models m
      WHERE m.tenant_id = :tenant AND (m.tenant_id, m.name, m.id) > (:tenant, :empty::text, :after_id::uuid)
     ORDER BY m.name, m.id

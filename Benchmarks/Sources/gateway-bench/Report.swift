@@ -90,7 +90,7 @@ struct Report: Encodable {
     return [
       ("pgbench: the registry's list transaction", self.pgbench[key]),
       ("ListModels via gateway (end to end)", self.gatewayList[key]),
-      ("ListModels to registry directly", self.registryDirect[key]),
+      ("ListModels to registry directly, cache off", self.registryDirect[key]),
     ].compactMap { label, cell in cell.map { (label, $0) } }
   }
 

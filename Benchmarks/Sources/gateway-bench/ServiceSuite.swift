@@ -7,14 +7,14 @@ final class ServiceSuite {
   private(set) var started: [ServiceProcess] = []
 
   /// Starts `directory/name` with its `MAAS_<SVC>_*` settings (`prefix`) and `extra` ones,
-  /// logging to `logDirectory/gateway-<name>.log`.
+  /// logging to `logDirectory/gateway-<logName or name>.log`.
   func start(
     _ name: String, prefix: String, directory: String, cluster: BenchCluster, poolSize: Int, extra: [String: String] = [:],
-    logDirectory: String
+    logDirectory: String, logName: String? = nil
   ) throws -> ServiceProcess {
     let service = try ServiceProcess.start(
       name, executable: directory + "/" + name, prefix: prefix, cluster: cluster, poolSize: poolSize, extra: extra,
-      logPath: logDirectory + "/gateway-\(name).log")
+      logPath: logDirectory + "/gateway-\(logName ?? name).log")
     self.started.append(service)
     return service
   }
