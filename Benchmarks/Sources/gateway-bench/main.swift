@@ -67,21 +67,17 @@ func run(_ options: Options) async throws {
   let suite = ServiceSuite()
   defer { suite.stopAll() }
   let adminToken = (0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined()
-  func start(_ name: String, _ prefix: String, _ extra: [String: String]) throws -> ServiceProcess {
+  func start(_ name: String, _ prefix: String, _ extra: [String: String], logName: String? = nil) throws -> ServiceProcess {
     try suite.start(
       name, prefix: prefix, directory: options.binDirectory, cluster: cluster, poolSize: options.poolSize,
       extra: extra.merging(["\(prefix)_DATABASE_STATEMENT_TIMEOUT_SECONDS": String(statementTimeoutSeconds)]) { $1 },
-      logDirectory: logDirectory)
+      logDirectory: logDirectory, logName: logName)
   }
   let quota = try start("maas-quota", "MAAS_QUOTA", [:])
   let registry = try start("maas-registry", "MAAS_REGISTRY", ["MAAS_REGISTRY_QUOTA_TARGET": quota.target])
-  let uncachedRegistry = try suite.start(
-    "maas-registry", prefix: "MAAS_REGISTRY", directory: options.binDirectory, cluster: cluster, poolSize: options.poolSize,
-    extra: [
-      "MAAS_REGISTRY_QUOTA_TARGET": quota.target, "MAAS_REGISTRY_LIST_CACHE_MODELS": "0",
-      "MAAS_REGISTRY_DATABASE_STATEMENT_TIMEOUT_SECONDS": String(statementTimeoutSeconds),
-    ],
-    logDirectory: logDirectory, logName: "maas-registry-uncached")
+  let uncachedRegistry = try start(
+    "maas-registry", "MAAS_REGISTRY", ["MAAS_REGISTRY_QUOTA_TARGET": quota.target, "MAAS_REGISTRY_LIST_CACHE_MODELS": "0"],
+    logName: "maas-registry-uncached")
   let gateway = try start(
     "maas-gateway", "MAAS_GATEWAY",
     [
