@@ -112,6 +112,7 @@ let package = Package(
         grpcCore,
         logging,
         serviceLifecycle,
+        swiftProtobuf,
       ],
       swiftSettings: swiftSettings
     ),

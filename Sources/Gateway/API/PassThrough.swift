@@ -1,51 +1,15 @@
 public import GRPCCore
 import MaaSContracts
+public import MaaSRuntime
 public import SwiftProtobuf
 
-/// A message as another service encoded it, passed on to the caller without being decoded and
-/// encoded again.
-///
-/// The gateway's list answers are the registry's with the same field numbers and types
-/// (`maas.gateway.v1.ListModelsResponse` and `maas.registry.v1.ListModelsResponse` both hold
-/// `repeated maas.registry.v1.Model models = 1; string next_page_token = 2;`), so the bytes the
-/// registry sent are a valid gateway answer as they are. Decoding a page of 50 models into Swift
-/// values and encoding it again was a fifth of the gateway's CPU per ListModels (profiled at 64
-/// callers). `PassThroughTests` checks that each pair of messages passed through reads the same
-/// either way.
-public struct EncodedMessage<Message: SwiftProtobuf.Message>: Sendable {
-  /// The message's protobuf encoding.
-  public var bytes: [UInt8]
-
-  public init(bytes: [UInt8]) {
-    self.bytes = bytes
-  }
-
-  /// The same bytes as an `Other`: only for messages whose fields have the same numbers and types.
-  func reinterpreted<Other: SwiftProtobuf.Message>(as: Other.Type) -> EncodedMessage<Other> {
-    EncodedMessage<Other>(bytes: self.bytes)
-  }
-
-  /// The message itself.
-  func decoded() throws -> Message {
-    try Message(serializedBytes: self.bytes)
-  }
-}
-
-/// Takes a response off the wire as it is (one copy, no decoding).
-struct EncodedMessageDeserializer<Message: SwiftProtobuf.Message>: MessageDeserializer {
-  func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> EncodedMessage<Message> {
-    if let bytes = serializedMessageBytes as? [UInt8] { return EncodedMessage(bytes: bytes) }
-    return EncodedMessage(bytes: serializedMessageBytes.withUnsafeBytes { Array($0) })
-  }
-}
-
-/// Puts encoded bytes on the wire as they are.
-struct EncodedMessageSerializer<Message: SwiftProtobuf.Message>: MessageSerializer {
-  func serialize<Bytes: GRPCContiguousBytes>(_ message: EncodedMessage<Message>) throws -> Bytes {
-    if let bytes = message.bytes as? Bytes { return bytes }
-    return Bytes(message.bytes)
-  }
-}
+// The gateway's list answers are the registry's with the same field numbers and types
+// (`maas.gateway.v1.ListModelsResponse` and `maas.registry.v1.ListModelsResponse` both hold
+// `repeated maas.registry.v1.Model models = 1; string next_page_token = 2;`), so the bytes the
+// registry sent are a valid gateway answer as they are (`EncodedMessage`, in MaaSRuntime).
+// Decoding a page of 50 models into Swift values and encoding it again was a fifth of the
+// gateway's CPU per ListModels (profiled at 64 callers). `PassThroughTests` checks that each pair
+// of messages passed through reads the same either way.
 
 /// Encodes requests with SwiftProtobuf (GRPCProtobuf's coders are not a dependency of this
 /// module).

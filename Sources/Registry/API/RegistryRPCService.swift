@@ -1,6 +1,7 @@
 public import GRPCCore
 public import Logging
 public import MaaSContracts
+import MaaSRuntime
 import SwiftProtobuf
 
 /// `maas.registry.v1.ModelRegistry` over gRPC: the edge where requests become validated domain
@@ -43,16 +44,35 @@ public struct RegistryRPCService: Maas_Registry_V1_ModelRegistry.SimpleServicePr
     -> Maas_Registry_V1_ListModelsResponse
   {
     try await answer(context) {
-      let query = try ListModelsQuery.validate(
-        tenantID: request.tenantID, pageSize: request.pageSize, pageToken: request.pageToken,
-        namePrefix: request.namePrefix, labelSelector: request.labelSelector, state: ModelState.from(proto: request.state),
-        tokens: tokens
-      ).get()
-      let page = try await store.listModels(query)
-      return .with {
-        $0.models = page.items.map(Maas_Registry_V1_Model.init)
-        if let next = page.next { $0.nextPageToken = tokens.token(after: next, in: query.listing) }
-      }
+      let query = try listModelsQuery(request)
+      return try await store.listModels(query) { listModelsResponse($0, query) }
+    }
+  }
+
+  /// ListModels as served: the answer encoded, and encoded only once for a page the store keeps
+  /// (so a page answered from the store's listing cache costs no encoding either; encoding 50
+  /// models was an eighth of the registry's CPU per cached page).
+  func encodedListModels(request: Maas_Registry_V1_ListModelsRequest, context: ServerContext) async throws
+    -> EncodedMessage<Maas_Registry_V1_ListModelsResponse>
+  {
+    try await answer(context) {
+      let query = try listModelsQuery(request)
+      return try await store.listModels(query) { try EncodedMessage(encoding: listModelsResponse($0, query)) }
+    }
+  }
+
+  private func listModelsQuery(_ request: Maas_Registry_V1_ListModelsRequest) throws -> ListModelsQuery {
+    try ListModelsQuery.validate(
+      tenantID: request.tenantID, pageSize: request.pageSize, pageToken: request.pageToken,
+      namePrefix: request.namePrefix, labelSelector: request.labelSelector, state: ModelState.from(proto: request.state),
+      tokens: tokens
+    ).get()
+  }
+
+  private func listModelsResponse(_ page: Page<Model, ModelCursor>, _ query: ListModelsQuery) -> Maas_Registry_V1_ListModelsResponse {
+    .with {
+      $0.models = page.items.map(Maas_Registry_V1_Model.init)
+      if let next = page.next { $0.nextPageToken = tokens.token(after: next, in: query.listing) }
     }
   }
 
@@ -192,7 +212,9 @@ extension RegistryRPCService {
     typealias Schemas = RegistryWireSchemas
     router.register(Methods.CreateModel.descriptor, Schemas.createModel) { try await self.createModel(request: $0, context: $1) }
     router.register(Methods.GetModel.descriptor, Schemas.getModel) { try await self.getModel(request: $0, context: $1) }
-    router.register(Methods.ListModels.descriptor, Schemas.listModels) { try await self.listModels(request: $0, context: $1) }
+    router.register(Methods.ListModels.descriptor, Schemas.listModels, serializer: EncodedMessageSerializer()) {
+      try await self.encodedListModels(request: $0, context: $1)
+    }
     router.register(Methods.UpdateModel.descriptor, Schemas.updateModel) { try await self.updateModel(request: $0, context: $1) }
     router.register(Methods.DeleteModel.descriptor, Schemas.deleteModel) { try await self.deleteModel(request: $0, context: $1) }
     router.register(Methods.CreateModelVersion.descriptor, Schemas.createVersion) {
@@ -221,8 +243,16 @@ extension RPCRouter {
     _ descriptor: MethodDescriptor, _ schema: WireSchema,
     _ handler: @escaping @Sendable (Input, ServerContext) async throws -> Output
   ) {
+    self.register(descriptor, schema, serializer: RegistrySerializer<Output>(), handler)
+  }
+
+  /// One unary method whose requests the registry's deserializer reads.
+  fileprivate mutating func register<Input: SwiftProtobuf.Message, Output: Sendable>(
+    _ descriptor: MethodDescriptor, _ schema: WireSchema, serializer: some MessageSerializer<Output>,
+    _ handler: @escaping @Sendable (Input, ServerContext) async throws -> Output
+  ) {
     self.registerHandler(
-      forMethod: descriptor, deserializer: RegistryDeserializer<Input>(schema: schema), serializer: RegistrySerializer<Output>(),
+      forMethod: descriptor, deserializer: RegistryDeserializer<Input>(schema: schema), serializer: serializer,
       handler: { request, context in
         let single = try await ServerRequest(stream: request)
         return StreamingServerResponse(single: ServerResponse(message: try await handler(single.message, context), metadata: [:]))

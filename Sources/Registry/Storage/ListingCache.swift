@@ -76,3 +76,10 @@ final class ListingCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
   var count: Int { state.withLock { $0.entries.count } }
 }
+
+/// A ListModels page as `RegistryStore.listings` keeps it: the page, and what the last caller
+/// that listed it made of it (`RegistryStore.listModels(_:rendering:)`), of whatever type.
+struct KeptPage: Sendable {
+  var page: Page<Model, ModelCursor>
+  var rendering: any Sendable
+}

@@ -48,20 +48,38 @@ extension RegistryStore {
   }
 
   /// ListModels: one query per page, aliases included, in (name, id) order after the cursor.
+  /// - Throws: a database error.
+  public func listModels(_ query: ListModelsQuery) async throws -> Page<Model, ModelCursor> {
+    try await listModels(query) { $0 }
+  }
+
+  /// ListModels, each page as `render` makes it (the RPC layer: its encoded answer).
   ///
   /// A page read before is answered from `listings` when the tenant's catalogue version has not
   /// moved since (one key lookup instead of the page's statement); otherwise the page is read
-  /// with the version in the same statement, so the two belong to one snapshot, and kept.
-  /// - Throws: a database error.
-  public func listModels(_ query: ListModelsQuery) async throws -> Page<Model, ModelCursor> {
+  /// with the version in the same statement, so the two belong to one snapshot, and kept. What
+  /// `render` made of a kept page is kept beside it, so a page answered again is not rendered
+  /// again: `render` must depend on nothing but the page (and what the query determines).
+  /// - Throws: a database error, or what `render` throws.
+  public func listModels<Rendering: Sendable>(
+    _ query: ListModelsQuery, rendering render: (Page<Model, ModelCursor>) throws -> Rendering
+  ) async throws -> Rendering {
     if let listings, let kept = listings.entry(for: query), try await catalogVersion(query.tenantID) == kept.version {
       listings.countHit()
-      return kept.value
+      if let rendering = kept.value.rendering as? Rendering { return rendering }
+      let rendering = try render(kept.value.page)
+      listings.insert(
+        KeptPage(page: kept.value.page, rendering: rendering), version: kept.version, weight: kept.value.page.items.count,
+        for: query)
+      return rendering
     }
     let (page, version) = try await readModelPage(query)
+    let rendering = try render(page)
     // An empty page carries no version (the version rides on the rows) and costs little to read.
-    if let listings, let version { listings.insert(page, version: version, weight: page.items.count, for: query) }
-    return page
+    if let listings, let version {
+      listings.insert(KeptPage(page: page, rendering: rendering), version: version, weight: page.items.count, for: query)
+    }
+    return rendering
   }
 
   /// The tenant's catalogue version (0 before its first change): one round trip.

@@ -26,7 +26,7 @@ public final class RegistryStore: Sendable {
   /// How long a quota hold may stay uncommitted; a crashed replica's holds lapse after it.
   let holdTTL: Duration
   /// ListModels pages already read; nil when caching is off.
-  let listings: ListingCache<ListModelsQuery, Page<Model, ModelCursor>>?
+  let listings: ListingCache<ListModelsQuery, KeptPage>?
 
   /// Models kept in `listings` unless told otherwise: a few tens of megabytes at most.
   public static let defaultListingCacheModels = 20_000

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import MaaSContracts
+import MaaSRuntime
 import SwiftProtobuf
 import Testing
 @testable import Gateway

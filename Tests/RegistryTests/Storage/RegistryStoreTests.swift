@@ -414,6 +414,33 @@ struct ListingCacheStoreTests {
     }
   }
 
+  @Test("what a page was rendered into is kept with it: an unchanged page is not rendered again, a changed one is")
+  func renderingIsKept() async throws {
+    try await withStore("registry_listing_rendering") { f in
+      let all = try listModels("acme")
+      _ = try await f.store.createModel(try createModel("acme", "llama"))
+      var renders = 0
+      func rendered() async throws -> [String] {
+        try await f.store.listModels(all) { page in
+          renders += 1
+          return page.items.map(\.name)
+        }
+      }
+      #expect(try await rendered() == ["llama"])
+      #expect(try await rendered() == ["llama"])
+      #expect(renders == 1, "the kept page's rendering was answered")
+
+      _ = try await f.store.createModel(try createModel("acme", "gemma"))
+      #expect(try await rendered() == ["gemma", "llama"])
+      #expect(renders == 2, "a changed catalogue is read and rendered again")
+
+      #expect(try await f.store.listModels(all) { $0.items.count } == 2, "a rendering of another type is made for its caller")
+      #expect(try await rendered() == ["gemma", "llama"])
+      #expect(renders == 3, "only one rendering is kept per page")
+      #expect(f.store.listingCacheHits == 3)
+    }
+  }
+
   @Test("with the cache off every page is read from the database")
   func cacheOff() async throws {
     try await withStore("registry_listing_off") { f in
