@@ -95,8 +95,8 @@ func run(_ options: Options) async throws {
   let report = try await withGRPCClient(transport: ShimClientTransport(target: gateway.target)) { gatewayChannel in
     try await withGRPCClient(transport: ShimClientTransport(target: uncachedRegistry.target)) { registryChannel in
       try await measureAll(
-        gateway: GatewayClient(wrapping: gatewayChannel), admin: AdminClient(wrapping: gatewayChannel),
-        registry: RegistryClient(wrapping: registryChannel), adminToken: adminToken, cluster: cluster, cpu: cpu,
+        gatewayChannel: gatewayChannel, gateway: GatewayClient(wrapping: gatewayChannel), admin: AdminClient(wrapping: gatewayChannel),
+        registry: registryChannel, adminToken: adminToken, cluster: cluster, cpu: cpu,
         options: options)
     }
   }
@@ -111,7 +111,8 @@ func run(_ options: Options) async throws {
 }
 
 func measureAll(
-  gateway: GatewayClient, admin: AdminClient, registry: RegistryClient, adminToken: String, cluster: BenchCluster,
+  gatewayChannel: GRPCClient<ShimClientTransport>, gateway: GatewayClient, admin: AdminClient,
+  registry: GRPCClient<ShimClientTransport>, adminToken: String, cluster: BenchCluster,
   cpu: CPUAccounting, options: Options
 ) async throws -> Report {
   note("creating tenant \(tenantName) (models limit \(options.models), API calls unlimited) and its API key")
@@ -146,8 +147,8 @@ func measureAll(
 
   var callOptions = CallOptions.defaults
   callOptions.timeout = callTimeout
-  let gatewayCall = gatewayListCall(gateway: gateway, tenant: tenant, pageSize: options.pageSize, options: callOptions)
-  let registryCall = registryListCall(registry: registry, tenant: tenant, pageSize: options.pageSize, options: callOptions)
+  let gatewayCall = try gatewayListCall(gateway: gatewayChannel, tenant: tenant, pageSize: options.pageSize, options: callOptions)
+  let registryCall = try registryListCall(registry: registry, tenant: tenant, pageSize: options.pageSize, options: callOptions)
 
   var pgbenchCells: [String: Cell] = [:]
   var gatewayCells: [String: Cell] = [:]
