@@ -29,6 +29,12 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
     "ScaleDeployment", "DeleteDeployment", "WatchDeployment",
   ]
 
+  /// The calls that only read the registry: each is forwarded while its API call is being
+  /// charged (see `TenantAuthInterceptor`), since forwarding one changes nothing.
+  public static let registryReadMethods: Set<String> = [
+    "ListModels", "GetModel", "ListModelVersions", "GetModelVersion", "GetModelAlias",
+  ]
+
   /// - Parameter registry: the client of the model registry.
   public init(
     registry: GRPCClient<some ClientTransport>, quota: any Maas_Quota_V1_Quota.ClientProtocol,

@@ -1,7 +1,7 @@
 public import GRPCCore
 import MaaSContracts
-public import MaaSRuntime
-public import SwiftProtobuf
+import MaaSRuntime
+import SwiftProtobuf
 
 // The gateway's list answers are the registry's with the same field numbers and types
 // (`maas.gateway.v1.ListModelsResponse` and `maas.registry.v1.ListModelsResponse` both hold

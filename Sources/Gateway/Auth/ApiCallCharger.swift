@@ -35,6 +35,8 @@ final class ApiCallCharger: Sendable {
   private let logger: Logger
   /// Per tenant with a batch running: the charges waiting for the next one.
   private let queues = Mutex<[String: [Waiter]]>([:])
+  /// Tenants whose most recent charge was refused for their budget.
+  private let refusedTenants = Mutex<Set<String>>([])
 
   init(upstream: UpstreamPolicy, logger: Logger, consume: @escaping Consume) {
     self.consume = consume
@@ -57,6 +59,21 @@ final class ApiCallCharger: Sendable {
   /// - Throws: `RPCError`: quota's RESOURCE_EXHAUSTED and other statuses, as `UpstreamPolicy`
   ///   passes them on; CANCELLED when the caller went away while waiting.
   func charge(tenant: String, idempotencyKey: String?, deadline: ContinuousClock.Instant?) async throws {
+    do {
+      try await self.chargeOnce(tenant: tenant, idempotencyKey: idempotencyKey, deadline: deadline)
+      self.refusedTenants.withLock { _ = $0.remove(tenant) }
+    } catch let error as RPCError where error.code == .resourceExhausted {
+      self.refusedTenants.withLock { _ = $0.insert(tenant) }
+      throw error
+    }
+  }
+
+  /// Whether `tenant`'s most recent charge was refused for its budget (RESOURCE_EXHAUSTED).
+  func lastChargeRefused(tenant: String) -> Bool {
+    self.refusedTenants.withLock { $0.contains(tenant) }
+  }
+
+  private func chargeOnce(tenant: String, idempotencyKey: String?, deadline: ContinuousClock.Instant?) async throws {
     if let idempotencyKey {
       try await self.consume(tenant: tenant, amount: 1, key: idempotencyKey, deadline: deadline)
       return

@@ -12,21 +12,42 @@ import Postgres
 ///    calls of a tenant without idempotency keys share Consumes (`ApiCallCharger`), each still
 ///    admitted or refused on its own;
 /// 3. runs the handler with `GatewayCall.current` set to the tenant and the caller's deadline.
+///
+/// A call that only reads (`overlappedMethods`) runs its handler while step 2 is at the quota
+/// service rather than after it: the charge is a durable write, and waiting for it before a
+/// read doubled a lone ListModels' latency. Its answer is still given only once the call is
+/// admitted; a refused call answers quota's status and its handler's answer is dropped (or the
+/// handler cancelled). Writes are never forwarded before they are admitted. A tenant whose last
+/// charge was refused is charged first again, so a tenant past its budget does not make the
+/// registry read for calls that will be refused.
 public struct TenantAuthInterceptor: ServerInterceptor {
   let authenticator: Authenticator
   let charger: ApiCallCharger
   /// Method names (e.g. "DeployModel") that are authenticated but not charged: those that
   /// answer UNIMPLEMENTED without doing anything.
   let unmeteredMethods: Set<String>
+  /// Method names whose handlers only read, run while their call is being charged.
+  let overlappedMethods: Set<String>
   let logger: Logger
 
   public init(
     authenticator: Authenticator, quota: any Maas_Quota_V1_Quota.ClientProtocol, upstream: UpstreamPolicy,
-    unmeteredMethods: Set<String> = GatewayRPCService.unimplementedMethods, logger: Logger
+    unmeteredMethods: Set<String> = GatewayRPCService.unimplementedMethods,
+    overlappedMethods: Set<String> = GatewayRPCService.registryReadMethods, logger: Logger
+  ) {
+    self.init(
+      authenticator: authenticator, charger: ApiCallCharger(quota: quota, upstream: upstream, logger: logger),
+      unmeteredMethods: unmeteredMethods, overlappedMethods: overlappedMethods, logger: logger)
+  }
+
+  init(
+    authenticator: Authenticator, charger: ApiCallCharger, unmeteredMethods: Set<String>, overlappedMethods: Set<String>,
+    logger: Logger
   ) {
     self.authenticator = authenticator
-    self.charger = ApiCallCharger(quota: quota, upstream: upstream, logger: logger)
+    self.charger = charger
     self.unmeteredMethods = unmeteredMethods
+    self.overlappedMethods = overlappedMethods
     self.logger = logger
   }
 
@@ -41,18 +62,35 @@ public struct TenantAuthInterceptor: ServerInterceptor {
     // The idempotency key lives in the message, so the (single) request message is read here
     // and handed on to the handler unchanged.
     let (first, request) = try await request.peekingFirstMessage()
+    let call = GatewayCall(principal: .tenant(tenant), deadline: deadline)
     // A request without a message fails in its handler before anything is forwarded: nothing
     // to charge for.
-    if first != nil, !self.unmeteredMethods.contains(context.descriptor.method) {
-      let requestKey = (first as? any IdempotentGatewayRequest)?.idempotencyKey ?? ""
-      try await self.charger.charge(
+    guard first != nil, !self.unmeteredMethods.contains(context.descriptor.method) else {
+      return try await Self.handle(request, context, call, next)
+    }
+    let requestKey = (first as? any IdempotentGatewayRequest)?.idempotencyKey ?? ""
+    let charge = { [charger] in
+      try await charger.charge(
         tenant: tenant.tenantID,
         idempotencyKey: requestKey.isEmpty
           ? nil : ForwardedKey.forConsume(method: context.descriptor.fullyQualifiedMethod, requestKey: requestKey),
         deadline: deadline)
     }
+    guard self.overlappedMethods.contains(context.descriptor.method), !self.charger.lastChargeRefused(tenant: tenant.tenantID)
+    else {
+      try await charge()
+      return try await Self.handle(request, context, call, next)
+    }
+    // If the charge throws, leaving the scope cancels the handler and drops what it answers.
+    async let answer = Self.handle(request, context, call, next)
+    try await charge()
+    return try await answer
+  }
 
-    let call = GatewayCall(principal: .tenant(tenant), deadline: deadline)
+  private static func handle<Input: Sendable, Output: Sendable>(
+    _ request: StreamingServerRequest<Input>, _ context: ServerContext, _ call: GatewayCall,
+    _ next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+  ) async throws -> StreamingServerResponse<Output> {
     let response = try await GatewayCall.$current.withValue(call) {
       try await next(request, context)
     }

@@ -81,7 +81,7 @@ struct PublicAuthenticationTests {
     }
   }
 
-  @Test("the call past the daily API budget is RESOURCE_EXHAUSTED naming the limit, and is not forwarded")
+  @Test("the call past the daily API budget is RESOURCE_EXHAUSTED naming the limit; only the read that met it may reach the registry")
   func dailyBudget() async throws {
     try await withGateway("gateway_e2e_budget") { harness in
       let (tenant, key) = try await harness.tenant("acme", apiCallsPerDay: 3)
@@ -92,10 +92,21 @@ struct PublicAuthenticationTests {
       let refused = await status { try await harness.gateway.getModel(getModel, metadata: GatewayHarness.bearer(key)) }
       #expect(refused?.code == .resourceExhausted)
       #expect(refused?.message.hasPrefix("api_calls_per_day: limit 3, used 3, asked 1, resets ") == true, "\(refused?.message ?? "")")
+      // A read is forwarded while it is being charged, so the one that met the limit may have
+      // reached the registry (its answer dropped); once refused, the tenant is charged first.
+      let forwarded = harness.registry.requests.count
+      #expect((3...4).contains(forwarded))
+      let again = await status { try await harness.gateway.getModel(getModel, metadata: GatewayHarness.bearer(key)) }
+      #expect(again?.code == .resourceExhausted)
+      // Writes are forwarded only once admitted.
+      let create = await status {
+        try await harness.gateway.createModel(.with { $0.name = "llama" }, metadata: GatewayHarness.bearer(key))
+      }
+      #expect(create?.code == .resourceExhausted)
       // Every method is held to the budget, GetQuota included.
       let quota = await status { try await harness.gateway.getQuota(.init(), metadata: GatewayHarness.bearer(key)) }
       #expect(quota?.code == .resourceExhausted)
-      #expect(harness.registry.requests.count == 3)
+      #expect(harness.registry.requests.count == forwarded, "nothing reached the registry after the refusal")
       #expect(try await harness.apiCallsUsed(tenant.id) == 3)
 
       // Another tenant's budget is its own.
