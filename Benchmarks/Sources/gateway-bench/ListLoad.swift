@@ -155,17 +155,12 @@ func walkAllPages(gateway: GatewayClient, tenant: BenchTenant, pageSize: Int, ex
 /// of this process's CPU, taken from the two cores the services share with it; `walkAllPages`
 /// decodes every page once before the cells.
 func gatewayListCall(gateway: GRPCClient<ShimClientTransport>, tenant: BenchTenant, pageSize: Int, options: CallOptions) throws -> Call {
-  let request = ClientRequest(
-    message: try EncodedMessage(encoding: Maas_Gateway_V1_ListModelsRequest.with { $0.pageSize = Int32(pageSize) }),
-    metadata: tenant.metadata)
-  return plainCall {
-    let answer = try await gateway.unary(
-      request: request, descriptor: Maas_Gateway_V1_Gateway.Method.ListModels.descriptor,
-      serializer: EncodedMessageSerializer(), deserializer: EncodedMessageDeserializer<Maas_Gateway_V1_ListModelsResponse>(),
-      options: options
-    ) { try $0.message }
-    try ListAnswerShape(answer.bytes).requireFullPage(pageSize)
-  }
+  wireCheckedListCall(
+    gateway, Maas_Gateway_V1_Gateway.Method.ListModels.descriptor,
+    ClientRequest(
+      message: try EncodedMessage(encoding: Maas_Gateway_V1_ListModelsRequest.with { $0.pageSize = Int32(pageSize) }),
+      metadata: tenant.metadata),
+    answer: EncodedMessageDeserializer<Maas_Gateway_V1_ListModelsResponse>(), pageSize: pageSize, options: options)
 }
 
 /// The same first page asked of the registry directly with the tenant's id (what the gateway
@@ -173,17 +168,24 @@ func gatewayListCall(gateway: GRPCClient<ShimClientTransport>, tenant: BenchTena
 /// registry's share of the end-to-end call, to read the gateway's against. Checked on the wire
 /// as `gatewayListCall` checks its answer.
 func registryListCall(registry: GRPCClient<ShimClientTransport>, tenant: BenchTenant, pageSize: Int, options: CallOptions) throws -> Call {
-  let request = ClientRequest(
-    message: try EncodedMessage(
-      encoding: Maas_Registry_V1_ListModelsRequest.with {
-        $0.tenantID = tenant.id
-        $0.pageSize = Int32(pageSize)
-      }), metadata: [:])
-  return plainCall {
-    let answer = try await registry.unary(
-      request: request, descriptor: Maas_Registry_V1_ModelRegistry.Method.ListModels.descriptor,
-      serializer: EncodedMessageSerializer(), deserializer: EncodedMessageDeserializer<Maas_Registry_V1_ListModelsResponse>(),
-      options: options
+  let message = Maas_Registry_V1_ListModelsRequest.with {
+    $0.tenantID = tenant.id
+    $0.pageSize = Int32(pageSize)
+  }
+  return wireCheckedListCall(
+    registry, Maas_Registry_V1_ModelRegistry.Method.ListModels.descriptor,
+    ClientRequest(message: try EncodedMessage(encoding: message), metadata: [:]),
+    answer: EncodedMessageDeserializer<Maas_Registry_V1_ListModelsResponse>(), pageSize: pageSize, options: options)
+}
+
+/// One call of `descriptor` sending `request` as encoded, its answer checked on the wire.
+private func wireCheckedListCall<Request, Response>(
+  _ channel: GRPCClient<ShimClientTransport>, _ descriptor: MethodDescriptor, _ request: ClientRequest<EncodedMessage<Request>>,
+  answer: EncodedMessageDeserializer<Response>, pageSize: Int, options: CallOptions
+) -> Call {
+  plainCall {
+    let answer = try await channel.unary(
+      request: request, descriptor: descriptor, serializer: EncodedMessageSerializer(), deserializer: answer, options: options
     ) { try $0.message }
     try ListAnswerShape(answer.bytes).requireFullPage(pageSize)
   }
