@@ -11,20 +11,6 @@ import SwiftProtobuf
 // gateway's CPU per ListModels (profiled at 64 callers). `PassThroughTests` checks that each pair
 // of messages passed through reads the same either way.
 
-/// Encodes requests with SwiftProtobuf (GRPCProtobuf's coders are not a dependency of this
-/// module).
-struct ProtobufMessageSerializer<Message: SwiftProtobuf.Message>: MessageSerializer {
-  func serialize<Bytes: GRPCContiguousBytes>(_ message: Message) throws -> Bytes {
-    do {
-      let bytes: [UInt8] = try message.serializedBytes()
-      if let same = bytes as? Bytes { return same }
-      return Bytes(bytes)
-    } catch {
-      throw RPCError(code: .internalError, message: "could not encode \(Message.protoMessageName)", cause: error)
-    }
-  }
-}
-
 /// Decodes requests with SwiftProtobuf, refusing undecodable ones as GRPCProtobuf's deserializer
 /// does (INVALID_ARGUMENT).
 struct ProtobufMessageDeserializer<Message: SwiftProtobuf.Message>: MessageDeserializer {

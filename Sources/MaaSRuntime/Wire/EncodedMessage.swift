@@ -52,3 +52,19 @@ public struct EncodedMessageSerializer<Message: SwiftProtobuf.Message>: MessageS
     return Bytes(message.bytes)
   }
 }
+
+/// Encodes messages with SwiftProtobuf (GRPCProtobuf's coders are not a dependency of the
+/// services' modules); a message that cannot be encoded is INTERNAL.
+public struct ProtobufMessageSerializer<Message: SwiftProtobuf.Message>: MessageSerializer {
+  public init() {}
+
+  public func serialize<Bytes: GRPCContiguousBytes>(_ message: Message) throws -> Bytes {
+    do {
+      let bytes: [UInt8] = try message.serializedBytes()
+      if let same = bytes as? Bytes { return same }
+      return Bytes(bytes)
+    } catch {
+      throw RPCError(code: .internalError, message: "could not encode \(Message.protoMessageName)", cause: error)
+    }
+  }
+}

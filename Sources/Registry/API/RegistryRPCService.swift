@@ -40,13 +40,11 @@ public struct RegistryRPCService: Maas_Registry_V1_ModelRegistry.SimpleServicePr
     }
   }
 
+  /// ListModels for callers in code: the served answer (`encodedListModels`), decoded.
   public func listModels(request: Maas_Registry_V1_ListModelsRequest, context: ServerContext) async throws
     -> Maas_Registry_V1_ListModelsResponse
   {
-    try await answer(context) {
-      let query = try listModelsQuery(request)
-      return try await store.listModels(query) { listModelsResponse($0, query) }
-    }
+    try await self.encodedListModels(request: request, context: context).decoded()
   }
 
   /// ListModels as served: the answer encoded, and encoded only once for a page the store keeps
@@ -243,7 +241,7 @@ extension RPCRouter {
     _ descriptor: MethodDescriptor, _ schema: WireSchema,
     _ handler: @escaping @Sendable (Input, ServerContext) async throws -> Output
   ) {
-    self.register(descriptor, schema, serializer: RegistrySerializer<Output>(), handler)
+    self.register(descriptor, schema, serializer: ProtobufMessageSerializer<Output>(), handler)
   }
 
   /// One unary method whose requests the registry's deserializer reads.

@@ -25,17 +25,6 @@ struct RegistryDeserializer<Message: SwiftProtobuf.Message>: MessageDeserializer
   }
 }
 
-/// Encodes response messages (GRPCProtobuf's serializer is not a dependency of this module).
-struct RegistrySerializer<Message: SwiftProtobuf.Message>: MessageSerializer {
-  func serialize<Bytes: GRPCContiguousBytes>(_ message: Message) throws -> Bytes {
-    do {
-      return Bytes(try message.serializedBytes() as [UInt8])
-    } catch {
-      throw RPCError(code: .internalError, message: "could not encode \(Message.protoMessageName)", cause: error)
-    }
-  }
-}
-
 /// Which length-delimited fields of a message hold text, by field number: enough of
 /// registry.proto to find a field that is not UTF-8 on the wire. Fields not listed are skipped.
 final class WireSchema: Sendable {
