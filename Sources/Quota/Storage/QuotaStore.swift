@@ -1,4 +1,5 @@
 import Foundation
+import MaaSRuntime
 public import Logging
 public import Postgres
 
@@ -23,7 +24,8 @@ public final class QuotaStore: Sendable {
   public let policy: QuotaPolicy
   let clock: any QuotaClock
   let logger: Logger
-  let batcher: ConsumeBatcher
+  /// Group commit for Consume (see `consume`).
+  let batcher: KeyedBatcher<ConsumeKey, ConsumeCommand, Result<ConsumeReceipt, QuotaError>>
 
   /// - Parameters:
   ///   - maxConsumeBatch: most Consume calls of one tenant and resource applied in one
@@ -36,7 +38,7 @@ public final class QuotaStore: Sendable {
     self.policy = policy
     self.clock = clock
     self.logger = logger
-    self.batcher = ConsumeBatcher(maxBatch: maxConsumeBatch)
+    self.batcher = KeyedBatcher(maxBatch: maxConsumeBatch)
   }
 
   /// Stock resources keep one counter row, whose window "starts" at the Unix epoch.

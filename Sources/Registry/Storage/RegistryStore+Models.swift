@@ -82,12 +82,20 @@ extension RegistryStore {
     return rendering
   }
 
-  /// The tenant's catalogue version (0 before its first change): one round trip.
+  /// The tenant's catalogue version (0 before its first change), read after this call began.
+  ///
+  /// Callers of one tenant that ask while a read is running share the next one (`versionReads`):
+  /// under load one round trip answers many ListModels, and since that read starts after they
+  /// asked, it is as fresh as a read of their own (a change committed before a call arrived is
+  /// always seen by it).
   func catalogVersion(_ tenant: String) async throws -> Int64 {
-    try await pool.transaction(tenant: tenant, readOnly: true) { tx in
-      try await tx.queryAndCommit(
-        "SELECT coalesce((SELECT version FROM registry.catalog_versions WHERE tenant_id = $1), 0)", [tenant]
-      )[0].decode(Int64.self, at: 0)
+    try await versionReads.submit((), for: tenant) { [pool] tenant, callers in
+      let version = try await pool.transaction(tenant: tenant, readOnly: true) { tx in
+        try await tx.queryAndCommit(
+          "SELECT coalesce((SELECT version FROM registry.catalog_versions WHERE tenant_id = $1), 0)", [tenant]
+        )[0].decode(Int64.self, at: 0)
+      }
+      return Array(repeating: version, count: callers.count)
     }
   }
 

@@ -1,5 +1,6 @@
 public import QuotaClient
 import Foundation
+import MaaSRuntime
 public import Logging
 public import Postgres
 import Synchronization
@@ -27,6 +28,9 @@ public final class RegistryStore: Sendable {
   let holdTTL: Duration
   /// ListModels pages already read; nil when caching is off.
   let listings: ListingCache<ListModelsQuery, KeptPage>?
+  /// Catalogue version reads, one per tenant at a time, shared by the callers that asked while
+  /// the previous one ran (see `catalogVersion`).
+  let versionReads: KeyedBatcher<String, Void, Int64>
 
   /// Models kept in `listings` unless told otherwise: a few tens of megabytes at most.
   public static let defaultListingCacheModels = 20_000
@@ -43,6 +47,7 @@ public final class RegistryStore: Sendable {
     self.logger = logger
     self.holdTTL = holdTTL
     self.listings = listingCacheModels > 0 ? ListingCache(capacity: listingCacheModels) : nil
+    self.versionReads = KeyedBatcher()
   }
 
   /// ListModels pages answered from the cache so far (for tests and logs).

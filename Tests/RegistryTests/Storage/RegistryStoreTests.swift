@@ -401,6 +401,29 @@ struct ListingCacheStoreTests {
     }
   }
 
+  @Test("a listing asked for after a change sees it, even while other listings of the tenant share version reads")
+  func sharedVersionReadsAreFresh() async throws {
+    try await withStore("registry_listing_shared_reads") { f in
+      let other = RegistryStore(pool: f.app, quota: f.quota, logger: quietLogger)
+      let all = try listModels("acme")
+      _ = try await f.store.createModel(try createModel("acme", "m000"))
+      // Readers that keep acme's version reads on this replica running, so that a listing asked
+      // for after a change usually finds one that started before the change.
+      let busy = (0..<4).map { _ in
+        Task { [store = f.store] in
+          while !Task.isCancelled { _ = try? await store.listModels(all) }
+        }
+      }
+      defer { for reader in busy { reader.cancel() } }
+      for round in 1...90 {  // 91 models: the default limit is 100
+        let name = String(format: "m%03d", round)
+        _ = try await other.createModel(try createModel("acme", name))
+        #expect(try await names(f.store, all).last == name, "round \(round): the model created before the listing is on it")
+      }
+      #expect(f.store.listingCacheHits > 0, "the busy readers were answered from memory")
+    }
+  }
+
   @Test("tenants have versions of their own: another tenant's pages are never served, nor moved by its changes")
   func tenantsAreKeptApart() async throws {
     try await withStore("registry_listing_tenants") { f in
