@@ -197,7 +197,8 @@ func measureAll(
       + " pgbench's figure does not include")
   notes.append(
     "the gateway's registry runs as deployed, with its listing cache: after the first call, each page is answered from memory"
-      + " once one key lookup finds the tenant's catalogue version unchanged (no model changes during the cells); the"
+      + " once one key lookup finds the tenant's catalogue version unchanged (no model changes during the cells), a lookup"
+      + " that the calls arriving while one runs share (the next one starts after they asked); the"
       + " `registry directly` cells call a second registry with the cache off, which runs pgbench's transaction on every call")
   notes.append("every cell lists the first page only; the walk covers the others once")
   notes.append(
