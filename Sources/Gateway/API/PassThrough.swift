@@ -11,19 +11,6 @@ import SwiftProtobuf
 // gateway's CPU per ListModels (profiled at 64 callers). `PassThroughTests` checks that each pair
 // of messages passed through reads the same either way.
 
-/// Decodes requests with SwiftProtobuf, refusing undecodable ones as GRPCProtobuf's deserializer
-/// does (INVALID_ARGUMENT).
-struct ProtobufMessageDeserializer<Message: SwiftProtobuf.Message>: MessageDeserializer {
-  func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Message {
-    do {
-      if let bytes = serializedMessageBytes as? [UInt8] { return try Message(serializedBytes: bytes) }
-      return try Message(serializedBytes: serializedMessageBytes.withUnsafeBytes { Array($0) })
-    } catch {
-      throw RPCError(code: .invalidArgument, message: "Can't deserialize to message of type \(Message.self).", cause: error)
-    }
-  }
-}
-
 /// Unary calls with coders of the caller's choosing, on a client whose transport type the
 /// gateway does not need to know.
 protocol UnaryChannel: Sendable {

@@ -68,3 +68,18 @@ public struct ProtobufMessageSerializer<Message: SwiftProtobuf.Message>: Message
     }
   }
 }
+
+/// Decodes requests with SwiftProtobuf, refusing undecodable ones as GRPCProtobuf's deserializer
+/// does (INVALID_ARGUMENT).
+public struct ProtobufMessageDeserializer<Message: SwiftProtobuf.Message>: MessageDeserializer {
+  public init() {}
+
+  public func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Message {
+    do {
+      if let bytes = serializedMessageBytes as? [UInt8] { return try Message(serializedBytes: bytes) }
+      return try Message(serializedBytes: serializedMessageBytes.withUnsafeBytes { Array($0) })
+    } catch {
+      throw RPCError(code: .invalidArgument, message: "Can't deserialize to message of type \(Message.self).", cause: error)
+    }
+  }
+}
