@@ -1,5 +1,5 @@
 internal import CGRPCShim
-public import GRPCCore
+import GRPCCore
 
 extension Metadata {
   /// Metadata received from the shim. Values of keys ending in "-bin" are raw bytes (grpc has

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Where the Python gRPC peer of the tests lives: the venv's python that `scripts/python-env`
 /// creates, the scripts in Tests/Interop and the stubs generated into .build-python/.

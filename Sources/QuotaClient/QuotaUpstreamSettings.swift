@@ -1,5 +1,5 @@
 public import GRPCShimTransport
-public import MaaSContracts
+import MaaSContracts
 public import MaaSRuntime
 
 /// How a service reaches the quota service and holds stock there, read from its

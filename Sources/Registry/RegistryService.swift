@@ -1,8 +1,8 @@
 public import QuotaClient
-public import Logging
+import Logging
 import MaaSContracts
 public import MaaSRuntime
-public import ServiceLifecycle
+import ServiceLifecycle
 
 /// The registry service's own configuration, beside the runtime's `MAAS_REGISTRY_*` server and
 /// database variables.

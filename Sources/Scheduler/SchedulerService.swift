@@ -1,8 +1,8 @@
 public import QuotaClient
-public import Logging
+import Logging
 import MaaSContracts
 public import MaaSRuntime
-public import ServiceLifecycle
+import ServiceLifecycle
 
 /// The scheduler's own configuration, beside the runtime's `MAAS_SCHEDULER_*` server and
 /// database variables.

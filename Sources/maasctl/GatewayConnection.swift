@@ -11,10 +11,10 @@ struct ConnectionOptions: ParsableArguments {
   var gateway: String = ProcessInfo.processInfo.environment["MAAS_GATEWAY"] ?? "127.0.0.1:50051"
 
   @Option(name: .long, help: "A tenant's API key or JWT (env MAAS_TOKEN).")
-  var token: String? = ProcessInfo.processInfo.environment["MAAS_TOKEN"]
+  var token: String?
 
   @Option(name: .long, help: "The admin credential (env MAAS_ADMIN_TOKEN).")
-  var adminToken: String? = ProcessInfo.processInfo.environment["MAAS_ADMIN_TOKEN"]
+  var adminToken: String?
 
   @Option(name: .long, help: "table or json.")
   var output: OutputFormat = .table
@@ -26,7 +26,7 @@ struct ConnectionOptions: ParsableArguments {
   func withGateway<T: Sendable>(
     _ body: (Maas_Gateway_V1_Gateway.Client<ShimClientTransport>, Metadata, CallOptions) async throws -> T
   ) async throws -> T {
-    let metadata = try self.bearer(self.token, what: "a tenant credential: --token or MAAS_TOKEN")
+    let metadata = try self.bearer(self.token ?? ProcessInfo.processInfo.environment["MAAS_TOKEN"], what: "a tenant credential: --token or MAAS_TOKEN")
     return try await self.withClient { client in
       try await body(Maas_Gateway_V1_Gateway.Client(wrapping: client), metadata, self.callOptions)
     }
@@ -36,7 +36,7 @@ struct ConnectionOptions: ParsableArguments {
   func withAdmin<T: Sendable>(
     _ body: (Maas_Gateway_V1_Admin.Client<ShimClientTransport>, Metadata, CallOptions) async throws -> T
   ) async throws -> T {
-    let metadata = try self.bearer(self.adminToken, what: "the admin credential: --admin-token or MAAS_ADMIN_TOKEN")
+    let metadata = try self.bearer(self.adminToken ?? ProcessInfo.processInfo.environment["MAAS_ADMIN_TOKEN"], what: "the admin credential: --admin-token or MAAS_ADMIN_TOKEN")
     return try await self.withClient { client in
       try await body(Maas_Gateway_V1_Admin.Client(wrapping: client), metadata, self.callOptions)
     }
