@@ -1,4 +1,5 @@
 import MaaSRuntime
+import MaaSTesting
 import Synchronization
 import Testing
 
@@ -45,12 +46,6 @@ final class RecordingApply: Sendable {
   }
 }
 
-/// Waits until `condition` holds; the bound only keeps a broken build from hanging.
-func eventually(_ condition: () -> Bool) async {
-  for _ in 0..<20_000 where !condition() { try? await Task.sleep(for: .milliseconds(1)) }
-  #expect(condition(), "the condition never held")
-}
-
 @Suite("Keyed batches (group commit)", .timeLimit(.minutes(1)))
 struct KeyedBatcherTests {
   let recorder = RecordingApply()
@@ -64,7 +59,7 @@ struct KeyedBatcherTests {
   func heldBatchAndQueue(_ items: [Int], _ key: String = "a") async -> (first: Task<Int, any Error>, queued: [Task<Int, any Error>]) {
     recorder.hold()
     let first = submit(0, key)
-    await eventually { recorder.heldCount == 1 }
+    #expect(await waitUntil { recorder.heldCount == 1 }, "the condition never held")
     var queued: [Task<Int, any Error>] = []
     for item in items {
       queued.append(submit(item, key))
@@ -104,9 +99,9 @@ struct KeyedBatcherTests {
   func keysAreIndependent() async throws {
     recorder.hold()
     let first = submit(0, "a")
-    await eventually { recorder.heldCount == 1 }
+    #expect(await waitUntil { recorder.heldCount == 1 }, "the condition never held")
     let other = submit(9, "b")
-    await eventually { recorder.heldCount == 2 }
+    #expect(await waitUntil { recorder.heldCount == 2 }, "the condition never held")
     #expect(recorder.batches(of: "b") == [[9]], "b's batch started while a's was held")
     recorder.release()
     _ = try await first.value

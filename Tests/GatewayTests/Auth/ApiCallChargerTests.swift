@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import MaaSContracts
+import MaaSTesting
 import Synchronization
 import Testing
 @testable import Gateway
@@ -54,12 +55,6 @@ final class FakeConsume: Sendable {
   }
 }
 
-/// Waits until `condition` holds (these tests never assert on timing: the wait is generous).
-func eventually(_ condition: () -> Bool) async {
-  for _ in 0..<20_000 where !condition() { try? await Task.sleep(for: .milliseconds(1)) }
-  #expect(condition(), "the condition never held")
-}
-
 /// A charger over a `FakeConsume`.
 struct ChargerFixture {
   let quota: FakeConsume
@@ -80,11 +75,11 @@ struct ChargerFixture {
   func heldChargeAndQueue(_ count: Int) async -> (first: Task<Void, any Error>, queued: [Task<Void, any Error>]) {
     quota.holdNext()
     let first = charge()
-    await eventually { quota.isHolding }
+    #expect(await waitUntil { quota.isHolding }, "the condition never held")
     var queued: [Task<Void, any Error>] = []
     for index in 0..<count {
       queued.append(charge())
-      await eventually { charger.waitingCharges(tenant: "tenant-a") == index + 1 }
+      #expect(await waitUntil { charger.waitingCharges(tenant: "tenant-a") == index + 1 }, "the condition never held")
     }
     return (first, queued)
   }
