@@ -39,4 +39,32 @@ struct QuotaReleaseRetryTests {
       #expect(try await store.releaseDueQuota(olderThan: .seconds(30)) == 0, "given back once")
     }
   }
+
+  @Test("Releases of several tenants at once each record that their hold was given back, so the retry gives none back again")
+  func concurrentReleasesAreMarked() async throws {
+    try await withMigratedDatabase(named: "scheduler_quota_marks", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      let quota = InMemoryQuota()
+      let clock = TestClock()
+      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
+      _ = try await store.registerNode(
+        try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: (0..<8).map { gpu("a-g\($0)") }).get())
+      let tenants = (0..<8).map { "t\($0)" }
+      var allocations: [(String, UUID)] = []
+      for tenant in tenants {
+        let allocation = try await store.schedule(ScheduleCommand(tenantID: tenant, workloadID: "w", request: exclusive(1, 1)))
+        allocations.append((tenant, allocation.id))
+      }
+
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for (tenant, id) in allocations {
+          group.addTask { _ = try await store.release(tenant: tenant, .id(id)) }
+        }
+        try await group.waitForAll()
+      }
+
+      #expect(tenants.allSatisfy { quota.inUse($0) == 0 })
+      clock.advance(by: 60)
+      #expect(try await store.releaseDueQuota(olderThan: .seconds(30)) == 0, "every Release's mark was written")
+    }
+  }
 }
