@@ -7,11 +7,7 @@ import Testing
 struct QuotaReleaseRetryTests {
   @Test("a hold the quota service could not take back at Release is given back later, once, when it is up again")
   func retriedInTheBackground() async throws {
-    try await withMigratedDatabase(named: "scheduler_quota_retry", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let quota = InMemoryQuota()
-      let clock = TestClock()
-      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
-      _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
+    try await withStore(named: "scheduler_quota_retry", gpus: 2) { store, quota, clock in
       let allocation = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 2)))
       #expect(quota.inUse("t1") == 2)
 
@@ -42,12 +38,7 @@ struct QuotaReleaseRetryTests {
 
   @Test("Releases of several tenants at once each record that their hold was given back, so the retry gives none back again")
   func concurrentReleasesAreMarked() async throws {
-    try await withMigratedDatabase(named: "scheduler_quota_marks", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let quota = InMemoryQuota()
-      let clock = TestClock()
-      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
-      _ = try await store.registerNode(
-        try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: (0..<8).map { gpu("a-g\($0)") }).get())
+    try await withStore(named: "scheduler_quota_marks", gpus: 8) { store, quota, clock in
       let tenants = (0..<8).map { "t\($0)" }
       var allocations: [(String, UUID)] = []
       for tenant in tenants {
@@ -65,6 +56,21 @@ struct QuotaReleaseRetryTests {
       #expect(tenants.allSatisfy { quota.inUse($0) == 0 })
       clock.advance(by: 60)
       #expect(try await store.releaseDueQuota(olderThan: .seconds(30)) == 0, "every Release's mark was written")
+    }
+  }
+
+  /// A store on a fresh database, with a quota in memory, a clock the test moves, and one node
+  /// "a" of `gpus` H100s.
+  private func withStore(
+    named name: String, gpus: Int, _ body: (SchedulerStore, InMemoryQuota, TestClock) async throws -> Void
+  ) async throws {
+    try await withMigratedDatabase(named: name, plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      let quota = InMemoryQuota()
+      let clock = TestClock()
+      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
+      _ = try await store.registerNode(
+        try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: (0..<gpus).map { gpu("a-g\($0)") }).get())
+      try await body(store, quota, clock)
     }
   }
 }
