@@ -2,6 +2,7 @@ public import QuotaClient
 public import Foundation
 public import Logging
 public import Postgres
+import MaaSRuntime
 import Synchronization
 
 /// The scheduler's state in Postgres, its placement index in memory, and tenants' CONCURRENT_GPUS
@@ -24,7 +25,9 @@ public final class SchedulerStore: Sendable {
   let now: @Sendable () -> Date
   let logger: Logger
   let maxAttempts: Int
-  let refreshes = SharedRun()
+  /// Index loads, one at a time; callers that ask while one runs share the next (see
+  /// `refreshIndex`). One key: there is one index.
+  let refreshes = KeyedBatcher<Int, Void, Void>()
   /// Quota holds of Schedules whose COMMIT outcome was lost with the connection and could not be
   /// looked up then (see `settleLostCommit`): reservation id -> the Schedule's tenant and workload.
   let unsettledHolds = Mutex<[String: (tenant: String, workload: String)]>([:])
@@ -55,7 +58,10 @@ public final class SchedulerStore: Sendable {
   /// arriving meanwhile shares that one: a burst of refusals costs two loads, not one each.
   /// - Throws: `PostgresError`.
   public func refreshIndex() async throws {
-    try await refreshes.run { [index, pool] in try await index.reload(from: pool) }
+    try await refreshes.submit((), for: 0) { [index, pool] _, callers in
+      try await index.reload(from: pool)
+      return callers.map { _ in () }
+    }
   }
 
   /// Takes nodes that are NOT_READY for missed heartbeats out of the placement orders (they come

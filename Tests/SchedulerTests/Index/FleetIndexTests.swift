@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 
 @testable import Scheduler
@@ -145,31 +144,5 @@ struct FleetIndexTests {
     let gpus = index.snapshot.nodes["a"]?.gpus ?? []
     #expect(gpus.count == 4)
     #expect(gpus.filter(\.exclusive).map(\.uuid) == placements[0].gpuUUIDs)
-  }
-}
-
-@Suite("Shared runs of the index load")
-struct SharedRunTests {
-  final class Counter: Sendable {
-    let runs = Mutex(0)
-  }
-
-  @Test("callers arriving while a load runs share the next one instead of each starting their own")
-  func callersShare() async throws {
-    let shared = SharedRun()
-    let counter = Counter()
-    let operation: @Sendable () async throws -> Void = {
-      counter.runs.withLock { $0 += 1 }
-      try await Task.sleep(for: .milliseconds(100))
-    }
-    async let first: Void = shared.run(operation)
-    try await Task.sleep(for: .milliseconds(20))
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      for _ in 0..<20 { group.addTask { try await shared.run(operation) } }
-      try await group.waitForAll()
-    }
-    try await first
-    // One run, or two when the first had started before the others came: never one each.
-    #expect((1...2).contains(counter.runs.withLock { $0 }))
   }
 }
