@@ -26,7 +26,7 @@ struct ConnectionOptions: ParsableArguments {
   func withGateway<T: Sendable>(
     _ body: (Maas_Gateway_V1_Gateway.Client<ShimClientTransport>, Metadata, CallOptions) async throws -> T
   ) async throws -> T {
-    let metadata = try self.bearer(self.token ?? ProcessInfo.processInfo.environment["MAAS_TOKEN"], what: "a tenant credential: --token or MAAS_TOKEN")
+    let metadata = try self.bearer(self.token, else: "MAAS_TOKEN", what: "a tenant credential: --token or MAAS_TOKEN")
     return try await self.withClient { client in
       try await body(Maas_Gateway_V1_Gateway.Client(wrapping: client), metadata, self.callOptions)
     }
@@ -36,7 +36,7 @@ struct ConnectionOptions: ParsableArguments {
   func withAdmin<T: Sendable>(
     _ body: (Maas_Gateway_V1_Admin.Client<ShimClientTransport>, Metadata, CallOptions) async throws -> T
   ) async throws -> T {
-    let metadata = try self.bearer(self.adminToken ?? ProcessInfo.processInfo.environment["MAAS_ADMIN_TOKEN"], what: "the admin credential: --admin-token or MAAS_ADMIN_TOKEN")
+    let metadata = try self.bearer(self.adminToken, else: "MAAS_ADMIN_TOKEN", what: "the admin credential: --admin-token or MAAS_ADMIN_TOKEN")
     return try await self.withClient { client in
       try await body(Maas_Gateway_V1_Admin.Client(wrapping: client), metadata, self.callOptions)
     }
@@ -48,8 +48,11 @@ struct ConnectionOptions: ParsableArguments {
     return options
   }
 
-  private func bearer(_ token: String?, what: String) throws -> Metadata {
-    guard let token, !token.isEmpty else { throw CLIError.usage("this command needs \(what)") }
+  /// The credential from its flag, else from the environment variable `variable`.
+  private func bearer(_ flag: String?, else variable: String, what: String) throws -> Metadata {
+    guard let token = flag ?? ProcessInfo.processInfo.environment[variable], !token.isEmpty else {
+      throw CLIError.usage("this command needs \(what)")
+    }
     return ["authorization": "Bearer \(token)"]
   }
 
