@@ -110,6 +110,9 @@ struct StoreFixture {
   let app: PostgresPool
   let owner: PostgresPool
 
+  /// Another replica of the registry on the same database and quota.
+  func secondReplica() -> RegistryStore { RegistryStore(pool: app, quota: quota, logger: quietLogger) }
+
   /// Rows of a registry table for one tenant, as the owner sees them.
   func count(_ table: String, tenant: String) async throws -> Int {
     precondition(["models", "versions", "aliases", "idempotency", "pending_releases"].contains(table))

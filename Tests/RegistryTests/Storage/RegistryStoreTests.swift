@@ -391,7 +391,7 @@ struct ListingCacheStoreTests {
   @Test("a change committed through another replica is seen by the next listing of this one")
   func anotherReplicasChangeIsSeen() async throws {
     try await withStore("registry_listing_replicas") { f in
-      let other = RegistryStore(pool: f.app, quota: f.quota, logger: quietLogger)
+      let other = f.secondReplica()
       let all = try listModels("acme")
       _ = try await f.store.createModel(try createModel("acme", "llama"))
       #expect(try await names(f.store, all) == ["llama"])
@@ -404,7 +404,7 @@ struct ListingCacheStoreTests {
   @Test("a listing asked for after a change sees it, even while other listings of the tenant share version reads")
   func sharedVersionReadsAreFresh() async throws {
     try await withStore("registry_listing_shared_reads") { f in
-      let other = RegistryStore(pool: f.app, quota: f.quota, logger: quietLogger)
+      let other = f.secondReplica()
       let all = try listModels("acme")
       _ = try await f.store.createModel(try createModel("acme", "m000"))
       // Readers that keep acme's version reads on this replica running, so that a listing asked
