@@ -123,7 +123,7 @@ func measureAll(
     // (within a minute or so) replaced them; which plans a cell measured would depend on when that
     // happened. Analyzed now, every cell sees the steady state.
     note("analyzing the services' tables")
-    try cluster.sql(cluster.ownerURL, "ANALYZE;")
+    try cluster.sql(cluster.ownerURL, "ANALYZE scheduler.nodes, scheduler.gpus;")
     // Every RegisterNode has answered, so the scheduler's index should hold the whole fleet now;
     // how long it takes to, if not, is reported (a refresh that overwrote registrations).
     let checking = clock.now
