@@ -119,4 +119,22 @@ struct KeyedBatcherTests {
     #expect(try await submit(3).value == 3)
     #expect(recorder.batches == [[0], [1, 2], [3]])
   }
+
+  @Test("callers that ask while a shared run is going share the next run, and each gets its answer")
+  func sharedRuns() async throws {
+    let runs = KeyedBatcher<String, Void, Int>()
+    let share = { [recorder] in Task { try await runs.share(for: "a") { key in try await recorder.apply(key, [0])[0] } } }
+    recorder.hold()
+    let first = share()
+    #expect(await waitUntil { recorder.heldCount == 1 }, "the first run is held")
+    let later = (0..<5).map { _ in share() }
+    // Queued behind the held run (no timing is asserted: a late one would only run alone).
+    try await Task.sleep(for: .milliseconds(50))
+    recorder.release()
+    #expect(try await first.value == 1)
+    var answers: [Int] = []
+    for caller in later { answers.append(try await caller.value) }
+    #expect(answers == [2, 2, 2, 2, 2], "the five callers were answered by one run, the second")
+    #expect(recorder.batches.count == 2)
+  }
 }

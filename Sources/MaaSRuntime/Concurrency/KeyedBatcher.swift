@@ -76,3 +76,15 @@ public final class KeyedBatcher<Key: Hashable & Sendable, Item: Sendable, Answer
     }
   }
 }
+
+extension KeyedBatcher where Item == Void {
+  /// A shared run: callers of `key` that ask while a run is going share the next one, and each
+  /// gets its answer. `run` starts after they asked, so its answer is as fresh as one of their own.
+  /// - Throws: what that run threw.
+  public func share(for key: Key, _ run: @escaping @Sendable (Key) async throws -> Answer) async throws -> Answer {
+    try await submit((), for: key) { key, callers in
+      let answer = try await run(key)
+      return Array(repeating: answer, count: callers.count)
+    }
+  }
+}

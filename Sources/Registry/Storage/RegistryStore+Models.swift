@@ -89,13 +89,12 @@ extension RegistryStore {
   /// asked, it is as fresh as a read of their own (a change committed before a call arrived is
   /// always seen by it).
   func catalogVersion(_ tenant: String) async throws -> Int64 {
-    try await versionReads.submit((), for: tenant) { [pool] tenant, callers in
-      let version = try await pool.transaction(tenant: tenant, readOnly: true) { tx in
+    try await versionReads.share(for: tenant) { [pool] tenant in
+      try await pool.transaction(tenant: tenant, readOnly: true) { tx in
         try await tx.queryAndCommit(
           "SELECT coalesce((SELECT version FROM registry.catalog_versions WHERE tenant_id = $1), 0)", [tenant]
         )[0].decode(Int64.self, at: 0)
       }
-      return Array(repeating: version, count: callers.count)
     }
   }
 

@@ -58,10 +58,7 @@ public final class SchedulerStore: Sendable {
   /// arriving meanwhile shares that one: a burst of refusals costs two loads, not one each.
   /// - Throws: `PostgresError`.
   public func refreshIndex() async throws {
-    try await refreshes.submit((), for: 0) { [index, pool] _, callers in
-      try await index.reload(from: pool)
-      return callers.map { _ in () }
-    }
+    try await refreshes.share(for: 0) { [index, pool] _ in try await index.reload(from: pool) }
   }
 
   /// Takes nodes that are NOT_READY for missed heartbeats out of the placement orders (they come
