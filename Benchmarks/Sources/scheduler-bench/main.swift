@@ -118,11 +118,13 @@ func measureAll(
     let registration = Registration(nodes: nodes - registeredSoFar, seconds: registering.duration(to: clock.now).seconds)
     note("registered \(registration.nodes) nodes in \(format(registration.seconds, 1)) s")
     registeredSoFar = nodes
-    // The tables just grew tenfold. The scheduler's pool plans each statement once, so the plans
-    // made on the smaller fleet (the cells before) would stay until autovacuum's next ANALYZE
-    // (within a minute or so) replaced them; which plans a cell measured would depend on when that
-    // happened. Analyzed now, every cell sees the steady state.
-    note("analyzing the services' tables")
+    // The node and GPU tables just grew tenfold. The scheduler's pool plans each statement once,
+    // so the plans made on the smaller fleet (the cells before) would stay until autovacuum's next
+    // ANALYZE (within a minute or so) replaced them; which plans a cell measured would depend on
+    // when that happened. Analyzed now, every cell sees the steady state. Only those two: the
+    // allocation and quota tables are empty at this point of the first size, and analyzed empty
+    // they got plans that read them whole while the cells grew them.
+    note("analyzing the node and GPU tables")
     try cluster.sql(cluster.ownerURL, "ANALYZE scheduler.nodes, scheduler.gpus;")
     // Every RegisterNode has answered, so the scheduler's index should hold the whole fleet now;
     // how long it takes to, if not, is reported (a refresh that overwrote registrations).
