@@ -13,24 +13,27 @@ import ServiceLifecycle
 /// | `MAAS_SCHEDULER_HEARTBEAT_GRACE_SECONDS` | `30` | a node silent this long is NOT_READY and takes no placements |
 /// | `MAAS_SCHEDULER_INDEX_REFRESH_SECONDS` | `5` | how often the placement index loads what changed in Postgres (other replicas' writes); every 60th load reads everything |
 /// | `MAAS_SCHEDULER_PLACEMENT_ATTEMPTS` | `5` | commits retried after a conflict with another replica before ABORTED |
-/// | `MAAS_SCHEDULER_QUOTA_RETRY_SECONDS` | `30` | how often quota holds of released allocations that could not be given back are retried |
+/// | `MAAS_SCHEDULER_QUOTA_RETRY_SECONDS` | `30` | how often quota holds of released allocations that could not be given back are retried, and quota intents reconciled |
+/// | `MAAS_SCHEDULER_QUOTA_INTENT_GRACE_SECONDS` | `300` | a Schedule's quota intent this old with no allocation is taken for a dead Schedule's, and its hold given back; longer than any Schedule can take |
 public struct SchedulerSettings: Sendable, Hashable {
   public var quota: QuotaUpstreamSettings
   public var heartbeatGrace: Duration
   public var indexRefreshInterval: Duration
   public var placementAttempts: Int
   public var quotaRetryInterval: Duration
+  public var quotaIntentGrace: Duration
 
   public init(
     quota: QuotaUpstreamSettings = QuotaUpstreamSettings(),
     heartbeatGrace: Duration = .seconds(30), indexRefreshInterval: Duration = .seconds(5), placementAttempts: Int = 5,
-    quotaRetryInterval: Duration = .seconds(30)
+    quotaRetryInterval: Duration = .seconds(30), quotaIntentGrace: Duration = .seconds(300)
   ) {
     self.quota = quota
     self.heartbeatGrace = heartbeatGrace
     self.indexRefreshInterval = indexRefreshInterval
     self.placementAttempts = placementAttempts
     self.quotaRetryInterval = quotaRetryInterval
+    self.quotaIntentGrace = quotaIntentGrace
   }
 
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> SchedulerSettings {
@@ -40,9 +43,11 @@ public struct SchedulerSettings: Sendable, Hashable {
     let refresh = reader.read("\(prefix)_INDEX_REFRESH_SECONDS", default: defaults.indexRefreshInterval, as: .seconds(in: 0.1...600))
     let attempts = reader.read("\(prefix)_PLACEMENT_ATTEMPTS", default: defaults.placementAttempts, as: .integer(in: 1...50))
     let retry = reader.read("\(prefix)_QUOTA_RETRY_SECONDS", default: defaults.quotaRetryInterval, as: .seconds(in: 1...3600))
+    let intentGrace = reader.read(
+      "\(prefix)_QUOTA_INTENT_GRACE_SECONDS", default: defaults.quotaIntentGrace, as: .seconds(in: 60...86_400))
     return SchedulerSettings(
       quota: quota, heartbeatGrace: grace, indexRefreshInterval: refresh,
-      placementAttempts: attempts, quotaRetryInterval: retry)
+      placementAttempts: attempts, quotaRetryInterval: retry, quotaIntentGrace: intentGrace)
   }
 }
 
@@ -77,13 +82,18 @@ public enum SchedulerService {
             store.leaveOutSilentNodes()
           },
           // Quota holds of released allocations that Release could not give back (the quota
-          // service was down; younger ones are left to the Release still giving them back), and
-          // holds of Schedules whose COMMIT outcome was lost while the database was unreachable.
+          // service was down; younger ones are left to the Release still giving them back),
+          // holds of Schedules whose COMMIT outcome was lost while the database was unreachable,
+          // and those of Schedules whose replica died (quota intents).
           PeriodicTask("quota release retry", every: settings.quotaRetryInterval, delayFirstRound: true, logger: logger) {
             let released = try await store.releaseDueQuota(olderThan: settings.quotaRetryInterval)
             if released > 0 { logger.info("gave back quota holds of released allocations", metadata: ["count": "\(released)"]) }
             let settled = try await store.settleUnsettledHolds()
             if settled > 0 { logger.info("gave back quota holds of Schedules that did not commit", metadata: ["count": "\(settled)"]) }
+            let intents = try await store.reconcileQuotaIntents(olderThan: settings.quotaIntentGrace)
+            if intents.givenBack > 0 {
+              logger.info("gave back quota holds of Schedules whose replica stopped", metadata: ["count": "\(intents.givenBack)"])
+            }
           },
         ])
     })

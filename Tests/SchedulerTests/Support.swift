@@ -36,6 +36,10 @@ final class InMemoryQuota: QuotaGate {
     /// While set, Release answers UNAVAILABLE, as a quota service that is down would.
     var down = false
     var held: [String: (tenant: String, amount: Int64, released: Bool)] = [:]
+    /// Idempotency key -> reservation: a repeated Reserve answers the first one's, as the
+    /// quota service does.
+    var keys: [String: String] = [:]
+    var reserves = 0
   }
   let books = Mutex(Books())
 
@@ -49,10 +53,13 @@ final class InMemoryQuota: QuotaGate {
 
   func reserve(tenant: String, stock: QuotaStock, amount gpus: Int64, ttl: Duration, idempotencyKey: String) async throws -> String {
     try books.withLock { books in
+      books.reserves += 1
+      if let id = books.keys[idempotencyKey] { return id }
       let used = books.held.values.filter { $0.tenant == tenant && !$0.released }.reduce(0) { $0 + $1.amount }
       if used + gpus > books.limit { throw QuotaGateError.exhausted("concurrent_gpus: limit \(books.limit), used \(used), asked \(gpus)") }
       let id = UUID().uuidString.lowercased()
       books.held[id] = (tenant, gpus, false)
+      books.keys[idempotencyKey] = id
       return id
     }
   }
@@ -64,6 +71,9 @@ final class InMemoryQuota: QuotaGate {
   func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws {
     if let hook = beforeCommitting.withLock({ $0 }) { try await hook() }
   }
+
+  /// How many Reserve calls it answered, replays included.
+  var reserveCalls: Int { books.withLock { $0.reserves } }
 
   /// Whether the reservation was taken and not given back.
   func isHeld(_ reservation: String) -> Bool {

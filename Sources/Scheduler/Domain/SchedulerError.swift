@@ -38,6 +38,9 @@ public enum SchedulerError: Error, Sendable, Hashable, CustomStringConvertible {
   case quotaUnavailable(String)
   /// Concurrent placements kept taking the GPUs this one chose, past the retry budget.
   case contention(attempts: Int)
+  /// The Schedule ran past the quota-intent grace (minutes), and the maintenance loop gave back
+  /// what its quota key held: it writes nothing (see SchedulerStore+QuotaIntents.swift).
+  case intentSettled
 
   public enum Category: Sendable, Hashable {
     case invalidArgument(field: String)
@@ -57,7 +60,7 @@ public enum SchedulerError: Error, Sendable, Hashable, CustomStringConvertible {
     case .gpusHeld, .quotaTenantUnknown: .failedPrecondition
     case .capacityExhausted, .quotaExhausted: .resourceExhausted
     case .quotaUnavailable: .unavailable
-    case .contention: .aborted
+    case .contention, .intentSettled: .aborted
     }
   }
 
@@ -75,6 +78,7 @@ public enum SchedulerError: Error, Sendable, Hashable, CustomStringConvertible {
     case .quotaTenantUnknown(let message): "the quota service does not know the tenant: \(message)"
     case .quotaUnavailable(let message): "the quota service is unavailable: \(message)"
     case .contention(let attempts): "concurrent placements took the chosen GPUs \(attempts) times; retry"
+    case .intentSettled: "the Schedule took so long that its quota was given back; nothing was placed; retry"
     }
   }
 }

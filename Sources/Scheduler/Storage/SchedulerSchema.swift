@@ -59,6 +59,52 @@ public enum SchedulerSchema {
         "REVOKE ALL ON FUNCTION due_quota_releases(timestamptz, integer) FROM PUBLIC",
         "GRANT EXECUTE ON FUNCTION due_quota_releases(timestamptz, integer) TO \"\(serviceRole)\"",
       ]),
+      Migration(4, "quota_intents", [
+        // A Schedule's quota key, written (and committed) before the transaction that takes the
+        // quota and writes the allocation, so that a replica dying inside that transaction leaves
+        // a trace: the allocation's id names both the intent and the quota key. See
+        // SchedulerStore+QuotaIntents.swift.
+        """
+        CREATE TABLE quota_intents (
+          allocation_id uuid PRIMARY KEY,
+          tenant_id text NOT NULL,
+          amount bigint NOT NULL CHECK (amount > 0),
+          create_time timestamptz NOT NULL
+        )
+        """,
+        "CREATE INDEX quota_intents_by_time ON quota_intents (create_time)",
+      ] + (try Migration.tenantIsolation(["quota_intents"])) + [
+        // Of every tenant: intents older than `before` whose allocation was written are done
+        // with (most of them: every successful Schedule leaves one). Runs as the owner, whom
+        // row-level security does not bind; deletes only those.
+        """
+        CREATE FUNCTION settle_quota_intents(before timestamptz) RETURNS integer
+          LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            WITH settled AS (
+              DELETE FROM scheduler.quota_intents i
+               WHERE i.create_time < before
+                 AND EXISTS (SELECT 1 FROM scheduler.allocations a WHERE a.id = i.allocation_id)
+              RETURNING 1
+            )
+            SELECT count(*)::integer FROM settled
+          $$
+        """,
+        "REVOKE ALL ON FUNCTION settle_quota_intents(timestamptz) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION settle_quota_intents(timestamptz) TO \"\(serviceRole)\"",
+        // The rest, oldest first: the loop looks at each under its tenant.
+        """
+        CREATE FUNCTION due_quota_intents(before timestamptz, max_rows integer)
+          RETURNS TABLE (tenant_id text, allocation_id uuid, amount bigint)
+          LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            SELECT i.tenant_id, i.allocation_id, i.amount FROM scheduler.quota_intents i
+             WHERE i.create_time < before
+             ORDER BY i.create_time
+             LIMIT max_rows
+          $$
+        """,
+        "REVOKE ALL ON FUNCTION due_quota_intents(timestamptz, integer) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION due_quota_intents(timestamptz, integer) TO \"\(serviceRole)\"",
+      ]),
     ])
   }
 

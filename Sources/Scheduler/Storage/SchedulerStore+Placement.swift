@@ -7,13 +7,23 @@ import Synchronization
 struct PlacementConflict: Error {}
 
 /// The quota a Schedule took, kept across its attempts (and a transaction body run again after a
-/// serialization failure), so that it is taken once and given back once.
+/// serialization failure), so that it is taken once and given back once; and whether its quota
+/// intent is written.
 final class TakenQuota: Sendable {
-  private let id = Mutex<String?>(nil)
+  private struct State {
+    var reservation: String?
+    var intentWritten = false
+  }
 
-  var reservation: String? { id.withLock { $0 } }
+  private let state = Mutex(State())
 
-  func record(_ reservation: String) { id.withLock { $0 = reservation } }
+  var reservation: String? { state.withLock { $0.reservation } }
+
+  func record(_ reservation: String) { state.withLock { $0.reservation = reservation } }
+
+  var intentWritten: Bool { state.withLock { $0.intentWritten } }
+
+  func recordIntent() { state.withLock { $0.intentWritten = true } }
 }
 
 extension SchedulerStore {
@@ -37,18 +47,26 @@ extension SchedulerStore {
   /// failure after the quota was taken gives it back (see `settleLostCommit` for a lost
   /// connection).
   ///
-  /// Round trips: two to Postgres, one to the quota service.
+  /// Before its first commit, the Schedule's quota intent is written (see
+  /// SchedulerStore+QuotaIntents.swift): what repairs the quota if this replica dies inside it.
+  ///
+  /// Round trips: three to Postgres (one for the intent), one to the quota service.
   ///
   /// - Throws: `.invalidRequest`, `.capacityExhausted`, `.workloadTaken`, `.quotaExhausted`,
   ///   `.quotaTenantUnknown`, `.quotaUnavailable`, `.contention`; `PostgresError`.
   public func schedule(_ command: ScheduleCommand) async throws -> Allocation {
+    // The id of the allocation this call writes, if it writes one; its quota intent and quota key
+    // are named after it.
+    let id = UUID()
     let taken = TakenQuota()
     do {
-      let allocation = try await placeOrFind(command, quotaTaken: taken)
+      let allocation = try await placeOrFind(command, id: id, quotaTaken: taken)
       // An allocation found rather than written holds quota of its own: what this call took is
       // not used.
       if let reservation = taken.reservation, reservation != allocation.quotaReservationID {
-        await giveBack(reservation, of: command)
+        if await giveBack(reservation, of: command) { await dropQuotaIntent(id, tenant: command.tenantID) }
+      } else if allocation.id != id, taken.intentWritten {
+        await dropQuotaIntent(id, tenant: command.tenantID)
       }
       return allocation
     } catch {
@@ -59,9 +77,12 @@ extension SchedulerStore {
           // with its quota. Giving the quota back then would let the tenant run GPUs its quota
           // no longer counts, so look first.
           if let landed = await settleLostCommit(command, reservation: reservation) { return landed }
-        } else {
-          await giveBack(reservation, of: command)
+        } else if await giveBack(reservation, of: command) {
+          await dropQuotaIntent(id, tenant: command.tenantID)
         }
+      } else if taken.intentWritten, !Self.quotaOutcomeUnknown(after: error) {
+        // Nothing was taken, or the quota service refused: nothing is held under the key.
+        await dropQuotaIntent(id, tenant: command.tenantID)
       }
       if let failure = error as? PostgresError, failure.sqlState == "23505",
         let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID)
@@ -75,8 +96,7 @@ extension SchedulerStore {
 
   /// Phases (1) to (3) of `schedule`: the allocation written, or the workload's own when it is
   /// already placed. Quota taken is recorded in `quotaTaken`; giving it back is the caller's.
-  private func placeOrFind(_ command: ScheduleCommand, quotaTaken taken: TakenQuota) async throws -> Allocation {
-    let quotaKey = "scheduler:schedule:\(UUID().uuidString.lowercased())"
+  private func placeOrFind(_ command: ScheduleCommand, id: UUID, quotaTaken taken: TakenQuota) async throws -> Allocation {
     var reloaded = false
     for attempt in 1...maxAttempts {
       let placements: [ReplicaPlacement]
@@ -99,7 +119,7 @@ extension SchedulerStore {
         throw error
       }
       do {
-        switch try await commit(command, placements, quotaKey: quotaKey, quotaTaken: taken) {
+        switch try await commit(command, placements, id: id, quotaTaken: taken) {
         case .written(let allocation):
           return allocation
         case .alreadyPlaced:
@@ -125,6 +145,14 @@ extension SchedulerStore {
     throw SchedulerError.contention(attempts: maxAttempts)
   }
 
+  /// Whether a Schedule that failed with `error` before recording a reservation may still hold
+  /// one: its quota call did not answer (the service may have taken it), or its connection went
+  /// down. Its intent then stays for the maintenance loop, which asks the quota service.
+  static func quotaOutcomeUnknown(after error: any Error) -> Bool {
+    if case SchedulerError.quotaUnavailable = error { return true }
+    return (error as? PostgresError)?.kind == .connection
+  }
+
   /// The answer to a Schedule whose workload is already placed: its allocation when it was made
   /// for the same request, else ALREADY_EXISTS.
   private static func answer(_ existing: Allocation, to command: ScheduleCommand) throws -> Allocation {
@@ -132,12 +160,12 @@ extension SchedulerStore {
     return existing
   }
 
-  /// Takes the Schedule's quota: Reserve with commit (the caller holds the GPUs' locks and
-  /// writes the allocation next).
-  func acquireQuota(_ command: ScheduleCommand, key: String) async throws -> String {
-    let gpus = Int64(command.request.replicas * command.request.gpu.concurrentGPUsPerReplica)
+  /// Takes the quota of the Schedule writing allocation `id`: Reserve with commit (the caller
+  /// holds the GPUs' locks and writes the allocation next).
+  func acquireQuota(_ command: ScheduleCommand, for id: UUID) async throws -> String {
     do {
-      return try await quota.acquire(tenant: command.tenantID, stock: .concurrentGPUs, amount: gpus, idempotencyKey: key)
+      return try await quota.acquire(
+        tenant: command.tenantID, stock: .concurrentGPUs, amount: command.quotaAmount, idempotencyKey: Self.quotaKey(for: id))
     } catch QuotaGateError.exhausted(let message) {
       throw SchedulerError.quotaExhausted(message)
     } catch QuotaGateError.tenantUnknown(let message) {
@@ -201,15 +229,19 @@ extension SchedulerStore {
   /// Gives back quota a Schedule took and did not use. When the quota service cannot be reached,
   /// the reservation is remembered with the unsettled ones, and `settleUnsettledHolds` gives it back
   /// later (the quota was taken committed, so nothing else would).
-  func giveBack(_ reservation: String, of command: ScheduleCommand) async {
+  /// - Returns: whether it was given back now.
+  @discardableResult
+  func giveBack(_ reservation: String, of command: ScheduleCommand) async -> Bool {
     do {
       try await quota.release(
         tenant: command.tenantID, reservationID: reservation, idempotencyKey: "scheduler:release:\(reservation)")
+      return true
     } catch {
       unsettledHolds.withLock { $0[reservation] = (command.tenantID, command.workloadID) }
       logger.warning(
         "could not give a Schedule's quota back; retried in the background",
         metadata: ["reservation": "\(reservation)", "error": "\(error)"])
+      return false
     }
   }
 
@@ -229,10 +261,14 @@ extension SchedulerStore {
   ///
   /// - Parameter quotaTaken: the reservation this Schedule holds, set when this call takes it.
   func commit(
-    _ command: ScheduleCommand, _ placements: [ReplicaPlacement], quotaKey: String, quotaTaken: TakenQuota
+    _ command: ScheduleCommand, _ placements: [ReplicaPlacement], id: UUID, quotaTaken: TakenQuota
   ) async throws -> CommitOutcome {
+    if !quotaTaken.intentWritten {
+      try await writeQuotaIntent(id, for: command)
+      quotaTaken.recordIntent()
+    }
     let now = currentTime()
-    let id = UUID()
+    let (lockClass, lockKey) = Self.intentLock(for: id)
     let grace = heartbeatGrace
     let claims = placements.flatMap { placement in placement.claims.map { (placement.node, $0) } }
     let uuids = Array(Set(claims.map(\.1.gpuUUID))).sorted()
@@ -245,17 +281,27 @@ extension SchedulerStore {
       // The node's fields come from per-row subqueries, not a join: the pool plans once, and a
       // generic plan cannot know the array holds a few uuids; as a join it hashed a scan of every
       // node (chosen at 1,000 nodes), where a subquery is always a key lookup.
-      let rows = try await tx.query(
-        """
-        SELECT g.uuid, g.node_name, g.model, g.memory_bytes, g.mig_slices, g.allocated_memory_bytes, g.allocated_mig_slices,
-               g.exclusive,
-               (SELECT n.cordoned FROM scheduler.nodes n WHERE n.name = g.node_name),
-               (SELECT n.last_heartbeat_time FROM scheduler.nodes n WHERE n.name = g.node_name),
-               EXISTS (SELECT 1 FROM scheduler.allocations a WHERE a.tenant_id = $2 AND a.workload_id = $3 AND a.state = 1) AS placed
-          FROM scheduler.gpus g
-         WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE
-        """, [uuids, command.tenantID, command.workloadID])
+      // First the intent's advisory lock (held to the end of the transaction: the maintenance
+      // loop leaves the intent alone meanwhile), then, in a statement whose snapshot follows it,
+      // whether the intent is still there: the loop settles only intents far older than any
+      // live Schedule, so a missing one means this Schedule took too long to trust its quota.
+      let batch = try await tx.queryBatch([
+        PostgresStatement("SELECT pg_advisory_xact_lock($1, $2)", [lockClass, lockKey]),
+        PostgresStatement(
+          """
+          SELECT g.uuid, g.node_name, g.model, g.memory_bytes, g.mig_slices, g.allocated_memory_bytes, g.allocated_mig_slices,
+                 g.exclusive,
+                 (SELECT n.cordoned FROM scheduler.nodes n WHERE n.name = g.node_name),
+                 (SELECT n.last_heartbeat_time FROM scheduler.nodes n WHERE n.name = g.node_name),
+                 EXISTS (SELECT 1 FROM scheduler.allocations a WHERE a.tenant_id = $2 AND a.workload_id = $3 AND a.state = 1) AS placed,
+                 EXISTS (SELECT 1 FROM scheduler.quota_intents i WHERE i.tenant_id = $2 AND i.allocation_id = $4) AS intent
+            FROM scheduler.gpus g
+           WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE
+          """, [uuids, command.tenantID, command.workloadID, id]),
+      ])
+      let rows = batch[1]
       if try rows.first?.decode(Bool.self, at: 10) == true { return nil }
+      if let first = rows.first, try !first.decode(Bool.self, at: 11) { throw SchedulerError.intentSettled }
       var gpus: [String: (node: String, gpu: GPU)] = [:]
       for row in rows {
         let node = try row.decode(String.self, at: 1)
@@ -279,7 +325,7 @@ extension SchedulerStore {
       if let held = quotaTaken.reservation {
         reservation = held
       } else {
-        reservation = try await acquireQuota(command, key: quotaKey)
+        reservation = try await acquireQuota(command, for: id)
         quotaTaken.record(reservation)
       }
       let touched = uuids.map { gpus[$0]!.gpu }

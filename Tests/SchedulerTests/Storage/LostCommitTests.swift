@@ -12,7 +12,7 @@ import Testing
 struct LostCommitTests {
   @Test("a Schedule whose database goes down before its write keeps its hold until it can look, then gives it back")
   func heldUntilSettledThenGivenBack() async throws {
-    try await withPrivateStore(named: "lost-commit-down") { cluster, store, quota in
+    try await withPrivateStore(named: "lost-commit-down") { cluster, store, quota, _ in
       _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
       quota.beforeCommitting.withLock { $0 = { try await cluster.stop() } }
       let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 2))
@@ -36,7 +36,7 @@ struct LostCommitTests {
 
   @Test("a Schedule whose write landed keeps its allocation and its hold, looked up at once or later")
   func landedKeepsTheHold() async throws {
-    try await withPrivateStore(named: "lost-commit-landed") { cluster, store, quota in
+    try await withPrivateStore(named: "lost-commit-landed") { cluster, store, quota, _ in
       _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
       let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1))
       let written = try await store.schedule(command)
@@ -59,7 +59,7 @@ struct LostCommitTests {
 
   @Test("a hold whose Schedule wrote nothing is given back when looked up at once")
   func notLandedGivenBackAtOnce() async throws {
-    try await withPrivateStore(named: "lost-commit-absent") { _, store, quota in
+    try await withPrivateStore(named: "lost-commit-absent") { _, store, quota, _ in
       let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1))
       let reservation = try await quota.reserve(tenant: "t1", stock: .concurrentGPUs, amount: 1, ttl: .seconds(60), idempotencyKey: "k")
       #expect(await store.settleLostCommit(command, reservation: reservation) == nil)
@@ -108,9 +108,9 @@ struct UnreturnedQuotaTests {
 }
 
 /// A scheduler store on a cluster of the test's own (which it may stop and start), with the
-/// schema migrated and a pool that reconnects quickly.
-private func withPrivateStore(
-  named name: String, _ body: (PostgresTestCluster, SchedulerStore, InMemoryQuota) async throws -> Void
+/// schema migrated and a pool that reconnects quickly (also given, for a second store on it).
+func withPrivateStore(
+  named name: String, _ body: (PostgresTestCluster, SchedulerStore, InMemoryQuota, PostgresPool) async throws -> Void
 ) async throws {
   let cluster = try await PostgresFixture.privateCluster(named: name)
   do {
@@ -125,7 +125,7 @@ private func withPrivateStore(
     let quota = InMemoryQuota()
     let store = SchedulerStore(pool: app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: { epoch })
     do {
-      try await body(cluster, store, quota)
+      try await body(cluster, store, quota, app)
       await app.close()
     } catch {
       await app.close()
