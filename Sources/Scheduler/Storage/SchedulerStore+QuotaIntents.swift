@@ -33,6 +33,8 @@ extension SchedulerStore {
     return (0x5343_4851, Int32(bitPattern: key))  // "SCHQ"
   }
 
+  static let deleteIntent = "DELETE FROM scheduler.quota_intents WHERE tenant_id = $1 AND allocation_id = $2"
+
   /// Commits the intent of the Schedule about to write allocation `id` (idempotent). Without
   /// waiting for the flush: a Postgres crash that loses it also rolls back the transaction
   /// that would take the quota after it, unless the quota service had taken it already (then
@@ -55,7 +57,7 @@ extension SchedulerStore {
   func dropQuotaIntent(_ id: UUID, tenant: String) async {
     do {
       _ = try await pool.transaction(tenant: tenant) { tx in
-        try await tx.queryAndCommit("DELETE FROM scheduler.quota_intents WHERE tenant_id = $1 AND allocation_id = $2", [tenant, id])
+        try await tx.queryAndCommit(Self.deleteIntent, [tenant, id])
       }
     } catch {
       logger.debug("could not delete a quota intent; the maintenance loop will", metadata: ["allocation": "\(id)", "error": "\(error)"])
@@ -136,7 +138,7 @@ extension SchedulerStore {
         }
         outcome = .givenBack
       }
-      _ = try await tx.queryAndCommit("DELETE FROM scheduler.quota_intents WHERE tenant_id = $1 AND allocation_id = $2", [tenant, id])
+      _ = try await tx.queryAndCommit(Self.deleteIntent, [tenant, id])
       return outcome
     }
   }
