@@ -17,6 +17,9 @@ public struct ScheduleCommand: Sendable, Hashable {
     self.priority = priority
   }
 
+  /// The CONCURRENT_GPUS a Schedule of this request takes at the quota service.
+  var quotaAmount: Int64 { Int64(request.replicas * request.gpu.concurrentGPUsPerReplica) }
+
   /// - Parameters: as the wire has them; `sharing` nil when unspecified, `policy` nil for the
   ///   default (LEAST_LOADED).
   public static func validate(

@@ -53,7 +53,7 @@ extension SchedulerStore {
   /// Round trips: three to Postgres (one for the intent), one to the quota service.
   ///
   /// - Throws: `.invalidRequest`, `.capacityExhausted`, `.workloadTaken`, `.quotaExhausted`,
-  ///   `.quotaTenantUnknown`, `.quotaUnavailable`, `.contention`; `PostgresError`.
+  ///   `.quotaTenantUnknown`, `.quotaUnavailable`, `.contention`, `.intentSettled`; `PostgresError`.
   public func schedule(_ command: ScheduleCommand) async throws -> Allocation {
     // The id of the allocation this call writes, if it writes one; its quota intent and quota key
     // are named after it.
@@ -64,9 +64,9 @@ extension SchedulerStore {
       // An allocation found rather than written holds quota of its own: what this call took is
       // not used.
       if let reservation = taken.reservation, reservation != allocation.quotaReservationID {
-        if await giveBack(reservation, of: command) { await dropQuotaIntent(id, tenant: command.tenantID) }
-      } else if allocation.id != id, taken.intentWritten {
-        await dropQuotaIntent(id, tenant: command.tenantID)
+        if await giveBack(reservation, of: command) { await dropQuotaIntent(id, of: command, taken) }
+      } else if allocation.id != id {
+        await dropQuotaIntent(id, of: command, taken)
       }
       return allocation
     } catch {
@@ -78,11 +78,11 @@ extension SchedulerStore {
           // no longer counts, so look first.
           if let landed = await settleLostCommit(command, reservation: reservation) { return landed }
         } else if await giveBack(reservation, of: command) {
-          await dropQuotaIntent(id, tenant: command.tenantID)
+          await dropQuotaIntent(id, of: command, taken)
         }
-      } else if taken.intentWritten, !Self.quotaOutcomeUnknown(after: error) {
+      } else if !Self.quotaOutcomeUnknown(after: error) {
         // Nothing was taken, or the quota service refused: nothing is held under the key.
-        await dropQuotaIntent(id, tenant: command.tenantID)
+        await dropQuotaIntent(id, of: command, taken)
       }
       if let failure = error as? PostgresError, failure.sqlState == "23505",
         let existing = try await activeAllocation(tenant: command.tenantID, workload: command.workloadID)

@@ -51,10 +51,12 @@ extension SchedulerStore {
     }
   }
 
-  /// Deletes the intent of a Schedule that ended without its allocation and without a hold
-  /// left to give back (refused, or found the workload placed), so the loop does not ask the
-  /// quota service about it. A failure leaves it to the loop.
-  func dropQuotaIntent(_ id: UUID, tenant: String) async {
+  /// Deletes the intent (if `taken` says it was written) of a Schedule that ended without its
+  /// allocation and without a hold left to give back (refused, or found the workload placed), so
+  /// the loop does not ask the quota service about it. A failure leaves it to the loop.
+  func dropQuotaIntent(_ id: UUID, of command: ScheduleCommand, _ taken: TakenQuota) async {
+    guard taken.intentWritten else { return }
+    let tenant = command.tenantID
     do {
       _ = try await pool.transaction(tenant: tenant) { tx in
         try await tx.queryAndCommit(Self.deleteIntent, [tenant, id])
@@ -142,9 +144,4 @@ extension SchedulerStore {
       return outcome
     }
   }
-}
-
-extension ScheduleCommand {
-  /// The CONCURRENT_GPUS a Schedule of this request takes.
-  var quotaAmount: Int64 { Int64(request.replicas * request.gpu.concurrentGPUsPerReplica) }
 }
