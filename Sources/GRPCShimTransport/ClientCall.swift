@@ -16,6 +16,9 @@ final class ClientCall: Sendable {
   /// Whether the method sends exactly one request message: then the message is held back until
   /// the request side closes and both leave in one grpc batch.
   private let singleRequest: Bool
+  /// Whether the method answers with exactly one message: then the response's parts are handed
+  /// over together at on_done, so that the caller wakes once instead of once per part.
+  private let singleResponse: Bool
   private let handle: ShimHandle
   private let state = Mutex(State())
 
@@ -27,17 +30,29 @@ final class ClientCall: Sendable {
 
   /// grpc may run the initial-metadata and first-read reactions at the same time on two
   /// threads, yet GRPCCore needs the metadata first: a message that overtakes it waits here.
+  /// A single response's metadata and message wait here too, for its status.
   private let arrivals = Mutex(Arrivals())
 
   private struct Arrivals {
-    var metadataSeen = false
+    var metadata: Metadata?
+    var metadataYielded = false
     var early: [[UInt8]] = []
+
+    /// Hands over the initial metadata, then the messages that waited for it.
+    mutating func yieldHeld(to inbound: InboundBuffer<RPCResponsePart<[UInt8]>>) {
+      guard !self.metadataYielded, let metadata = self.metadata else { return }
+      self.metadataYielded = true
+      inbound.yield(.metadata(metadata))
+      for message in self.early { inbound.yield(.message(message)) }
+      self.early = []
+    }
   }
 
   init(channel: ChannelHandle, descriptor: MethodDescriptor) {
     self.channel = channel
     self.path = "/" + descriptor.fullyQualifiedMethod
     self.singleRequest = descriptor.type.map { !$0.isRequestStreaming } ?? false
+    self.singleResponse = descriptor.type.map { !$0.isResponseStreaming } ?? false
     let handle = ShimHandle(nil)
     self.handle = handle
     self.inbound = InboundBuffer { part in
@@ -144,17 +159,15 @@ final class ClientCall: Sendable {
 
   func receivedInitialMetadata(_ metadata: Metadata) {
     self.arrivals.withLock { arrivals in
-      arrivals.metadataSeen = true
-      self.inbound.yield(.metadata(metadata))
-      for message in arrivals.early { self.inbound.yield(.message(message)) }
-      arrivals.early = []
+      arrivals.metadata = metadata
+      if !self.singleResponse { arrivals.yieldHeld(to: self.inbound) }
     }
   }
 
   func receive(_ bytes: UnsafeBufferPointer<UInt8>) {
     let message = Array(bytes)
     self.arrivals.withLock { arrivals in
-      if arrivals.metadataSeen {
+      if arrivals.metadataYielded {
         self.inbound.yield(.message(message))
       } else {
         arrivals.early.append(message)
@@ -164,12 +177,11 @@ final class ClientCall: Sendable {
 
   func done(status: Status, trailers: Metadata) {
     self.arrivals.withLock { arrivals in
-      if !arrivals.early.isEmpty {
+      if arrivals.metadata != nil || !arrivals.early.isEmpty {
         // Messages without initial metadata would break GRPCCore's parsing; grpc always sends
-        // headers before messages, so this only guards against the impossible.
-        self.inbound.yield(.metadata([:]))
-        for message in arrivals.early { self.inbound.yield(.message(message)) }
-        arrivals.early = []
+        // headers before messages, so an empty set stands in only for the impossible.
+        if arrivals.metadata == nil { arrivals.metadata = [:] }
+        arrivals.yieldHeld(to: self.inbound)
       }
       self.inbound.yield(.status(status, trailers))
     }

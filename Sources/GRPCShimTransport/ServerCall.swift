@@ -18,7 +18,7 @@ final class ServerCall: Sendable {
 
   private let handle: ShimHandle
   private let writer = Mutex(WriterState())
-  private let cancellation = Mutex(CancellationState())
+  private let task = Mutex(TaskState())
 
   private struct WriterState {
     var initialMetadata: Metadata?
@@ -26,10 +26,24 @@ final class ServerCall: Sendable {
     var finished = false
   }
 
-  private struct CancellationState {
+  /// The handler's task: not started yet (and what starts it), running, and whether grpc has
+  /// cancelled the call.
+  private struct TaskState {
+    var start: (@Sendable () -> Task<Void, Never>?)?
+    var waitsForRequest = false
+    var readWindow = 1
+    var messages = 0
+    var ended = false
     var handle: ServerContext.RPCCancellationHandle?
     var handler: Task<Void, Never>?
     var cancelled = false
+
+    /// Whether the handler has something to do: at once for a call that streams requests; for
+    /// one request message once it and the end of requests are in (or the call has ended, or a
+    /// second message or a window's worth came, which the handler must see to refuse).
+    var ready: Bool {
+      !self.waitsForRequest || self.ended || self.messages >= min(2, self.readWindow)
+    }
   }
 
   init(
@@ -57,14 +71,16 @@ final class ServerCall: Sendable {
 
   func receive(_ bytes: UnsafeBufferPointer<UInt8>) {
     self.inbound.yield(.message(Array(bytes)))
+    self.startIfReady { $0.messages += 1 }
   }
 
   func readsClosed() {
     self.inbound.finish()
+    self.startIfReady { $0.ended = true }
   }
 
   func cancelled() {
-    let (handle, handler) = self.cancellation.withLock { state in
+    let (handle, handler) = self.task.withLock { state in
       state.cancelled = true
       return (state.handle, state.handler)
     }
@@ -72,16 +88,51 @@ final class ServerCall: Sendable {
     handler?.cancel()
     self.inbound.finish(throwing: RPCError(code: .cancelled, message: "The RPC was cancelled."))
     self.gate.close()
+    self.startIfReady { $0.ended = true }
   }
 
   func done() {
     self.inbound.finish(throwing: RPCError(code: .cancelled, message: "The RPC has ended."))
     self.gate.close()
+    self.startIfReady { $0.ended = true }
+  }
+
+  /// Arranges for `start` to run once the handler has something to do (`TaskState.ready`).
+  ///
+  /// A unary handler started at on_call would wake once for its request message and again for
+  /// the end of requests; started when both are in, it runs through without waiting. `start`
+  /// returns the task, or nil when the call was answered without one.
+  func startWhenReady(
+    waitingForRequest: Bool,
+    readWindow: Int,
+    start: @escaping @Sendable () -> Task<Void, Never>?
+  ) {
+    self.startIfReady { state in
+      state.start = start
+      state.waitsForRequest = waitingForRequest
+      state.readWindow = readWindow
+    }
+  }
+
+  private func startIfReady(after event: (inout TaskState) -> Void) {
+    let start: (@Sendable () -> Task<Void, Never>?)? = self.task.withLock { state in
+      event(&state)
+      guard state.ready, let start = state.start else { return nil }
+      state.start = nil
+      return start
+    }
+    guard let start, let handler = start() else { return }
+    let cancelled = self.task.withLock { state in
+      state.handler = handler
+      return state.cancelled
+    }
+    if cancelled { handler.cancel() }
   }
 
   // MARK: The handler's side
 
-  /// Runs the server's handler for this call, then gives the handle back to the shim.
+  /// Runs the server's handler for this call, then gives the handle back to the shim. It runs on
+  /// the task `startWhenReady` started.
   ///
   /// GRPCCore's cancellation handle only signals handlers that ask; a cancelled call (the client
   /// went away, its deadline passed, the server is stopping) also cancels the handler's task, so
@@ -103,23 +154,12 @@ final class ServerCall: Sendable {
         localPeer: localPeer,
         cancellation: handle
       )
-      // An unstructured task so that on_cancel can cancel it; it inherits the task-local
-      // cancellation handle, and the enclosing task's cancellation is passed on below.
-      let task = Task { await handler(stream, context) }
-      let alreadyCancelled = self.cancellation.withLock { state in
+      let alreadyCancelled = self.task.withLock { state in
         state.handle = handle
-        state.handler = task
         return state.cancelled
       }
-      if alreadyCancelled {
-        handle.cancel()
-        task.cancel()
-      }
-      await withTaskCancellationHandler {
-        await task.value
-      } onCancel: {
-        task.cancel()
-      }
+      if alreadyCancelled { handle.cancel() }
+      await handler(stream, context)
     }
     self.release()
   }

@@ -11,8 +11,10 @@ import Synchronization
 /// ```
 ///
 /// grpc C++ owns the sockets, HTTP/2 and its threads; every accepted call becomes an `RPCStream`
-/// handled on its own task. `beginGracefulShutdown` stops accepting calls and lets in-flight ones
-/// finish within the configured grace period; cancelling the task running `listen` cancels them.
+/// handled on a task of its own, started straight from grpc's thread (no hop through a queue
+/// of calls), and for a method with one request message only once that message has arrived.
+/// `beginGracefulShutdown` stops accepting calls and lets in-flight ones finish within the
+/// configured grace period; cancelling the task running `listen` cancels them.
 public final class ShimServerTransport: ServerTransport, Sendable {
   public typealias Bytes = [UInt8]
 
@@ -60,15 +62,18 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       _ context: ServerContext
     ) async -> Void
   ) async throws {
-    let (calls, callSink) = AsyncStream.makeStream(of: ServerCall.self)
     let stopped = Promise<Void>()
-    let box = ServerContextBox(
-      calls: callSink,
-      stopped: stopped,
-      methodTypes: self.methodTypes.withLock { $0 }
-    )
     let address = self.host.contains(":") && !self.host.hasPrefix("[")
       ? "[\(self.host)]:\(self.requestedPort)" : "\(self.host):\(self.requestedPort)"
+    // The local peer names the bound port, known only once grpc has bound it; calls cannot
+    // arrive before then.
+    let localPeer = Mutex("")
+    let box = ServerContextBox(
+      stopped: stopped,
+      methodTypes: self.methodTypes.withLock { $0 },
+      readWindow: self.configuration.readWindow,
+      handler: { call in await call.run(localPeer: localPeer.withLock { $0 }, handler: streamHandler) }
+    )
 
     var options = self.configuration.shimOptions
     var callbacks = serverCallbacks
@@ -88,7 +93,7 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       throw failure
     }
     let port = Int(maas_grpc_server_port(server))
-    let localPeer = self.host.contains(":") ? "ipv6:[\(self.host)]:\(port)" : "ipv4:\(self.host):\(port)"
+    localPeer.withLock { $0 = self.host.contains(":") ? "ipv6:[\(self.host)]:\(port)" : "ipv4:\(self.host):\(port)" }
 
     let pointer = ShimPointer(raw: server)
     let shutdownEarly = self.state.withLock { state in
@@ -100,20 +105,14 @@ public final class ShimServerTransport: ServerTransport, Sendable {
     if shutdownEarly { self.beginGracefulShutdown() }
 
     await withTaskCancellationHandler {
-      await withDiscardingTaskGroup { group in
-        for await call in calls {
-          group.addTask {
-            await call.run(localPeer: localPeer, handler: streamHandler)
-          }
-        }
-      }
+      await stopped.valueIgnoringCancellation()
     } onCancel: {
       // Cancelling listen cancels every call at once (and ends a graceful shutdown's wait).
       maas_grpc_server_shutdown(pointer.raw, 0)
     }
-    // The stream of calls ends when the shim reports on_stopped, or early if this task was
-    // cancelled; either way the server is freed only after on_stopped.
-    await stopped.valueIgnoringCancellation()
+    // on_stopped comes once grpc has completed every call; a handler's task may still be giving
+    // its handle back, and the server is freed only after the last one has.
+    await box.handlers.drained()
     self.state.withLock { $0 = .stopped }
     maas_grpc_server_destroy(server)
     unmanagedBox.release()
@@ -139,21 +138,26 @@ public final class ShimServerTransport: ServerTransport, Sendable {
 
 /// What the shim's server callbacks reach through their `server_context` pointer.
 final class ServerContextBox: Sendable {
-  let calls: AsyncStream<ServerCall>.Continuation
   let stopped: Promise<Void>
   let methodTypes: [String: MethodDescriptor.RPCType]
+  let readWindow: Int
+  let handlers = HandlerCount()
+  private let handler: @Sendable (ServerCall) async -> Void
 
   init(
-    calls: AsyncStream<ServerCall>.Continuation,
     stopped: Promise<Void>,
-    methodTypes: [String: MethodDescriptor.RPCType]
+    methodTypes: [String: MethodDescriptor.RPCType],
+    readWindow: Int,
+    handler: @escaping @Sendable (ServerCall) async -> Void
   ) {
-    self.calls = calls
     self.stopped = stopped
     self.methodTypes = methodTypes
+    self.readWindow = readWindow
+    self.handler = handler
   }
 
-  /// A new call from the shim: builds its Swift end and queues it for `listen`.
+  /// A new call from the shim: builds its Swift end, which starts its handler's task when the
+  /// handler has something to do (see `ServerCall.startWhenReady`).
   func accept(_ handle: OpaquePointer) -> UnsafeMutableRawPointer {
     var length = 0
     let methodBytes = maas_grpc_server_call_method(handle, &length)
@@ -185,11 +189,64 @@ final class ServerContextBox: Sendable {
       singleResponse: type.map { !$0.isResponseStreaming } ?? false
     )
     let retained = Unmanaged.passRetained(call).toOpaque()
-    if case .terminated = self.calls.yield(call) {
-      // Shutting down: the call never reaches a handler, so it is answered here.
-      call.reject(Status(code: .unavailable, message: "The server is shutting down."))
+    let waitsForRequest = type.map { !$0.isRequestStreaming } ?? false
+    call.startWhenReady(
+      waitingForRequest: waitsForRequest, readWindow: self.readWindow
+    ) { [handlers, handler] in
+      guard handlers.enter() else {
+        // Stopped: the call never reaches a handler, so it is answered here.
+        call.reject(Status(code: .unavailable, message: "The server is shutting down."))
+        return nil
+      }
+      return Task {
+        await handler(call)
+        handlers.leave()
+      }
     }
     return retained
+  }
+}
+
+/// The handlers' tasks still running, so that `listen` returns only after the last has ended.
+final class HandlerCount: Sendable {
+  private struct State {
+    var running = 0
+    var draining = false
+    var waiter: CheckedContinuation<Void, Never>?
+  }
+
+  private let state = Mutex(State())
+
+  /// Counts a handler in; false once draining has begun.
+  func enter() -> Bool {
+    self.state.withLock { state in
+      guard !state.draining else { return false }
+      state.running += 1
+      return true
+    }
+  }
+
+  func leave() {
+    let waiter = self.state.withLock { state in
+      state.running -= 1
+      guard state.running == 0 else { return nil as CheckedContinuation<Void, Never>? }
+      defer { state.waiter = nil }
+      return state.waiter
+    }
+    waiter?.resume()
+  }
+
+  /// Stops counting new handlers in and returns once every counted one has left.
+  func drained() async {
+    await withCheckedContinuation { continuation in
+      let now = self.state.withLock { state in
+        state.draining = true
+        if state.running == 0 { return true }
+        state.waiter = continuation
+        return false
+      }
+      if now { continuation.resume() }
+    }
   }
 }
 
@@ -236,8 +293,6 @@ private let serverCallbacks = maas_grpc_server_callbacks(
     unmanaged.release()
   },
   on_stopped: { context in
-    let box = Unmanaged<ServerContextBox>.fromOpaque(context!).takeUnretainedValue()
-    box.calls.finish()
-    box.stopped.succeed(())
+    Unmanaged<ServerContextBox>.fromOpaque(context!).takeUnretainedValue().stopped.succeed(())
   }
 )
