@@ -1,5 +1,6 @@
 public import GRPCCore
 public import MaaSContracts
+import GRPCShimTransport
 import SwiftProtobuf
 
 /// The quota service (`maas.quota.v1.Quota`) over gRPC: what `maas-registry` and
@@ -16,11 +17,8 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
     self.timeout = timeout
   }
 
-  private var options: CallOptions {
-    var options = CallOptions.defaults
-    options.timeout = timeout
-    return options
-  }
+  /// The bound every call sends, enforced by grpc C++ (`CallTimeout`).
+  private var metadata: Metadata { CallTimeout(self.timeout).metadata }
 
   public func reserve(tenant: String, stock: QuotaStock, amount: Int64, ttl: Duration, idempotencyKey: String) async throws
     -> String
@@ -50,7 +48,7 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
       $0.idempotencyKey = idempotencyKey
     }
     finish(&request)
-    return try await Self.translating(reservation: false) { [request] in try await client.reserve(request, options: options).id }
+    return try await Self.translating(reservation: false) { [request] in try await client.reserve(request, metadata: metadata).id }
   }
 
   public func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws {
@@ -59,7 +57,7 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
       $0.reservationID = reservationID
       $0.idempotencyKey = idempotencyKey
     }
-    _ = try await Self.translating(reservation: true) { try await client.commit(request, options: options) }
+    _ = try await Self.translating(reservation: true) { try await client.commit(request, metadata: metadata) }
   }
 
   public func release(tenant: String, reservationID: String, idempotencyKey: String) async throws {
@@ -68,7 +66,7 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
       $0.reservationID = reservationID
       $0.idempotencyKey = idempotencyKey
     }
-    _ = try await Self.translating(reservation: true) { try await client.release(request, options: options) }
+    _ = try await Self.translating(reservation: true) { try await client.release(request, metadata: metadata) }
   }
 
   /// The quota service's statuses as `QuotaGateError`s.

@@ -112,6 +112,26 @@ struct ShimTransportTests {
     }
   }
 
+  @Test("a deadline sent as CallTimeout ends the call with DEADLINE_EXCEEDED and cancels the server's handler")
+  func callTimeoutDeadline() async throws {
+    // No CallOptions.timeout: GRPCCore sets no timer of its own, so only grpc C++ can end it.
+    let service = EchoService()
+    try await withLoopbackServer(services: [service]) { client, _ in
+      var metadata = CallTimeout(.seconds(2)).metadata
+      metadata.addString("1", forKey: "x-wait-for-cancel")
+      let started = ContinuousClock.now
+      let error = await #expect(throws: RPCError.self) {
+        try await Echo.Client(wrapping: client).get(
+          request: ClientRequest(message: Maas_Echo_V1_EchoRequest(), metadata: metadata)
+        ) { try $0.message }
+      }
+      #expect(error?.code == .deadlineExceeded)
+      #expect(started.duration(to: .now) >= .seconds(2))
+      #expect(service.waiting.recorded == 1)
+      #expect(await service.cancellations.wait(for: 1) == 1)
+    }
+  }
+
   @Test("the server sees the client's deadline")
   func serverSeesDeadline() async throws {
     // A deadline that the client does not enforce itself must still end the server's handler:

@@ -146,10 +146,10 @@ func measureAll(
       pgbench: [:], gatewayList: [:], registryDirect: [:], walkCheck: walk, listPlan: plan, options: options, notes: notes)
   }
 
-  var callOptions = CallOptions.defaults
-  callOptions.timeout = callTimeout
-  let gatewayCall = try gatewayListCall(gateway: gatewayChannel, tenant: tenant, pageSize: options.pageSize, options: callOptions)
-  let registryCall = try registryListCall(registry: registry, tenant: tenant, pageSize: options.pageSize, options: callOptions)
+  // The deadline travels as grpc C++ enforces it (CallTimeout), as the services' own calls send theirs.
+  let timeout = CallTimeout(callTimeout)
+  let gatewayCall = try gatewayListCall(gateway: gatewayChannel, tenant: tenant, pageSize: options.pageSize, timeout: timeout)
+  let registryCall = try registryListCall(registry: registry, tenant: tenant, pageSize: options.pageSize, timeout: timeout)
 
   var pgbenchCells: [String: Cell] = [:]
   var gatewayCells: [String: Cell] = [:]

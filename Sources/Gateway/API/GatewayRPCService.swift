@@ -2,6 +2,7 @@ public import GRPCCore
 public import Logging
 public import MaaSContracts
 import Foundation
+import GRPCShimTransport
 import SwiftProtobuf
 
 /// `maas.gateway.v1.Gateway`: the public API. Each handler builds the internal request with
@@ -50,21 +51,21 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
 
   /// Forwards to the registry as the call's tenant, within the call's deadline.
   func toRegistry<Response: Sendable>(
-    _ body: (_ tenantID: String, _ registry: any Maas_Registry_V1_ModelRegistry.ClientProtocol, CallOptions) async throws -> Response
+    _ body: (_ tenantID: String, _ registry: any Maas_Registry_V1_ModelRegistry.ClientProtocol, CallTimeout) async throws -> Response
   ) async throws -> Response {
     let (tenant, call) = try GatewayCall.requireTenant()
-    return try await self.upstream.call("registry service", deadline: call.deadline, logger: self.logger) { options in
-      try await body(tenant.tenantID, self.registry, options)
+    return try await self.upstream.call("registry service", deadline: call.deadline, logger: self.logger) { timeout in
+      try await body(tenant.tenantID, self.registry, timeout)
     }
   }
 
   /// As `toRegistry`, on the raw channel.
   func toRegistryChannel<Response: Sendable>(
-    _ body: (_ tenantID: String, _ channel: any UnaryChannel, CallOptions) async throws -> Response
+    _ body: (_ tenantID: String, _ channel: any UnaryChannel, CallTimeout) async throws -> Response
   ) async throws -> Response {
     let (tenant, call) = try GatewayCall.requireTenant()
-    return try await self.upstream.call("registry service", deadline: call.deadline, logger: self.logger) { options in
-      try await body(tenant.tenantID, self.registryChannel, options)
+    return try await self.upstream.call("registry service", deadline: call.deadline, logger: self.logger) { timeout in
+      try await body(tenant.tenantID, self.registryChannel, timeout)
     }
   }
 
@@ -79,19 +80,19 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
   }
 
   public func getModel(request: Maas_Gateway_V1_GetModelRequest, context: ServerContext) async throws -> Maas_Registry_V1_Model {
-    try await toRegistry { tenantID, registry, options in
+    try await toRegistry { tenantID, registry, timeout in
       try await registry.getModel(
         .with {
           $0.tenantID = tenantID
           if request.hasModel { $0.model = request.model }
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
   }
 
   public func createModel(request: Maas_Gateway_V1_CreateModelRequest, context: ServerContext) async throws
     -> Maas_Registry_V1_Model
   {
-    try await toRegistry { tenantID, registry, options in
+    try await toRegistry { tenantID, registry, timeout in
       try await registry.createModel(
         .with {
           $0.tenantID = tenantID
@@ -99,14 +100,14 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
           $0.description_p = request.description_p
           $0.labels = request.labels
           $0.idempotencyKey = ForwardedKey.forMutation(request.idempotencyKey)
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
   }
 
   public func updateModel(request: Maas_Gateway_V1_UpdateModelRequest, context: ServerContext) async throws
     -> Maas_Registry_V1_Model
   {
-    try await toRegistry { tenantID, registry, options in
+    try await toRegistry { tenantID, registry, timeout in
       try await registry.updateModel(
         .with {
           $0.tenantID = tenantID
@@ -120,21 +121,21 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
           }
           if request.hasUpdateMask { $0.updateMask = request.updateMask }
           $0.idempotencyKey = ForwardedKey.forMutation(request.idempotencyKey)
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
   }
 
   public func deleteModel(request: Maas_Gateway_V1_DeleteModelRequest, context: ServerContext) async throws
     -> Maas_Gateway_V1_DeleteModelResponse
   {
-    _ = try await toRegistry { tenantID, registry, options in
+    _ = try await toRegistry { tenantID, registry, timeout in
       try await registry.deleteModel(
         .with {
           $0.tenantID = tenantID
           if request.hasModel { $0.model = request.model }
           $0.force = request.force
           $0.idempotencyKey = ForwardedKey.forMutation(request.idempotencyKey)
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
     return Maas_Gateway_V1_DeleteModelResponse()
   }
@@ -144,7 +145,7 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
   public func createModelVersion(request: Maas_Gateway_V1_CreateModelVersionRequest, context: ServerContext) async throws
     -> Maas_Registry_V1_ModelVersion
   {
-    try await toRegistry { tenantID, registry, options in
+    try await toRegistry { tenantID, registry, timeout in
       try await registry.createModelVersion(
         .with {
           $0.tenantID = tenantID
@@ -153,20 +154,20 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
           if request.hasArtifact { $0.artifact = request.artifact }
           $0.labels = request.labels
           $0.idempotencyKey = ForwardedKey.forMutation(request.idempotencyKey)
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
   }
 
   public func getModelVersion(request: Maas_Gateway_V1_GetModelVersionRequest, context: ServerContext) async throws
     -> Maas_Registry_V1_ModelVersion
   {
-    try await toRegistry { tenantID, registry, options in
+    try await toRegistry { tenantID, registry, timeout in
       try await registry.getModelVersion(
         .with {
           $0.tenantID = tenantID
           if request.hasModel { $0.model = request.model }
           if request.hasVersion { $0.version = request.version }
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
   }
 
@@ -180,14 +181,14 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
   public func deleteModelVersion(request: Maas_Gateway_V1_DeleteModelVersionRequest, context: ServerContext) async throws
     -> Maas_Gateway_V1_DeleteModelVersionResponse
   {
-    _ = try await toRegistry { tenantID, registry, options in
+    _ = try await toRegistry { tenantID, registry, timeout in
       try await registry.deleteModelVersion(
         .with {
           $0.tenantID = tenantID
           if request.hasModel { $0.model = request.model }
           if request.hasVersion { $0.version = request.version }
           $0.idempotencyKey = ForwardedKey.forMutation(request.idempotencyKey)
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
     return Maas_Gateway_V1_DeleteModelVersionResponse()
   }
@@ -197,7 +198,7 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
   public func setModelAlias(request: Maas_Gateway_V1_SetModelAliasRequest, context: ServerContext) async throws
     -> Maas_Registry_V1_Alias
   {
-    try await toRegistry { tenantID, registry, options in
+    try await toRegistry { tenantID, registry, timeout in
       try await registry.setModelAlias(
         .with {
           $0.tenantID = tenantID
@@ -205,34 +206,34 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
           $0.alias = request.alias
           $0.version = request.version
           $0.idempotencyKey = ForwardedKey.forMutation(request.idempotencyKey)
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
   }
 
   public func getModelAlias(request: Maas_Gateway_V1_GetModelAliasRequest, context: ServerContext) async throws
     -> Maas_Registry_V1_Alias
   {
-    try await toRegistry { tenantID, registry, options in
+    try await toRegistry { tenantID, registry, timeout in
       try await registry.getModelAlias(
         .with {
           $0.tenantID = tenantID
           if request.hasModel { $0.model = request.model }
           $0.alias = request.alias
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
   }
 
   public func deleteModelAlias(request: Maas_Gateway_V1_DeleteModelAliasRequest, context: ServerContext) async throws
     -> Maas_Gateway_V1_DeleteModelAliasResponse
   {
-    _ = try await toRegistry { tenantID, registry, options in
+    _ = try await toRegistry { tenantID, registry, timeout in
       try await registry.deleteModelAlias(
         .with {
           $0.tenantID = tenantID
           if request.hasModel { $0.model = request.model }
           $0.alias = request.alias
           $0.idempotencyKey = ForwardedKey.forMutation(request.idempotencyKey)
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
     return Maas_Gateway_V1_DeleteModelAliasResponse()
   }
@@ -243,8 +244,8 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
     -> Maas_Gateway_V1_GetQuotaResponse
   {
     let (tenant, call) = try GatewayCall.requireTenant()
-    let answer = try await self.upstream.call("quota service", deadline: call.deadline, logger: self.logger) { options in
-      try await self.quota.getQuota(.with { $0.tenantID = tenant.tenantID }, options: options)
+    let answer = try await self.upstream.call("quota service", deadline: call.deadline, logger: self.logger) { timeout in
+      try await self.quota.getQuota(.with { $0.tenantID = tenant.tenantID }, metadata: timeout.metadata)
     }
     return .with { $0.resources = answer.resources }
   }
@@ -256,13 +257,13 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
     let now = self.clock.now()
     let start = request.hasPeriodStart ? request.periodStart : Google_Protobuf_Timestamp(date: UsagePeriod.monthStart(containing: now))
     let end = request.hasPeriodEnd ? request.periodEnd : Google_Protobuf_Timestamp(date: now)
-    return try await self.upstream.call("quota service", deadline: call.deadline, logger: self.logger) { options in
+    return try await self.upstream.call("quota service", deadline: call.deadline, logger: self.logger) { timeout in
       try await self.quota.getUsageReport(
         .with {
           $0.tenantID = tenant.tenantID
           $0.periodStart = start
           $0.periodEnd = end
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
   }
 

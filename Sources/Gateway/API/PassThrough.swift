@@ -1,5 +1,6 @@
 public import GRPCCore
 import MaaSContracts
+import GRPCShimTransport
 import MaaSRuntime
 import SwiftProtobuf
 
@@ -17,18 +18,18 @@ protocol UnaryChannel: Sendable {
   /// One unary call; its response message, or the status it failed with (`RPCError`).
   func unary<Request: Sendable, Response: Sendable>(
     _ request: Request, metadata: Metadata, descriptor: MethodDescriptor, serializer: some MessageSerializer<Request>,
-    deserializer: some MessageDeserializer<Response>, options: CallOptions
+    deserializer: some MessageDeserializer<Response>
   ) async throws -> Response
 }
 
 extension GRPCClient: UnaryChannel {
   func unary<Request: Sendable, Response: Sendable>(
     _ request: Request, metadata: Metadata, descriptor: MethodDescriptor, serializer: some MessageSerializer<Request>,
-    deserializer: some MessageDeserializer<Response>, options: CallOptions
+    deserializer: some MessageDeserializer<Response>
   ) async throws -> Response {
     try await self.unary(
       request: ClientRequest(message: request, metadata: metadata), descriptor: descriptor, serializer: serializer,
-      deserializer: deserializer, options: options
+      deserializer: deserializer, options: .defaults
     ) { try $0.message }
   }
 }
@@ -40,7 +41,7 @@ extension GatewayRPCService {
   func forwardListModels(_ request: Maas_Gateway_V1_ListModelsRequest) async throws
     -> EncodedMessage<Maas_Gateway_V1_ListModelsResponse>
   {
-    try await self.toRegistryChannel { tenantID, channel, options in
+    try await self.toRegistryChannel { tenantID, channel, timeout in
       try await channel.unary(
         Maas_Registry_V1_ListModelsRequest.with {
           $0.tenantID = tenantID
@@ -49,9 +50,8 @@ extension GatewayRPCService {
           $0.namePrefix = request.namePrefix
           $0.labelSelector = request.labelSelector
           $0.state = request.state
-        }, metadata: [:], descriptor: Maas_Registry_V1_ModelRegistry.Method.ListModels.descriptor,
-        serializer: ProtobufMessageSerializer(), deserializer: EncodedMessageDeserializer<Maas_Registry_V1_ListModelsResponse>(),
-        options: options)
+        }, metadata: timeout.metadata, descriptor: Maas_Registry_V1_ModelRegistry.Method.ListModels.descriptor,
+        serializer: ProtobufMessageSerializer(), deserializer: EncodedMessageDeserializer<Maas_Registry_V1_ListModelsResponse>())
     }.reinterpreted(as: Maas_Gateway_V1_ListModelsResponse.self)
   }
 
@@ -59,7 +59,7 @@ extension GatewayRPCService {
   func forwardListModelVersions(_ request: Maas_Gateway_V1_ListModelVersionsRequest) async throws
     -> EncodedMessage<Maas_Gateway_V1_ListModelVersionsResponse>
   {
-    try await self.toRegistryChannel { tenantID, channel, options in
+    try await self.toRegistryChannel { tenantID, channel, timeout in
       try await channel.unary(
         Maas_Registry_V1_ListModelVersionsRequest.with {
           $0.tenantID = tenantID
@@ -67,9 +67,9 @@ extension GatewayRPCService {
           $0.pageSize = request.pageSize
           $0.pageToken = request.pageToken
           $0.labelSelector = request.labelSelector
-        }, metadata: [:], descriptor: Maas_Registry_V1_ModelRegistry.Method.ListModelVersions.descriptor,
+        }, metadata: timeout.metadata, descriptor: Maas_Registry_V1_ModelRegistry.Method.ListModelVersions.descriptor,
         serializer: ProtobufMessageSerializer(),
-        deserializer: EncodedMessageDeserializer<Maas_Registry_V1_ListModelVersionsResponse>(), options: options)
+        deserializer: EncodedMessageDeserializer<Maas_Registry_V1_ListModelVersionsResponse>())
     }.reinterpreted(as: Maas_Gateway_V1_ListModelVersionsResponse.self)
   }
 }

@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCShimTransport
 import Crypto
 import Foundation
 import Logging
@@ -14,7 +15,8 @@ public struct UpstreamPolicy: Sendable, Hashable {
     self.defaultTimeout = defaultTimeout
   }
 
-  /// Runs one call to `service` with the remaining time of `deadline` as its timeout.
+  /// Runs one call to `service` with the remaining time of `deadline` as its timeout, which
+  /// `body` sends as the call's metadata (`CallTimeout`, enforced by grpc C++).
   ///
   /// Errors: the service's own status passes through with its code and message (its cause and
   /// anything else stays here), except UNAVAILABLE, whose message is the gateway's own: when the
@@ -26,9 +28,8 @@ public struct UpstreamPolicy: Sendable, Hashable {
     _ service: String,
     deadline: ContinuousClock.Instant?,
     logger: Logger,
-    _ body: (CallOptions) async throws -> Response
+    _ body: (CallTimeout) async throws -> Response
   ) async throws -> Response {
-    var options = CallOptions.defaults
     let bound: Duration
     let started = ContinuousClock.now
     if let deadline {
@@ -39,9 +40,8 @@ public struct UpstreamPolicy: Sendable, Hashable {
     } else {
       bound = self.defaultTimeout
     }
-    options.timeout = bound
     do {
-      return try await body(options)
+      return try await body(CallTimeout(bound))
     } catch let error as RPCError {
       if error.code == .deadlineExceeded, deadline == nil, started.duration(to: .now) >= bound {
         logger.warning("upstream call timed out", metadata: ["service": "\(service)", "bound": "\(bound)"])

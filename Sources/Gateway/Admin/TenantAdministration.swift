@@ -65,13 +65,13 @@ public struct TenantAdministration: Sendable {
     if try await self.store.tenant(named: name) != nil { throw GatewayError.tenantNameTaken(name) }
 
     let tenant = Tenant(id: UUID().uuidString.lowercased(), name: name, displayName: displayName, createTime: self.clock.now())
-    _ = try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { options in
+    _ = try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { timeout in
       try await self.quota.setLimits(
         .with {
           $0.tenantID = tenant.id
           $0.limits = limits
           $0.idempotencyKey = "maas-gateway:create-tenant"
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
     switch try await self.store.insertTenant(tenant, idempotency: stamp) {
     case .inserted(let inserted):
@@ -132,14 +132,14 @@ public struct TenantAdministration: Sendable {
     guard try await self.store.tenant(id: tenantID) != nil else {
       throw GatewayError.tenantNotFound(field: "tenant_id", value: tenantID)
     }
-    return try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { options in
+    return try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { timeout in
       try await self.quota.setLimits(
         .with {
           $0.tenantID = tenantID
           $0.limits = limits
           $0.resetToDefault = resetToDefault
           $0.idempotencyKey = ForwardedKey.forMutation(idempotencyKey)
-        }, options: options)
+        }, metadata: timeout.metadata)
     }
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GRPCShimTransport
 import GRPCCore
 import Logging
 import MaaSContracts
@@ -27,8 +28,8 @@ import Synchronization
 /// bounded by the latest deadline among its calls (the upstream timeout if one has none), and
 /// runs apart from any caller's task, so one caller hanging up does not fail the others.
 final class ApiCallCharger: Sendable {
-  /// One Consume at the quota service, bounded by `options`; throws quota's status.
-  typealias Consume = @Sendable (Maas_Quota_V1_ConsumeRequest, CallOptions) async throws -> Void
+  /// One Consume at the quota service, bounded by `timeout`; throws quota's status.
+  typealias Consume = @Sendable (Maas_Quota_V1_ConsumeRequest, CallTimeout) async throws -> Void
 
   private let consume: Consume
   private let upstream: UpstreamPolicy
@@ -45,8 +46,8 @@ final class ApiCallCharger: Sendable {
   }
 
   convenience init(quota: any Maas_Quota_V1_Quota.ClientProtocol, upstream: UpstreamPolicy, logger: Logger) {
-    self.init(upstream: upstream, logger: logger) { request, options in
-      _ = try await quota.consume(request, options: options)
+    self.init(upstream: upstream, logger: logger) { request, timeout in
+      _ = try await quota.consume(request, metadata: timeout.metadata)
     }
   }
 
@@ -150,8 +151,8 @@ final class ApiCallCharger: Sendable {
       $0.amount = amount
       $0.idempotencyKey = key
     }
-    try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { options in
-      try await self.consume(request, options)
+    try await self.upstream.call("quota service", deadline: deadline, logger: self.logger) { timeout in
+      try await self.consume(request, timeout)
     }
   }
 }

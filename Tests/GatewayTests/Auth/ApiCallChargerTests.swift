@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import GRPCShimTransport
 import MaaSContracts
 import MaaSTesting
 import Synchronization
@@ -36,7 +37,7 @@ final class FakeConsume: Sendable {
   /// Consumes that start from now on fail with `failure`.
   func fail(with failure: RPCError) { state.withLock { $0.failure = failure } }
 
-  func consume(_ request: Maas_Quota_V1_ConsumeRequest, _ options: CallOptions) async throws {
+  func consume(_ request: Maas_Quota_V1_ConsumeRequest, _ timeout: CallTimeout) async throws {
     let (hold, failure) = state.withLock { state in
       state.requests.append(request)
       defer { state.holdNext = false }
