@@ -1,6 +1,7 @@
 import BenchSupport
 import Foundation
 import GRPCCore
+import GRPCShimTransport
 import MaaSContracts
 import Synchronization
 
@@ -87,7 +88,7 @@ private final class Holdings: Sendable {
 }
 
 func holdCheck(
-  scheduler: SchedulerClient, cluster: BenchCluster, nodes: Int, target: Int, tenants: [String], runID: String, options: CallOptions
+  scheduler: SchedulerClient, cluster: BenchCluster, nodes: Int, target: Int, tenants: [String], runID: String, timeout: CallTimeout
 ) async throws -> HoldCheck {
   let clock = ContinuousClock()
   let start = clock.now
@@ -106,7 +107,7 @@ func holdCheck(
             let request = scheduleRequest(tenant: tenant, workload: "\(runID)-\(phase)-\(worker)-\(n)", replicas, count, policy)
             n += 1
             do {
-              holdings.add(tenant: tenant, try await scheduler.schedule(request, options: options))
+              holdings.add(tenant: tenant, try await scheduler.schedule(request, metadata: timeout.metadata))
             } catch let error as RPCError where error.code == .resourceExhausted {
               return
             } catch {
@@ -124,7 +125,7 @@ func holdCheck(
     await fill(.single, callers: 16, phase: "hold-\(nodes)-fill")
     do {
       let extra = try await scheduler.schedule(
-        scheduleRequest(tenant: tenants[0], workload: "\(runID)-hold-\(nodes)-extra", 1, 1, .leastLoaded), options: options)
+        scheduleRequest(tenant: tenants[0], workload: "\(runID)-hold-\(nodes)-extra", 1, 1, .leastLoaded), metadata: timeout.metadata)
       holdings.add(tenant: tenants[0], extra)
       refusedWhenFull = false
     } catch let error as RPCError where error.code == .resourceExhausted {
@@ -141,7 +142,7 @@ func holdCheck(
         $0.tenantID = allocation.tenant
         $0.allocationID = allocation.id
         $0.idempotencyKey = "release-\(allocation.id)"
-      }, options: options)
+      }, metadata: timeout.metadata)
   }
   return HoldCheck(
     nodes: nodes, target: target, allocations: placed.allocations.count, gpusHeld: uuids.count, distinctGPUs: Set(uuids).count,

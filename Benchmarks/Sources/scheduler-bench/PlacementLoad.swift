@@ -81,7 +81,7 @@ func scheduleRequest(
 /// allocation lives for one round trip only.)
 func placementCall(
   scheduler: SchedulerClient, tenants: [String], mix: RequestMix, runID: String, steps: StepLatencies,
-  options: CallOptions
+  timeout: CallTimeout
 ) -> Call {
   { phase, worker, n, random in
     let tenant = tenants[Int(random.next() % UInt64(tenants.count))]
@@ -91,7 +91,7 @@ func placementCall(
     let start = clock.now
     let allocation: Maas_Scheduler_V1_Allocation
     do {
-      allocation = try await scheduler.schedule(request, options: options)
+      allocation = try await scheduler.schedule(request, metadata: timeout.metadata)
     } catch let error as RPCError where error.code == .resourceExhausted {
       return .refused
     } catch {
@@ -111,7 +111,7 @@ func placementCall(
           $0.tenantID = tenant
           $0.allocationID = allocation.id
           $0.idempotencyKey = "release-\(allocation.id)"
-        }, options: options)
+        }, metadata: timeout.metadata)
       guard released.state == .released else { return .failed(BenchError("Release answered \(released.state)")) }
     } catch {
       return .failed(error)

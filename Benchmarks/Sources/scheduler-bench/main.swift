@@ -104,8 +104,8 @@ func measureAll(
   note("registering \(tenants.count) tenants at maas-quota (CONCURRENT_GPUS limit 1,000,000 each)")
   try await registerTenants(quota, tenants, limit: 1_000_000)
 
-  var callOptions = CallOptions.defaults
-  callOptions.timeout = callTimeout
+  // The deadline travels as grpc C++ enforces it (CallTimeout), as the services' own calls send theirs.
+  let timeout = CallTimeout(callTimeout)
   let steps = StepLatencies()
   var sizes: [SizeReport] = []
   var notes: [String] = []
@@ -151,19 +151,19 @@ func measureAll(
       cpu.backends = try cluster.serviceBackends()
       cells[String(concurrency)] = await measureCell(
         "n\(nodes)", concurrency: concurrency, mix: .single, scheduler: scheduler, tenants: tenants, runID: runID,
-        steps: steps, cpu: cpu, options: options, callOptions: callOptions)
+        steps: steps, cpu: cpu, options: options, timeout: timeout)
     }
     note("\(nodes) nodes, 16 callers, mixed requests")
     cpu.backends = try cluster.serviceBackends()
     let mixed = await measureCell(
       "n\(nodes)-mixed", concurrency: 16, mix: .mixed, scheduler: scheduler, tenants: tenants, runID: runID, steps: steps,
-      cpu: cpu, options: options, callOptions: callOptions)
+      cpu: cpu, options: options, timeout: timeout)
     var hold: HoldCheck?
     if options.hold > 0 {
       let target = min(options.hold, nodes * gpusPerNode)
       note("hold check at \(nodes) nodes: holding up to \(target) GPUs")
       hold = try await holdCheck(
-        scheduler: scheduler, cluster: cluster, nodes: nodes, target: target, tenants: tenants, runID: runID, options: callOptions)
+        scheduler: scheduler, cluster: cluster, nodes: nodes, target: target, tenants: tenants, runID: runID, timeout: timeout)
     }
     let free = try await FreeCheck.take(scheduler, cluster: cluster, nodes: nodes)
     sizes.append(
@@ -198,9 +198,9 @@ func measureAll(
 /// A cell of placement callers, with the CPU of every process accounted over the measured phase.
 func measureCell(
   _ label: String, concurrency: Int, mix: RequestMix, scheduler: SchedulerClient, tenants: [String], runID: String,
-  steps: StepLatencies, cpu: CPUAccounting, options: Options, callOptions: CallOptions
+  steps: StepLatencies, cpu: CPUAccounting, options: Options, timeout: CallTimeout
 ) async -> Cell {
-  let call = placementCall(scheduler: scheduler, tenants: tenants, mix: mix, runID: runID, steps: steps, options: callOptions)
+  let call = placementCall(scheduler: scheduler, tenants: tenants, mix: mix, runID: runID, steps: steps, timeout: timeout)
   let (measured, usage) = await cpu.measureCallers(
     cell: label, concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, call: call)
   let latencies = steps.take(phase: "\(label)-\(concurrency)-m")
