@@ -57,12 +57,18 @@ public struct CallTimeout: Sendable {
   public let metadata: Metadata
 
   public init(_ timeout: Duration) {
-    let (seconds, attoseconds) = timeout.components
-    let (whole, overflow) = max(seconds, 0).multipliedReportingOverflow(by: 1_000_000_000)
-    let (nanoseconds, carried) = whole.addingReportingOverflow(max(attoseconds, 0) / 1_000_000_000)
-    let clamped = overflow || carried ? Int64.max : nanoseconds
     var metadata = Metadata()
-    metadata.addString(GRPCTimeout.header(nanoseconds: clamped), forKey: GRPCTimeout.key)
+    metadata.addString(GRPCTimeout.header(nanoseconds: max(timeout, .zero).nanoseconds), forKey: GRPCTimeout.key)
     self.metadata = metadata
+  }
+
+  /// The limit a call's metadata carries (as a server's handler sees it), nil without one.
+  public static func duration(in metadata: Metadata) -> Duration? {
+    metadata[stringValues: GRPCTimeout.key].first(where: { _ in true }).flatMap(Self.duration(parsing:))
+  }
+
+  /// A grpc-timeout value (at most eight digits and a unit: H, M, S, m, u, n), nil if malformed.
+  public static func duration(parsing header: String) -> Duration? {
+    GRPCTimeout.nanoseconds(parsing: header).map { .nanoseconds($0) }
   }
 }

@@ -11,14 +11,14 @@ import SwiftProtobuf
 public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
   let client: Maas_Quota_V1_Quota.Client<Transport>
   let timeout: Duration
+  /// `timeout` as every call sends it, enforced by grpc C++ (`CallTimeout`).
+  private let metadata: Metadata
 
   public init(client: Maas_Quota_V1_Quota.Client<Transport>, timeout: Duration = .seconds(5)) {
     self.client = client
     self.timeout = timeout
+    self.metadata = CallTimeout(timeout).metadata
   }
-
-  /// The bound every call sends, enforced by grpc C++ (`CallTimeout`).
-  private var metadata: Metadata { CallTimeout(self.timeout).metadata }
 
   public func reserve(tenant: String, stock: QuotaStock, amount: Int64, ttl: Duration, idempotencyKey: String) async throws
     -> String

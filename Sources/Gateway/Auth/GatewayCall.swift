@@ -1,4 +1,5 @@
 public import GRPCCore
+import GRPCShimTransport
 
 /// What the interceptors establish about a call before its handler runs: who is calling and
 /// when the caller stops waiting. Handlers read it from `GatewayCall.current`; it is never taken
@@ -49,25 +50,6 @@ public struct GatewayCall: Sendable {
   /// The deadline a call's metadata carries (`grpc-timeout`, which GRPCCore servers see in the
   /// request metadata), measured from now.
   public static func deadline(from metadata: Metadata, now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
-    guard let header = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }),
-      let timeout = Self.parseTimeout(header)
-    else { return nil }
-    return now.advanced(by: timeout)
-  }
-
-  /// A `grpc-timeout` value: at most eight digits and a unit (H, M, S, m, u, n).
-  static func parseTimeout(_ value: String) -> Duration? {
-    guard let unit = value.last, (2...9).contains(value.count), let amount = Int64(value.dropLast()), amount >= 0 else {
-      return nil
-    }
-    switch unit {
-    case "H": return .seconds(amount * 3600)
-    case "M": return .seconds(amount * 60)
-    case "S": return .seconds(amount)
-    case "m": return .milliseconds(amount)
-    case "u": return .microseconds(amount)
-    case "n": return .nanoseconds(amount)
-    default: return nil
-    }
+    CallTimeout.duration(in: metadata).map { now.advanced(by: $0) }
   }
 }

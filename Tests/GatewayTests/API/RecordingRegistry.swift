@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import GRPCShimTransport
 import MaaSContracts
 import SwiftProtobuf
 import Synchronization
@@ -162,7 +163,7 @@ private struct DeadlineRecorder: ServerInterceptor {
     next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
     let header = request.metadata[stringValues: "grpc-timeout"].first(where: { _ in true })
-    registry.recordTimeout(context.descriptor.method, header.flatMap(GatewayCall.parseTimeout))
+    registry.recordTimeout(context.descriptor.method, header.flatMap(CallTimeout.duration(parsing:)))
     return try await next(request, context)
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import GRPCShimTransport
 import Testing
 @testable import Gateway
 
@@ -105,14 +106,14 @@ struct BearerCredentialTests {
 struct ForwardedKeyAndDeadlineTests {
   @Test("grpc-timeout values parse in every unit; malformed ones are ignored")
   func timeouts() {
-    #expect(GatewayCall.parseTimeout("5S") == .seconds(5))
-    #expect(GatewayCall.parseTimeout("250m") == .milliseconds(250))
-    #expect(GatewayCall.parseTimeout("2M") == .seconds(120))
-    #expect(GatewayCall.parseTimeout("1H") == .seconds(3600))
-    #expect(GatewayCall.parseTimeout("7u") == .microseconds(7))
-    #expect(GatewayCall.parseTimeout("9n") == .nanoseconds(9))
+    #expect(CallTimeout.duration(parsing: "5S") == .seconds(5))
+    #expect(CallTimeout.duration(parsing: "250m") == .milliseconds(250))
+    #expect(CallTimeout.duration(parsing: "2M") == .seconds(120))
+    #expect(CallTimeout.duration(parsing: "1H") == .seconds(3600))
+    #expect(CallTimeout.duration(parsing: "7u") == .microseconds(7))
+    #expect(CallTimeout.duration(parsing: "9n") == .nanoseconds(9))
     for bad in ["", "S", "5", "5s", "-1S", "123456789S", "5 S"] {
-      #expect(GatewayCall.parseTimeout(bad) == nil, "\(bad)")
+      #expect(CallTimeout.duration(parsing: bad) == nil, "\(bad)")
     }
     let now = ContinuousClock.now
     #expect(GatewayCall.deadline(from: ["grpc-timeout": "3S"], now: now) == now.advanced(by: .seconds(3)))
