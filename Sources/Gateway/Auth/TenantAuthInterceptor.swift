@@ -17,7 +17,9 @@ import Postgres
 /// service rather than after it: the charge is a durable write, and waiting for it before a
 /// read doubled a lone ListModels' latency. Its answer is still given only once the call is
 /// admitted; a refused call answers quota's status and its handler's answer is dropped (or the
-/// handler cancelled). Writes are never forwarded before they are admitted. A tenant whose last
+/// handler cancelled). Writes are never forwarded before they are admitted. Under load the charge
+/// of a read may wait for its answer to be ready, to share its Consume with more calls
+/// (`ApiCallCharger`). A tenant whose last
 /// charge was refused is charged first again, so a tenant past its budget does not make the
 /// registry read for calls that will be refused.
 public struct TenantAuthInterceptor: ServerInterceptor {
@@ -69,22 +71,33 @@ public struct TenantAuthInterceptor: ServerInterceptor {
       return try await Self.handle(request, context, call, next)
     }
     let requestKey = (first as? any IdempotentGatewayRequest)?.idempotencyKey ?? ""
-    let charge = { [charger] in
+    let charge = { [charger] (urgency: ChargeUrgency?) in
       try await charger.charge(
         tenant: tenant.tenantID,
         idempotencyKey: requestKey.isEmpty
           ? nil : ForwardedKey.forConsume(method: context.descriptor.fullyQualifiedMethod, requestKey: requestKey),
-        deadline: deadline)
+        deadline: deadline, urgency: urgency)
     }
     guard self.overlappedMethods.contains(context.descriptor.method), !self.charger.lastChargeRefused(tenant: tenant.tenantID)
     else {
-      try await charge()
+      try await charge(nil)
       return try await Self.handle(request, context, call, next)
     }
     // If the charge throws, leaving the scope cancels the handler and drops what it answers.
-    async let answer = Self.handle(request, context, call, next)
-    try await charge()
+    let answerReady = ChargeUrgency()
+    async let answer = Self.handle(request, context, call, next, signalling: answerReady)
+    try await charge(answerReady)
     return try await answer
+  }
+
+  /// `handle`, then tells the charger that the answer waits for its charge.
+  private static func handle<Input: Sendable, Output: Sendable>(
+    _ request: StreamingServerRequest<Input>, _ context: ServerContext, _ call: GatewayCall,
+    _ next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>,
+    signalling answerReady: ChargeUrgency
+  ) async throws -> StreamingServerResponse<Output> {
+    defer { answerReady.signal() }
+    return try await Self.handle(request, context, call, next)
   }
 
   private static func handle<Input: Sendable, Output: Sendable>(

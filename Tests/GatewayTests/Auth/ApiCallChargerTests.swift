@@ -67,8 +67,35 @@ struct ChargerFixture {
     self.charger = ApiCallCharger(upstream: UpstreamPolicy(), logger: quietLogger) { try await quota.consume($0, $1) }
   }
 
-  func charge(_ tenant: String = "tenant-a", key: String? = nil) -> Task<Void, any Error> {
-    Task { try await charger.charge(tenant: tenant, idempotencyKey: key, deadline: nil) }
+  func charge(_ tenant: String = "tenant-a", key: String? = nil, urgency: ChargeUrgency? = nil) -> Task<Void, any Error> {
+    Task { try await charger.charge(tenant: tenant, idempotencyKey: key, deadline: nil, urgency: urgency) }
+  }
+
+  /// Holds a batch of two at quota's door (so that the tenant's next batch waits for an urgent
+  /// charge); returns its two charges.
+  func heldBatchOfTwo() async throws -> [Task<Void, any Error>] {
+    let (first, queued) = await heldChargeAndQueue(2)
+    quota.holdNext()
+    quota.release()
+    try await first.value
+    #expect(await waitUntil { quota.isHolding }, "the batch of two never reached quota")
+    #expect(quota.amounts == [1, 2])
+    return queued
+  }
+
+  /// Lets the held batch of two through.
+  func releaseBatchOfTwo(_ pair: [Task<Void, any Error>]) async throws {
+    quota.release()
+    for task in pair { try await task.value }
+  }
+
+  /// Queues a charge whose answer is not ready yet.
+  func notYetUrgentCharge() async -> (task: Task<Void, any Error>, urgency: ChargeUrgency) {
+    let urgency = ChargeUrgency()
+    let before = charger.waitingCharges(tenant: "tenant-a")
+    let task = charge(urgency: urgency)
+    #expect(await waitUntil { charger.waitingCharges(tenant: "tenant-a") == before + 1 }, "the charge never queued")
+    return (task, urgency)
   }
 
   /// Starts a charge that quota holds at its door, then `count` charges queued behind it, one
@@ -86,7 +113,7 @@ struct ChargerFixture {
   }
 }
 
-@Suite("Charging API calls: concurrent charges of a tenant share a Consume, each still admitted on its own")
+@Suite("Charging API calls: concurrent charges of a tenant share a Consume, each still admitted on its own", .timeLimit(.minutes(1)))
 struct ApiCallChargerTests {
   let fixture = ChargerFixture()
   var quota: FakeConsume { fixture.quota }
@@ -180,5 +207,57 @@ struct ApiCallChargerTests {
     quota.release()
     try await first.value
     #expect(quota.amounts == [1, 1])
+  }
+
+  @Test("after a batch of several, the next waits until one of its calls needs its outcome, then takes them all")
+  func nextBatchWaitsForAnUrgentCharge() async throws {
+    let pair = try await fixture.heldBatchOfTwo()
+    let (early, earlyUrgency) = await fixture.notYetUrgentCharge()
+    let (late, _) = await fixture.notYetUrgentCharge()
+    try await fixture.releaseBatchOfTwo(pair)
+    // Nothing can be seen to happen without waiting a little: a batch that went would have reached
+    // quota in this time.
+    try await Task.sleep(for: .milliseconds(50))
+    #expect(quota.amounts == [1, 2], "no Consume while no answer was ready")
+    earlyUrgency.signal()
+    try await early.value
+    try await late.value
+    #expect(quota.amounts == [1, 2, 2])
+  }
+
+  @Test("a charge its caller waits for before doing anything wakes the waiting batch at once, with the others in it")
+  func chargeWithoutUrgencyGoesAtOnce() async throws {
+    let pair = try await fixture.heldBatchOfTwo()
+    let (reading, _) = await fixture.notYetUrgentCharge()
+    try await fixture.releaseBatchOfTwo(pair)
+    try await charge().value
+    try await reading.value
+    #expect(quota.amounts == [1, 2, 2])
+  }
+
+  @Test("an answer that was ready before its charge queued counts as urgent")
+  func readyBeforeQueued() async throws {
+    let pair = try await fixture.heldBatchOfTwo()
+    let ready = ChargeUrgency()
+    ready.signal()
+    let charge = fixture.charge(urgency: ready)
+    #expect(await waitUntil { charger.waitingCharges(tenant: "tenant-a") == 1 }, "the charge never queued")
+    try await fixture.releaseBatchOfTwo(pair)
+    try await charge.value
+    #expect(quota.amounts == [1, 2, 1])
+  }
+
+  @Test("a batch waiting for an urgent charge ends when its only caller goes away, charging nothing")
+  func waitingBatchEndsWhenItsCallerLeaves() async throws {
+    let pair = try await fixture.heldBatchOfTwo()
+    let (leaving, _) = await fixture.notYetUrgentCharge()
+    try await fixture.releaseBatchOfTwo(pair)
+    leaving.cancel()
+    let cancelled = await thrownError { try await leaving.value } as? RPCError
+    #expect(cancelled?.code == .cancelled)
+    #expect(await waitUntil { charger.waitingCharges(tenant: "tenant-a") == 0 }, "the charge stayed queued")
+    try await charge().value
+    #expect(quota.amounts == [1, 2, 1])
+    #expect(quota.used == 4)
   }
 }

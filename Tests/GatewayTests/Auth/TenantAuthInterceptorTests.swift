@@ -153,4 +153,30 @@ struct TenantAuthInterceptorTests {
     quota.answerFirst(.success(()))
     _ = try await overlapped.value
   }
+
+  @Test("under load, reads queued behind a batch of several are charged once their answers are ready")
+  func queuedReadsSignalTheirAnswers() async throws {
+    let interceptor = interceptor()
+    var arrivals = quota.arrivals.makeAsyncIterator()
+    var runs = handler.runs.makeAsyncIterator()
+    let list = Maas_Gateway_V1_ListModelsRequest.with { $0.pageSize = 10 }
+    let first = call(interceptor, "ListModels", list)
+    _ = await arrivals.next()
+    _ = await runs.next()
+    let pair = [call(interceptor, "ListModels", list), call(interceptor, "ListModels", list)]
+    for _ in pair { _ = await runs.next() }
+    quota.answerFirst(.success(()))
+    _ = try await first.value
+    _ = await arrivals.next()  // the pair's batch of two
+    let more = [call(interceptor, "ListModels", list), call(interceptor, "ListModels", list)]
+    for _ in more { _ = await runs.next() }
+    quota.answerFirst(.success(()))
+    for call in pair { _ = try await call.value }
+    // The next batch goes only once an answer waits for it: without the handlers' signal, the
+    // time limit ends this wait.
+    _ = await arrivals.next()
+    quota.answerFirst(.success(()))
+    for call in more { _ = try await call.value }
+    #expect(handler.timesRun == 5)
+  }
 }
