@@ -10,13 +10,11 @@ import SwiftProtobuf
 /// UNAVAILABLE within it, never a hang.
 public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
   let client: Maas_Quota_V1_Quota.Client<Transport>
-  let timeout: Duration
-  /// `timeout` as every call sends it, enforced by grpc C++ (`CallTimeout`).
+  /// The `timeout` every call sends, enforced by grpc C++ (`CallTimeout`).
   private let metadata: Metadata
 
   public init(client: Maas_Quota_V1_Quota.Client<Transport>, timeout: Duration = .seconds(5)) {
     self.client = client
-    self.timeout = timeout
     self.metadata = CallTimeout(timeout).metadata
   }
 

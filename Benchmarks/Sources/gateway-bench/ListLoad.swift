@@ -155,11 +155,14 @@ func walkAllPages(gateway: GatewayClient, tenant: BenchTenant, pageSize: Int, ex
 /// of this process's CPU, taken from the two cores the services share with it; `walkAllPages`
 /// decodes every page once before the cells.
 func gatewayListCall(gateway: GRPCClient<ShimClientTransport>, tenant: BenchTenant, pageSize: Int, timeout: CallTimeout) throws -> Call {
-  wireCheckedListCall(
+  // The tenant's credential and the call's deadline.
+  var metadata = tenant.metadata
+  metadata.add(contentsOf: timeout.metadata)
+  return wireCheckedListCall(
     gateway, Maas_Gateway_V1_Gateway.Method.ListModels.descriptor,
     ClientRequest(
       message: try EncodedMessage(encoding: Maas_Gateway_V1_ListModelsRequest.with { $0.pageSize = Int32(pageSize) }),
-      metadata: { var metadata = tenant.metadata; metadata.add(contentsOf: timeout.metadata); return metadata }()),
+      metadata: metadata),
     answer: EncodedMessageDeserializer<Maas_Gateway_V1_ListModelsResponse>(), pageSize: pageSize)
 }
 
