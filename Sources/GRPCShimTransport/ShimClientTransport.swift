@@ -20,7 +20,7 @@ public final class ShimClientTransport: ClientTransport, Sendable {
   public let target: String
   public let retryThrottle: RetryThrottle?
 
-  private let channel: ChannelHandle
+  let channel: ChannelHandle
   private let serviceConfig: ServiceConfig
   private let state = Mutex(State())
 
@@ -92,15 +92,7 @@ public final class ShimClientTransport: ClientTransport, Sendable {
     _ closure: (_ stream: RPCStream<Inbound, Outbound>, _ context: ClientContext) async throws -> T
   ) async throws -> T {
     let call = ClientCall(channel: self.channel, descriptor: descriptor)
-    let id: Int? = self.state.withLock { state in
-      guard !state.closing else { return nil }
-      defer { state.nextID += 1 }
-      state.open[state.nextID] = call
-      return state.nextID
-    }
-    guard let id else {
-      throw RPCError(code: .failedPrecondition, message: "The client transport is closed.")
-    }
+    let id = try self.register(call)
     defer {
       call.release()
       self.streamClosed(id: id)
@@ -133,7 +125,22 @@ public final class ShimClientTransport: ClientTransport, Sendable {
     return nil
   }
 
-  private func streamClosed(id: Int) {
+  /// Counts `call` among the open ones (a graceful shutdown waits for them); its id for
+  /// `streamClosed(id:)`. Throws once the transport is shutting down.
+  func register(_ call: ClientCall) throws -> Int {
+    let id: Int? = self.state.withLock { state in
+      guard !state.closing else { return nil }
+      defer { state.nextID += 1 }
+      state.open[state.nextID] = call
+      return state.nextID
+    }
+    guard let id else {
+      throw RPCError(code: .failedPrecondition, message: "The client transport is closed.")
+    }
+    return id
+  }
+
+  func streamClosed(id: Int) {
     let continuation = self.state.withLock { state in
       state.open.removeValue(forKey: id)
       guard state.closing, state.open.isEmpty, !state.connectEnded else {

@@ -2,6 +2,7 @@ public import GRPCCore
 public import Logging
 public import MaaSContracts
 public import MaaSRuntime
+public import GRPCShimTransport
 import Foundation
 
 /// `maas-gateway`: the public door (`maas.gateway.v1.Gateway`) and the operator's API
@@ -27,7 +28,7 @@ public enum GatewayService {
       }
       let services = try GatewayService.services(
         settings: settings, credentials: store, tenants: store, registry: registry.client,
-        quota: Maas_Quota_V1_Quota.Client(wrapping: quota.client), logger: logger)
+        registryTransport: registry.transport, quota: Maas_Quota_V1_Quota.Client(wrapping: quota.client), logger: logger)
       return .init(services: services, background: [registry, quota])
     })
 
@@ -42,6 +43,7 @@ public enum GatewayService {
     credentials: any CredentialDirectory,
     tenants: any TenantStore,
     registry: GRPCClient<some ClientTransport>,
+    registryTransport: ShimClientTransport? = nil,
     quota: any Maas_Quota_V1_Quota.ClientProtocol,
     clock: any GatewayClock = SystemGatewayClock(),
     logger: Logger
@@ -50,7 +52,9 @@ public enum GatewayService {
     // One cache for the keys the Gateway service checks and the ones Admin revokes.
     let keyCache = settings.apiKeyCacheTTL > .zero ? ApiKeyCache(ttl: settings.apiKeyCacheTTL, clock: clock) : nil
     let authenticator = Authenticator(directory: credentials, jwt: jwt, keyCache: keyCache, clock: clock, logger: logger)
-    let gateway = GatewayRPCService(registry: registry, quota: quota, upstream: settings.upstream, clock: clock, logger: logger)
+    let gateway = GatewayRPCService(
+      registry: registry, registryTransport: registryTransport, quota: quota, upstream: settings.upstream, clock: clock,
+      logger: logger)
     let administration = TenantAdministration(
       store: tenants, quota: quota, upstream: settings.upstream, keyCache: keyCache, clock: clock, logger: logger)
     return [

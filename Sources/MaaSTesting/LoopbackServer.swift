@@ -13,9 +13,9 @@ public func withLoopbackServer<Result: Sendable>(
   let transport = ShimServerTransport(host: "127.0.0.1", port: 0, configuration: serverConfiguration)
   return try await withGRPCServer(transport: transport, services: services) { server in
     let port = try await transport.listeningPort()
-    let client = ShimClientTransport(target: "127.0.0.1:\(port)", configuration: clientConfiguration)
-    return try await withGRPCClient(transport: client) { client in
-      try await body(client, LoopbackServer(server: server, port: port))
+    let transportOfClient = ShimClientTransport(target: "127.0.0.1:\(port)", configuration: clientConfiguration)
+    return try await withGRPCClient(transport: transportOfClient) { client in
+      try await body(client, LoopbackServer(server: server, port: port, clientTransport: transportOfClient))
     }
   }
 }
@@ -24,4 +24,7 @@ public func withLoopbackServer<Result: Sendable>(
 public struct LoopbackServer: Sendable {
   public let server: GRPCServer<ShimServerTransport>
   public let port: Int
+  /// The transport of the client handed to `body`, for calls straight through it
+  /// (`ShimClientTransport.unaryCall`).
+  public let clientTransport: ShimClientTransport
 }

@@ -2,7 +2,7 @@ public import GRPCCore
 public import Logging
 public import MaaSContracts
 import Foundation
-import GRPCShimTransport
+public import GRPCShimTransport
 import SwiftProtobuf
 
 /// `maas.gateway.v1.Gateway`: the public API. Each handler builds the internal request with
@@ -38,11 +38,12 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
 
   /// - Parameter registry: the client of the model registry.
   public init(
-    registry: GRPCClient<some ClientTransport>, quota: any Maas_Quota_V1_Quota.ClientProtocol,
+    registry: GRPCClient<some ClientTransport>, registryTransport: ShimClientTransport? = nil,
+    quota: any Maas_Quota_V1_Quota.ClientProtocol,
     upstream: UpstreamPolicy = UpstreamPolicy(), clock: any GatewayClock = SystemGatewayClock(), logger: Logger
   ) {
     self.registry = Maas_Registry_V1_ModelRegistry.Client(wrapping: registry)
-    self.registryChannel = registry
+    self.registryChannel = registryTransport ?? registry
     self.quota = quota
     self.upstream = upstream
     self.clock = clock

@@ -34,6 +34,17 @@ extension GRPCClient: UnaryChannel {
   }
 }
 
+extension ShimClientTransport: UnaryChannel {
+  func unary<Request: Sendable, Response: Sendable>(
+    _ request: Request, metadata: Metadata, descriptor: MethodDescriptor, serializer: some MessageSerializer<Request>,
+    deserializer: some MessageDeserializer<Response>
+  ) async throws -> Response {
+    let bytes: [UInt8] = try serializer.serialize(request)
+    let answer = try await self.unaryCall(bytes, metadata: metadata, descriptor: descriptor)
+    return try deserializer.deserialize(answer)
+  }
+}
+
 // MARK: - The list methods, passed through
 
 extension GatewayRPCService {

@@ -14,10 +14,14 @@ public import ServiceLifecycle
 public final class UpstreamClient: Service, Sendable {
   public let target: String
   public let client: GRPCClient<ShimClientTransport>
+  /// The client's transport, for unary calls made straight through it
+  /// (`ShimClientTransport.unaryCall`); open while the client runs.
+  public let transport: ShimClientTransport
 
   public init(target: String, configuration: ShimTransportConfiguration = .defaults) {
     self.target = target
-    self.client = GRPCClient(transport: ShimClientTransport(target: target, configuration: configuration))
+    self.transport = ShimClientTransport(target: target, configuration: configuration)
+    self.client = GRPCClient(transport: self.transport)
   }
 
   public func run() async throws {

@@ -62,14 +62,14 @@ func withStack(_ name: String, _ body: (Stack) async throws -> Void) async throw
     try await withLoopbackServer(services: [quotaService]) { quotaClient, _ in
       let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
       try await withRegistryService("\(name)_r", quota: quota) { registryService in
-        try await withLoopbackServer(services: [registryService]) { registryClient, _ in
+        try await withLoopbackServer(services: [registryService]) { registryClient, registryServer in
           try await withGatewayDatabase("\(name)_g") { db in
             let settings = GatewaySettings(
               adminToken: GatewayHarness.adminToken,
               jwt: JWTSettings(hs256Secret: Array(TestKeys.hs256Secret.utf8), rs256PublicKeyPEM: TestKeys.trustedPublicKey))
             let services = try GatewayService.services(
               settings: settings, credentials: db.store, tenants: db.store,
-              registry: registryClient, quota: quota, logger: quietLogger)
+              registry: registryClient, registryTransport: registryServer.clientTransport, quota: quota, logger: quietLogger)
             try await withLoopbackServer(services: services) { gatewayClient, server in
               try await body(
                 Stack(
