@@ -28,7 +28,8 @@ public enum GatewayService {
       }
       let services = try GatewayService.services(
         settings: settings, credentials: store, tenants: store, registry: registry.client,
-        registryTransport: registry.transport, quota: Maas_Quota_V1_Quota.Client(wrapping: quota.client), logger: logger)
+        registryTransport: registry.transport, quota: Maas_Quota_V1_Quota.Client(wrapping: quota.client),
+        quotaTransport: quota.transport, logger: logger)
       return .init(services: services, background: [registry, quota])
     })
 
@@ -37,6 +38,11 @@ public enum GatewayService {
   /// `Admin` behind `AdminAuthInterceptor`. What `definition` serves; tests and embedders call it
   /// with their own stores and clients.
   ///
+  /// - Parameters:
+  ///   - registryTransport: `registry`'s transport: when given, list calls go straight through it
+  ///     (`ShimClientTransport.unaryCall`), skipping GRPCCore's client executor.
+  ///   - quotaTransport: the quota client's transport: when given, API calls are charged (Consume)
+  ///     straight through it.
   /// - Throws: when the JWT settings' RS256 key does not load.
   public static func services(
     settings: GatewaySettings,
@@ -45,6 +51,7 @@ public enum GatewayService {
     registry: GRPCClient<some ClientTransport>,
     registryTransport: ShimClientTransport? = nil,
     quota: any Maas_Quota_V1_Quota.ClientProtocol,
+    quotaTransport: ShimClientTransport? = nil,
     clock: any GatewayClock = SystemGatewayClock(),
     logger: Logger
   ) throws -> [any RegistrableRPCService] {
@@ -60,7 +67,11 @@ public enum GatewayService {
     return [
       GuardedService(
         GatewayRoutes(service: gateway), descriptor: Maas_Gateway_V1_Gateway.descriptor,
-        interceptors: [TenantAuthInterceptor(authenticator: authenticator, quota: quota, upstream: settings.upstream, logger: logger)]),
+        interceptors: [
+          TenantAuthInterceptor(
+            authenticator: authenticator, quota: quota, quotaTransport: quotaTransport, upstream: settings.upstream,
+            logger: logger)
+        ]),
       GuardedService(
         AdminRPCService(administration: administration, logger: logger), descriptor: Maas_Gateway_V1_Admin.descriptor,
         interceptors: [AdminAuthInterceptor(adminToken: settings.adminToken, authenticator: authenticator, logger: logger)]),

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCShimTransport
 import GRPCCore
+import GRPCProtobuf
 import Logging
 import MaaSContracts
 import Synchronization
@@ -56,9 +57,23 @@ final class ApiCallCharger: Sendable {
     self.logger = logger
   }
 
-  convenience init(quota: any Maas_Quota_V1_Quota.ClientProtocol, upstream: UpstreamPolicy, logger: Logger) {
+  /// Consumes through `quotaTransport` when given (straight through it, see
+  /// `ShimClientTransport.unaryCall`), else through `quota`.
+  convenience init(
+    quota: any Maas_Quota_V1_Quota.ClientProtocol, quotaTransport: ShimClientTransport? = nil, upstream: UpstreamPolicy,
+    logger: Logger
+  ) {
+    guard let quotaTransport else {
+      self.init(upstream: upstream, logger: logger) { request, timeout in
+        _ = try await quota.consume(request, metadata: timeout.metadata)
+      }
+      return
+    }
     self.init(upstream: upstream, logger: logger) { request, timeout in
-      _ = try await quota.consume(request, metadata: timeout.metadata)
+      _ = try await quotaTransport.unary(
+        request, metadata: timeout.metadata, descriptor: Maas_Quota_V1_Quota.Method.Consume.descriptor,
+        serializer: ProtobufSerializer<Maas_Quota_V1_ConsumeRequest>(),
+        deserializer: ProtobufDeserializer<Maas_Quota_V1_ConsumeResponse>())
     }
   }
 

@@ -1,6 +1,7 @@
 public import GRPCCore
 public import Logging
 public import MaaSContracts
+public import GRPCShimTransport
 import Postgres
 
 /// Guards the public `Gateway` service. For every call, in this order:
@@ -32,13 +33,16 @@ public struct TenantAuthInterceptor: ServerInterceptor {
   let overlappedMethods: Set<String>
   let logger: Logger
 
+  /// - Parameter quotaTransport: when given, Consumes go straight through it
+  ///   (`ShimClientTransport.unaryCall`) rather than through `quota`.
   public init(
-    authenticator: Authenticator, quota: any Maas_Quota_V1_Quota.ClientProtocol, upstream: UpstreamPolicy,
-    unmeteredMethods: Set<String> = GatewayRPCService.unimplementedMethods,
+    authenticator: Authenticator, quota: any Maas_Quota_V1_Quota.ClientProtocol, quotaTransport: ShimClientTransport? = nil,
+    upstream: UpstreamPolicy, unmeteredMethods: Set<String> = GatewayRPCService.unimplementedMethods,
     overlappedMethods: Set<String> = GatewayRPCService.registryReadMethods, logger: Logger
   ) {
     self.init(
-      authenticator: authenticator, charger: ApiCallCharger(quota: quota, upstream: upstream, logger: logger),
+      authenticator: authenticator,
+      charger: ApiCallCharger(quota: quota, quotaTransport: quotaTransport, upstream: upstream, logger: logger),
       unmeteredMethods: unmeteredMethods, overlappedMethods: overlappedMethods, logger: logger)
   }
 

@@ -61,7 +61,7 @@ func withGateway(
   try await withGatewayDatabase(name) { db in
     try await withQuotaService(name + "_quota") { quotaService in
       let registry = RecordingRegistry()
-      try await withLoopbackServer(services: [quotaService]) { quotaClient, _ in
+      try await withLoopbackServer(services: [quotaService]) { quotaClient, quotaServer in
         try await withLoopbackServer(services: [registry.service]) { registryClient, registryServer in
           var settings = GatewaySettings(
             adminToken: GatewayHarness.adminToken,
@@ -70,7 +70,8 @@ func withGateway(
           let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
           let services = try GatewayService.services(
             settings: settings, credentials: db.store, tenants: db.store,
-            registry: registryClient, registryTransport: registryServer.clientTransport, quota: quota, logger: quietLogger)
+            registry: registryClient, registryTransport: registryServer.clientTransport, quota: quota,
+            quotaTransport: quotaServer.clientTransport, logger: quietLogger)
           try await withLoopbackServer(services: services) { gatewayClient, _ in
             try await body(
               GatewayHarness(

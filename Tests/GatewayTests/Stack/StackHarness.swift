@@ -59,7 +59,7 @@ struct StackTenant {
 /// Runs `body` with a stack whose three databases are named after `name`, unique per test.
 func withStack(_ name: String, _ body: (Stack) async throws -> Void) async throws {
   try await withQuotaService("\(name)_q") { quotaService in
-    try await withLoopbackServer(services: [quotaService]) { quotaClient, _ in
+    try await withLoopbackServer(services: [quotaService]) { quotaClient, quotaServer in
       let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
       try await withRegistryService("\(name)_r", quota: quota) { registryService in
         try await withLoopbackServer(services: [registryService]) { registryClient, registryServer in
@@ -69,7 +69,8 @@ func withStack(_ name: String, _ body: (Stack) async throws -> Void) async throw
               jwt: JWTSettings(hs256Secret: Array(TestKeys.hs256Secret.utf8), rs256PublicKeyPEM: TestKeys.trustedPublicKey))
             let services = try GatewayService.services(
               settings: settings, credentials: db.store, tenants: db.store,
-              registry: registryClient, registryTransport: registryServer.clientTransport, quota: quota, logger: quietLogger)
+              registry: registryClient, registryTransport: registryServer.clientTransport, quota: quota,
+              quotaTransport: quotaServer.clientTransport, logger: quietLogger)
             try await withLoopbackServer(services: services) { gatewayClient, server in
               try await body(
                 Stack(
