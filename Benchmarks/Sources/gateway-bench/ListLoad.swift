@@ -154,44 +154,40 @@ func walkAllPages(gateway: GatewayClient, tenant: BenchTenant, pageSize: Int, ex
 /// like pgbench, which does not build objects from its rows either. Decoding was about a quarter
 /// of this process's CPU, taken from the two cores the services share with it; `walkAllPages`
 /// decodes every page once before the cells.
-func gatewayListCall(gateway: GRPCClient<ShimClientTransport>, tenant: BenchTenant, pageSize: Int, timeout: CallTimeout) throws -> Call {
+func gatewayListCall(gateway: ShimClientTransport, tenant: BenchTenant, pageSize: Int, timeout: CallTimeout) throws -> Call {
   // The tenant's credential and the call's deadline.
   var metadata = tenant.metadata
   metadata.add(contentsOf: timeout.metadata)
   return wireCheckedListCall(
     gateway, Maas_Gateway_V1_Gateway.Method.ListModels.descriptor,
-    ClientRequest(
-      message: try EncodedMessage(encoding: Maas_Gateway_V1_ListModelsRequest.with { $0.pageSize = Int32(pageSize) }),
-      metadata: metadata),
-    answer: EncodedMessageDeserializer<Maas_Gateway_V1_ListModelsResponse>(), pageSize: pageSize)
+    request: try Maas_Gateway_V1_ListModelsRequest.with { $0.pageSize = Int32(pageSize) }.serializedBytes(), metadata: metadata,
+    pageSize: pageSize)
 }
 
 /// The same first page asked of the registry directly with the tenant's id (what the gateway
 /// forwards), skipping the gateway's authentication, its Consume at quota and its hop: the
 /// registry's share of the end-to-end call, to read the gateway's against. Checked on the wire
 /// as `gatewayListCall` checks its answer.
-func registryListCall(registry: GRPCClient<ShimClientTransport>, tenant: BenchTenant, pageSize: Int, timeout: CallTimeout) throws -> Call {
+func registryListCall(registry: ShimClientTransport, tenant: BenchTenant, pageSize: Int, timeout: CallTimeout) throws -> Call {
   let message = Maas_Registry_V1_ListModelsRequest.with {
     $0.tenantID = tenant.id
     $0.pageSize = Int32(pageSize)
   }
   return wireCheckedListCall(
-    registry, Maas_Registry_V1_ModelRegistry.Method.ListModels.descriptor,
-    ClientRequest(message: try EncodedMessage(encoding: message), metadata: timeout.metadata),
-    answer: EncodedMessageDeserializer<Maas_Registry_V1_ListModelsResponse>(), pageSize: pageSize)
+    registry, Maas_Registry_V1_ModelRegistry.Method.ListModels.descriptor, request: try message.serializedBytes(),
+    metadata: timeout.metadata, pageSize: pageSize)
 }
 
-/// One call of `descriptor` sending `request` as encoded, its answer checked on the wire.
-private func wireCheckedListCall<Request, Response>(
-  _ channel: GRPCClient<ShimClientTransport>, _ descriptor: MethodDescriptor, _ request: ClientRequest<EncodedMessage<Request>>,
-  answer: EncodedMessageDeserializer<Response>, pageSize: Int
+/// One call of `descriptor` sending `request` (encoded once, for every call), its answer checked
+/// on the wire. Straight through the transport (`ShimClientTransport.unaryCall`, as the gateway
+/// calls the registry): the callers are load, and GRPCCore's client executor would take more of
+/// the two cores the services share with them.
+private func wireCheckedListCall(
+  _ transport: ShimClientTransport, _ descriptor: MethodDescriptor, request: [UInt8], metadata: Metadata, pageSize: Int
 ) -> Call {
   plainCall {
-    let answer = try await channel.unary(
-      request: request, descriptor: descriptor, serializer: EncodedMessageSerializer(), deserializer: answer,
-      options: .defaults
-    ) { try $0.message }
-    try ListAnswerShape(answer.bytes).requireFullPage(pageSize)
+    let answer = try await transport.unaryCall(request, metadata: metadata, descriptor: descriptor)
+    try ListAnswerShape(answer).requireFullPage(pageSize)
   }
 }
 

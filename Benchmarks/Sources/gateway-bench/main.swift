@@ -93,12 +93,14 @@ func run(_ options: Options) async throws {
     ],
     postmaster: try cluster.postmasterPID(), reapedChildrenGroup: "pgbench")
 
-  let report = try await withGRPCClient(transport: ShimClientTransport(target: gateway.target)) { gatewayChannel in
-    try await withGRPCClient(transport: ShimClientTransport(target: uncachedRegistry.target)) { registryChannel in
+  let gatewayTransport = ShimClientTransport(target: gateway.target)
+  let registryTransport = ShimClientTransport(target: uncachedRegistry.target)
+  let report = try await withGRPCClient(transport: gatewayTransport) { gatewayChannel in
+    try await withGRPCClient(transport: registryTransport) { _ in
       try await measureAll(
-        gatewayChannel: gatewayChannel, gateway: GatewayClient(wrapping: gatewayChannel), admin: AdminClient(wrapping: gatewayChannel),
-        registry: registryChannel, adminToken: adminToken, cluster: cluster, cpu: cpu,
-        options: options)
+        gatewayTransport: gatewayTransport, gateway: GatewayClient(wrapping: gatewayChannel),
+        admin: AdminClient(wrapping: gatewayChannel), registry: registryTransport, adminToken: adminToken, cluster: cluster,
+        cpu: cpu, options: options)
     }
   }
   report.printTable()
@@ -112,8 +114,8 @@ func run(_ options: Options) async throws {
 }
 
 func measureAll(
-  gatewayChannel: GRPCClient<ShimClientTransport>, gateway: GatewayClient, admin: AdminClient,
-  registry: GRPCClient<ShimClientTransport>, adminToken: String, cluster: BenchCluster,
+  gatewayTransport: ShimClientTransport, gateway: GatewayClient, admin: AdminClient,
+  registry: ShimClientTransport, adminToken: String, cluster: BenchCluster,
   cpu: CPUAccounting, options: Options
 ) async throws -> Report {
   note("creating tenant \(tenantName) (models limit \(options.models), API calls unlimited) and its API key")
@@ -148,7 +150,7 @@ func measureAll(
 
   // The deadline travels as grpc C++ enforces it (CallTimeout), as the services' own calls send theirs.
   let timeout = CallTimeout(callTimeout)
-  let gatewayCall = try gatewayListCall(gateway: gatewayChannel, tenant: tenant, pageSize: options.pageSize, timeout: timeout)
+  let gatewayCall = try gatewayListCall(gateway: gatewayTransport, tenant: tenant, pageSize: options.pageSize, timeout: timeout)
   let registryCall = try registryListCall(registry: registry, tenant: tenant, pageSize: options.pageSize, timeout: timeout)
 
   var pgbenchCells: [String: Cell] = [:]
@@ -202,9 +204,10 @@ func measureAll(
       + " `registry directly` cells call a second registry with the cache off, which runs pgbench's transaction on every call")
   notes.append("every cell lists the first page only; the walk covers the others once")
   notes.append(
-    "the callers send a request encoded once and check each answer on the wire (\(options.pageSize) models and a next-page token,"
-      + " counted off its encoding) without decoding the models, as pgbench does not build objects from its rows; the walk"
-      + " decodes every page")
+    "the callers send a request encoded once, straight through the shim client transport (unaryCall, as the gateway calls"
+      + " the registry), and check each answer on the wire (\(options.pageSize) models and a next-page token, counted off its"
+      + " encoding) without decoding the models, as pgbench does not build objects from its rows; the walk decodes every"
+      + " page, through the generated client")
   // Only a sort of the page itself counts: the labels' and aliases' subplans sort a few rows each.
   if plan.prefix(while: { !$0.contains("SubPlan") }).contains(where: { $0.contains("Sort") }) {
     notes.append(
