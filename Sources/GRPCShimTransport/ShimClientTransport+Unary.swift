@@ -17,21 +17,12 @@ extension ShimClientTransport {
   ///   server cannot be reached); UNIMPLEMENTED when an OK answer holds no message or several, as
   ///   GRPCCore's client says; FAILED_PRECONDITION once the transport is shutting down.
   public func unaryCall(_ request: [UInt8], metadata: Metadata, descriptor: MethodDescriptor) async throws -> [UInt8] {
-    let call = ClientCall(
-      channel: self.channel,
-      descriptor: MethodDescriptor(service: descriptor.service, method: descriptor.method, type: .unary))
-    let id = try self.register(call)
-    defer {
-      call.release()
-      self.streamClosed(id: id)
-    }
-    return try await withTaskCancellationHandler {
+    let unary = MethodDescriptor(service: descriptor.service, method: descriptor.method, type: .unary)
+    return try await self.withCall(descriptor: unary) { call in
       try call.start(metadata: metadata)
       try await call.write(request)
       await call.closeWrites()
       return try await Self.answer(of: call)
-    } onCancel: {
-      call.cancel()
     }
   }
 

@@ -20,7 +20,7 @@ public final class ShimClientTransport: ClientTransport, Sendable {
   public let target: String
   public let retryThrottle: RetryThrottle?
 
-  let channel: ChannelHandle
+  private let channel: ChannelHandle
   private let serviceConfig: ServiceConfig
   private let state = Mutex(State())
 
@@ -91,22 +91,39 @@ public final class ShimClientTransport: ClientTransport, Sendable {
     options: CallOptions,
     _ closure: (_ stream: RPCStream<Inbound, Outbound>, _ context: ClientContext) async throws -> T
   ) async throws -> T {
+    try await self.withCall(descriptor: descriptor) { call in
+      let stream = RPCStream(
+        descriptor: descriptor,
+        inbound: RPCAsyncSequence(wrapping: InboundSequence(buffer: call.inbound)),
+        outbound: RPCWriter.Closable(wrapping: ClientCallWriter(call: call))
+      )
+      return try await closure(stream, ClientContext(descriptor: descriptor, remotePeer: self.target, localPeer: ""))
+    }
+  }
+
+  /// Runs `body` with a new call of `descriptor`, counted among the open ones (a graceful
+  /// shutdown waits for it) until `body` returns; a cancelled caller cancels the RPC, which the
+  /// server sees as a cancellation. Throws FAILED_PRECONDITION once the transport is shutting down.
+  func withCall<T: Sendable>(
+    descriptor: MethodDescriptor, _ body: (ClientCall) async throws -> T
+  ) async throws -> T {
     let call = ClientCall(channel: self.channel, descriptor: descriptor)
-    let id = try self.register(call)
+    let id: Int? = self.state.withLock { state in
+      guard !state.closing else { return nil }
+      defer { state.nextID += 1 }
+      state.open[state.nextID] = call
+      return state.nextID
+    }
+    guard let id else {
+      throw RPCError(code: .failedPrecondition, message: "The client transport is closed.")
+    }
     defer {
       call.release()
       self.streamClosed(id: id)
     }
-    let stream = RPCStream(
-      descriptor: descriptor,
-      inbound: RPCAsyncSequence(wrapping: InboundSequence(buffer: call.inbound)),
-      outbound: RPCWriter.Closable(wrapping: ClientCallWriter(call: call))
-    )
-    let context = ClientContext(descriptor: descriptor, remotePeer: self.target, localPeer: "")
     return try await withTaskCancellationHandler {
-      try await closure(stream, context)
+      try await body(call)
     } onCancel: {
-      // A cancelled caller cancels the RPC, which the server sees as a cancellation.
       call.cancel()
     }
   }
@@ -125,22 +142,7 @@ public final class ShimClientTransport: ClientTransport, Sendable {
     return nil
   }
 
-  /// Counts `call` among the open ones (a graceful shutdown waits for them); its id for
-  /// `streamClosed(id:)`. Throws once the transport is shutting down.
-  func register(_ call: ClientCall) throws -> Int {
-    let id: Int? = self.state.withLock { state in
-      guard !state.closing else { return nil }
-      defer { state.nextID += 1 }
-      state.open[state.nextID] = call
-      return state.nextID
-    }
-    guard let id else {
-      throw RPCError(code: .failedPrecondition, message: "The client transport is closed.")
-    }
-    return id
-  }
-
-  func streamClosed(id: Int) {
+  private func streamClosed(id: Int) {
     let continuation = self.state.withLock { state in
       state.open.removeValue(forKey: id)
       guard state.closing, state.open.isEmpty, !state.connectEnded else {
