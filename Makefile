@@ -7,6 +7,7 @@ CXX ?= g++
 GRPC_LIBS := -lgrpc++ -lgrpc -lgpr -labsl_synchronization -lpthread
 HARNESS := .build-harness/shim_harness
 HARNESS_SOURCES := Tests/CGRPCShimTests/shim_harness.cc Sources/CGRPCShim/server.cc Sources/CGRPCShim/client.cc
+LIST_LOAD := .build-bench/list_load
 PYTHON := $(CURDIR)/.venv/bin/python
 export MAAS_PYTHON := $(PYTHON)
 
@@ -85,6 +86,11 @@ $(HARNESS): $(HARNESS_SOURCES) $(wildcard Sources/CGRPCShim/*.h) Sources/CGRPCSh
 	$(CXX) -std=c++17 -O2 -DNDEBUG -ISources/CGRPCShim/include -ISources/CGRPCShim \
 	  $(HARNESS_SOURCES) -o $@ $(GRPC_LIBS)
 
+# gateway-bench's callers, in C++ (Benchmarks/load/list_load.cc).
+$(LIST_LOAD): Benchmarks/load/list_load.cc
+	@mkdir -p .build-bench
+	$(CXX) -std=c++17 -O2 -DNDEBUG $< -o $@ $(GRPC_LIBS)
+
 .build-bench/links/maas: FORCE
 	@mkdir -p .build-bench/links
 	@ln -sfn ../.. .build-bench/links/maas
@@ -119,13 +125,13 @@ bench-quota: deps .build-bench/links/maas ## Consume/s and p50/p99 (one hot tena
 
 # The three services are built like maas-quota above (products of the root package in the bench
 # scratch path), one `swift build` each: SwiftPM builds one product or all of them.
-bench-gateway: deps .build-bench/links/maas ## ListModels end to end (gateway -> registry -> Postgres; 1,000 models, page 50; 1/16/64 callers) vs pgbench running the registry's list query
+bench-gateway: deps $(LIST_LOAD) .build-bench/links/maas ## ListModels end to end (gateway -> registry -> Postgres; 1,000 models, page 50; 1/16/64 callers) vs pgbench running the registry's list query
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-quota
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-registry
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-gateway
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product gateway-bench
 	@mkdir -p .bench
-	.build-bench/release/gateway-bench run --bin-dir .build-bench/release --seconds $${BENCH_SECONDS:-5} --json .bench/gateway.json
+	.build-bench/release/gateway-bench run --bin-dir .build-bench/release --load-client $(LIST_LOAD) --seconds $${BENCH_SECONDS:-5} --json .bench/gateway.json
 
 # Built like bench-gateway's services. The nodes never heartbeat during the run; the bench sets
 # the scheduler's heartbeat grace to its maximum (an hour) so that they stay READY.

@@ -185,3 +185,13 @@ extension CPUAccounting {
     return (measured, usage!)
   }
 }
+
+extension CPUAccounting {
+  /// The same accounting with one more process counted in `group`: a load generator this bench
+  /// started for one cell (in "bench", beside this process, which only waits for it then).
+  public func counting(_ pid: pid_t, in group: String) -> CPUAccounting {
+    var copy = CPUAccounting(services: self.services + [(group, pid)], postmaster: self.postmaster, reapedChildrenGroup: self.reapedChildrenGroup)
+    copy.backends = self.backends
+    return copy
+  }
+}

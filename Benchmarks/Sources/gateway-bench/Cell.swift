@@ -15,15 +15,3 @@ struct Cell: Encodable {
     try container.encodeIfPresent(self.firstError, forKey: "first_error")
   }
 }
-
-/// A gRPC cell (ListModels through the gateway, or straight to the registry): the shared caller
-/// loop's warm-up and measured phase, with the CPU of every process accounted over the measured
-/// phase.
-/// - Parameter label: names the cell in notes.
-func measureCallerCell(
-  _ label: String, concurrency: Int, seconds: Int, warmUpSeconds: Int, cpu: CPUAccounting, call: @escaping Call
-) async -> Cell {
-  let (measured, usage) = await cpu.measureCallers(
-    cell: label, concurrency: concurrency, seconds: seconds, warmUpSeconds: warmUpSeconds, call: call)
-  return Cell(measurement: measured.measurement, cpu: usage, firstError: measured.run.firstError)
-}

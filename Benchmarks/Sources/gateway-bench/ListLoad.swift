@@ -3,7 +3,6 @@ import Foundation
 import GRPCCore
 import GRPCShimTransport
 import MaaSContracts
-import MaaSRuntime
 
 typealias GatewayClient = Maas_Gateway_V1_Gateway.Client<ShimClientTransport>
 typealias AdminClient = Maas_Gateway_V1_Admin.Client<ShimClientTransport>
@@ -146,90 +145,33 @@ func walkAllPages(gateway: GatewayClient, tenant: BenchTenant, pageSize: Int, ex
   return (check, firstPage)
 }
 
-/// One ListModels call of the first page (page size `pageSize`), through the gateway with the
-/// tenant's API key. Fails unless the page is full and names a next page: a page that came back
-/// short would be cheaper, and must not count as a fast call.
-///
-/// The answer is checked on the wire, not decoded into 50 `Model` values: the callers are load,
-/// like pgbench, which does not build objects from its rows either. Decoding was about a quarter
-/// of this process's CPU, taken from the two cores the services share with it; `walkAllPages`
-/// decodes every page once before the cells.
-func gatewayListCall(gateway: ShimClientTransport, tenant: BenchTenant, pageSize: Int, timeout: CallTimeout) throws -> Call {
-  // The tenant's credential and the call's deadline.
-  var metadata = tenant.metadata
-  metadata.add(contentsOf: timeout.metadata)
-  return wireCheckedListCall(
-    gateway, Maas_Gateway_V1_Gateway.Method.ListModels.descriptor,
-    request: try Maas_Gateway_V1_ListModelsRequest.with { $0.pageSize = Int32(pageSize) }.serializedBytes(), metadata: metadata,
-    pageSize: pageSize)
+/// A ListModels call the cells make, over and over: where to, and what it sends.
+struct ListRequest {
+  var target: String
+  /// The method's path, e.g. `/maas.gateway.v1.Gateway/ListModels`.
+  var method: String
+  /// The request message, encoded once for every call.
+  var message: [UInt8]
+  var metadata: [(String, String)]
+}
+
+/// The first page (page size `pageSize`), through the gateway with the tenant's API key.
+func gatewayListRequest(tenant: BenchTenant, target: String, pageSize: Int) throws -> ListRequest {
+  ListRequest(
+    target: target, method: "/" + Maas_Gateway_V1_Gateway.Method.ListModels.descriptor.fullyQualifiedMethod,
+    message: try Maas_Gateway_V1_ListModelsRequest.with { $0.pageSize = Int32(pageSize) }.serializedBytes(),
+    metadata: [("authorization", "Bearer \(tenant.apiKey)")])
 }
 
 /// The same first page asked of the registry directly with the tenant's id (what the gateway
 /// forwards), skipping the gateway's authentication, its Consume at quota and its hop: the
-/// registry's share of the end-to-end call, to read the gateway's against. Checked on the wire
-/// as `gatewayListCall` checks its answer.
-func registryListCall(registry: ShimClientTransport, tenant: BenchTenant, pageSize: Int, timeout: CallTimeout) throws -> Call {
+/// registry's share of the end-to-end call, to read the gateway's against.
+func registryListRequest(tenant: BenchTenant, target: String, pageSize: Int) throws -> ListRequest {
   let message = Maas_Registry_V1_ListModelsRequest.with {
     $0.tenantID = tenant.id
     $0.pageSize = Int32(pageSize)
   }
-  return wireCheckedListCall(
-    registry, Maas_Registry_V1_ModelRegistry.Method.ListModels.descriptor, request: try message.serializedBytes(),
-    metadata: timeout.metadata, pageSize: pageSize)
-}
-
-/// One call of `descriptor` sending `request` (encoded once, for every call), its answer checked
-/// on the wire. Straight through the transport (`ShimClientTransport.unaryCall`, as the gateway
-/// calls the registry): the callers are load, and GRPCCore's client executor would take more of
-/// the two cores the services share with them.
-private func wireCheckedListCall(
-  _ transport: ShimClientTransport, _ descriptor: MethodDescriptor, request: [UInt8], metadata: Metadata, pageSize: Int
-) -> Call {
-  plainCall {
-    let answer = try await transport.unaryCall(request, metadata: metadata, descriptor: descriptor)
-    try ListAnswerShape(answer).requireFullPage(pageSize)
-  }
-}
-
-/// What a ListModelsResponse holds, read off its encoding without decoding the models: how many
-/// `models` (field 1) and whether `next_page_token` (field 2) is set. Both services' responses
-/// share these field numbers.
-struct ListAnswerShape {
-  var models = 0
-  var hasNextPageToken = false
-
-  /// - Throws: `BenchError` for bytes that are not a well-formed message of that shape.
-  init(_ bytes: [UInt8]) throws {
-    var index = 0
-    func varint() throws -> UInt64 {
-      var value: UInt64 = 0
-      var shift: UInt64 = 0
-      while index < bytes.count, shift < 64 {
-        let byte = bytes[index]
-        index += 1
-        value |= UInt64(byte & 0x7f) << shift
-        if byte & 0x80 == 0 { return value }
-        shift += 7
-      }
-      throw BenchError("a malformed ListModels answer (a varint runs past the end)")
-    }
-    while index < bytes.count {
-      let tag = try varint()
-      guard tag & 7 == 2, let length = Int(exactly: try varint()), length <= bytes.count - index else {
-        throw BenchError("a malformed ListModels answer (field \(tag >> 3), wire type \(tag & 7))")
-      }
-      switch tag >> 3 {
-      case 1: self.models += 1
-      case 2: self.hasNextPageToken = length > 0
-      default: throw BenchError("a ListModels answer with an unknown field \(tag >> 3)")
-      }
-      index += length
-    }
-  }
-
-  func requireFullPage(_ pageSize: Int) throws {
-    guard self.models == pageSize, self.hasNextPageToken else {
-      throw BenchError("a short first page: \(self.models) models, next page token \(self.hasNextPageToken ? "set" : "empty")")
-    }
-  }
+  return ListRequest(
+    target: target, method: "/" + Maas_Registry_V1_ModelRegistry.Method.ListModels.descriptor.fullyQualifiedMethod,
+    message: try message.serializedBytes(), metadata: [])
 }

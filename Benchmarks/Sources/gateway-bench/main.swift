@@ -26,11 +26,12 @@
 //
 // Usage (from the repository root, which `make bench-gateway` is):
 //   gateway-bench run [--seconds S] [--warm-up S] [--json PATH] [--bin-dir DIR] [--pool-size N]
-//                     [--models N] [--page-size N] [--no-fsync]
+//                     [--models N] [--page-size N] [--no-fsync] [--load-client PATH]
 //     --bin-dir: where maas-quota, maas-registry and maas-gateway are (default: beside this
 //     program, where `make bench-gateway` builds them); --pool-size: every service's
 //     MAAS_<SVC>_DATABASE_POOL_SIZE (default 10, the services' default); --no-fsync: the cluster
-//     without fsync (see BenchCluster.start)
+//     without fsync (see BenchCluster.start); --load-client: the callers' program, list_load
+//     (default .build-bench/list_load, where `make bench-gateway` builds it)
 import BenchSupport
 import Foundation
 import GRPCCore
@@ -55,6 +56,8 @@ struct Options: RunOptions {
   var models = 1_000
   var pageSize = 50
   var fsync = true
+  /// The callers' program (`LoadClient`).
+  var loadClient = ".build-bench/list_load"
 }
 
 func run(_ options: Options) async throws {
@@ -93,15 +96,11 @@ func run(_ options: Options) async throws {
     ],
     postmaster: try cluster.postmasterPID(), reapedChildrenGroup: "pgbench")
 
-  let gatewayTransport = ShimClientTransport(target: gateway.target)
-  let registryTransport = ShimClientTransport(target: uncachedRegistry.target)
-  let report = try await withGRPCClient(transport: gatewayTransport) { gatewayChannel in
-    try await withGRPCClient(transport: registryTransport) { _ in
-      try await measureAll(
-        gatewayTransport: gatewayTransport, gateway: GatewayClient(wrapping: gatewayChannel),
-        admin: AdminClient(wrapping: gatewayChannel), registry: registryTransport, adminToken: adminToken, cluster: cluster,
-        cpu: cpu, options: options)
-    }
+  let report = try await withGRPCClient(transport: ShimClientTransport(target: gateway.target)) { gatewayChannel in
+    try await measureAll(
+      gateway: GatewayClient(wrapping: gatewayChannel), admin: AdminClient(wrapping: gatewayChannel),
+      targets: (gateway: gateway.target, registry: uncachedRegistry.target), adminToken: adminToken, cluster: cluster,
+      cpu: cpu, options: options)
   }
   report.printTable()
   if let jsonPath = options.jsonPath {
@@ -113,10 +112,10 @@ func run(_ options: Options) async throws {
   }
 }
 
+/// - Parameter targets: the gateway's, and the registry's whose listing cache is off.
 func measureAll(
-  gatewayTransport: ShimClientTransport, gateway: GatewayClient, admin: AdminClient,
-  registry: ShimClientTransport, adminToken: String, cluster: BenchCluster,
-  cpu: CPUAccounting, options: Options
+  gateway: GatewayClient, admin: AdminClient, targets: (gateway: String, registry: String), adminToken: String,
+  cluster: BenchCluster, cpu: CPUAccounting, options: Options
 ) async throws -> Report {
   note("creating tenant \(tenantName) (models limit \(options.models), API calls unlimited) and its API key")
   let tenant = try await BenchTenant.create(admin: admin, adminToken: adminToken, name: tenantName, models: options.models)
@@ -148,10 +147,9 @@ func measureAll(
       pgbench: [:], gatewayList: [:], registryDirect: [:], walkCheck: walk, listPlan: plan, options: options, notes: notes)
   }
 
-  // The deadline travels as grpc C++ enforces it (CallTimeout), as the services' own calls send theirs.
-  let timeout = CallTimeout(callTimeout)
-  let gatewayCall = try gatewayListCall(gateway: gatewayTransport, tenant: tenant, pageSize: options.pageSize, timeout: timeout)
-  let registryCall = try registryListCall(registry: registry, tenant: tenant, pageSize: options.pageSize, timeout: timeout)
+  let load = LoadClient(executable: options.loadClient)
+  let gatewayList = try gatewayListRequest(tenant: tenant, target: targets.gateway, pageSize: options.pageSize)
+  let registryList = try registryListRequest(tenant: tenant, target: targets.registry, pageSize: options.pageSize)
 
   var pgbenchCells: [String: Cell] = [:]
   var gatewayCells: [String: Cell] = [:]
@@ -168,14 +166,14 @@ func measureAll(
           clients: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, cpu: cpu)
       case "gateway":
         note("ListModels through the gateway, \(concurrency) callers")
-        gatewayCells[key] = await measureCallerCell(
-          "gateway", concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, cpu: cpu,
-          call: gatewayCall)
+        gatewayCells[key] = try load.measure(
+          gatewayList, pageSize: options.pageSize, timeout: callTimeout, concurrency: concurrency, seconds: options.seconds,
+          warmUpSeconds: options.warmUpSeconds, cpu: cpu)
       default:
         note("ListModels to the registry directly (its listing cache off), \(concurrency) callers")
-        registryCells[key] = await measureCallerCell(
-          "registry", concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, cpu: cpu,
-          call: registryCall)
+        registryCells[key] = try load.measure(
+          registryList, pageSize: options.pageSize, timeout: callTimeout, concurrency: concurrency, seconds: options.seconds,
+          warmUpSeconds: options.warmUpSeconds, cpu: cpu)
       }
     }
   }
@@ -204,10 +202,10 @@ func measureAll(
       + " `registry directly` cells call a second registry with the cache off, which runs pgbench's transaction on every call")
   notes.append("every cell lists the first page only; the walk covers the others once")
   notes.append(
-    "the callers send a request encoded once, straight through the shim client transport (unaryCall, as the gateway calls"
-      + " the registry), and check each answer on the wire (\(options.pageSize) models and a next-page token, counted off its"
-      + " encoding) without decoding the models, as pgbench does not build objects from its rows; the walk decodes every"
-      + " page, through the generated client")
+    "the callers are list_load, in C++ over grpc C++ (as pgbench, the limit's load, is in C): one process per cell,"
+      + " counted in `bench`, sending a request encoded once and checking each answer on the wire (\(options.pageSize) models"
+      + " and a next-page token, counted off its encoding) without decoding the models, as pgbench does not build objects"
+      + " from its rows; the walk decodes every page, through the generated Swift client")
   // Only a sort of the page itself counts: the labels' and aliases' subplans sort a few rows each.
   if plan.prefix(while: { !$0.contains("SubPlan") }).contains(where: { $0.contains("Sort") }) {
     notes.append(
@@ -231,6 +229,7 @@ func parseRun(_ arguments: ArraySlice<String>) throws -> Options {
     case "--models": options.models = max(1, try flags.wholeNumber(after: flag))
     case "--page-size": options.pageSize = min(1_000, max(1, try flags.wholeNumber(after: flag)))
     case "--no-fsync": options.fsync = false
+    case "--load-client": options.loadClient = try flags.path(after: flag)
     default: return false
     }
     return true
@@ -243,6 +242,6 @@ func parseRun(_ arguments: ArraySlice<String>) throws -> Options {
 await runBench(
   usage: [
     "usage: gateway-bench run [--seconds S] [--warm-up S] [--json PATH] [--bin-dir DIR] [--pool-size N]"
-      + " [--models N] [--page-size N] [--no-fsync]"
+      + " [--models N] [--page-size N] [--no-fsync] [--load-client PATH]"
   ],
   commands: ["run": { try await run(try parseRun($0)) }])
