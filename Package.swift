@@ -134,7 +134,7 @@ let package = Package(
     // The quota service as other services call it: reserve, commit and release stock resources.
     .target(
       name: "QuotaClient",
-      dependencies: ["MaaSContracts", "MaaSRuntime", "GRPCShimTransport", grpcCore, swiftProtobuf],
+      dependencies: ["MaaSContracts", "MaaSRuntime", "GRPCShimTransport", grpcCore, grpcProtobuf, swiftProtobuf],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -272,6 +272,11 @@ let package = Package(
         grpcCore,
         logging,
       ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "QuotaClientTests",
+      dependencies: ["QuotaClient", "GRPCShimTransport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

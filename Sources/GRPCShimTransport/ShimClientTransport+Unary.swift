@@ -15,7 +15,7 @@ extension ShimClientTransport {
   /// - Throws: `RPCError`: the server's status and trailers when not OK (CANCELLED when the
   ///   calling task is cancelled, DEADLINE_EXCEEDED past the deadline, UNAVAILABLE when the
   ///   server cannot be reached); UNIMPLEMENTED when an OK answer holds no message or several, as
-  ///   GRPCCore's client says; FAILED_PRECONDITION once the transport is shutting down.
+  ///   GRPCCore's client says; UNAVAILABLE once the transport is shutting down.
   public func unaryCall(_ request: [UInt8], metadata: Metadata, descriptor: MethodDescriptor) async throws -> [UInt8] {
     let unary = MethodDescriptor(service: descriptor.service, method: descriptor.method, type: .unary)
     return try await self.withCall(descriptor: unary) { call in

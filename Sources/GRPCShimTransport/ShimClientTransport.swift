@@ -103,7 +103,7 @@ public final class ShimClientTransport: ClientTransport, Sendable {
 
   /// Runs `body` with a new call of `descriptor`, counted among the open ones (a graceful
   /// shutdown waits for it) until `body` returns; a cancelled caller cancels the RPC, which the
-  /// server sees as a cancellation. Throws FAILED_PRECONDITION once the transport is shutting down.
+  /// server sees as a cancellation. Throws UNAVAILABLE once the transport is shutting down.
   func withCall<T: Sendable>(
     descriptor: MethodDescriptor, _ body: (ClientCall) async throws -> T
   ) async throws -> T {
@@ -115,7 +115,10 @@ public final class ShimClientTransport: ClientTransport, Sendable {
       return state.nextID
     }
     guard let id else {
-      throw RPCError(code: .failedPrecondition, message: "The client transport is closed.")
+      // UNAVAILABLE, as grpc-swift-nio-transport's closed channel answers: nothing was sent, so
+      // nothing was decided. (FAILED_PRECONDITION, as this said before, is what a service answers
+      // about its own state; the quota client took it for "the reservation is gone".)
+      throw RPCError(code: .unavailable, message: "The client transport is closed.")
     }
     defer {
       call.release()

@@ -1,21 +1,32 @@
-public import GRPCCore
-public import MaaSContracts
-import GRPCShimTransport
+import GRPCCore
+import GRPCProtobuf
+public import GRPCShimTransport
+import MaaSContracts
 import SwiftProtobuf
 
 /// The quota service (`maas.quota.v1.Quota`) over gRPC: what `maas-registry` and
-/// `maas-scheduler` use, through an `UpstreamClient`.
+/// `maas-scheduler` use, through an `UpstreamClient`'s transport called straight through
+/// (`ShimClientTransport.unaryCall`, as the gateway calls quota), or any other `UnaryChannel`.
 ///
 /// Every call carries `timeout` as its deadline, so an unreachable or stuck quota service is
 /// UNAVAILABLE within it, never a hang.
-public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
-  let client: Maas_Quota_V1_Quota.Client<Transport>
+public struct GRPCQuotaGate: QuotaGate {
+  private let channel: any UnaryChannel
   /// The `timeout` every call sends, enforced by grpc C++ (`CallTimeout`).
   private let metadata: Metadata
 
-  public init(client: Maas_Quota_V1_Quota.Client<Transport>, timeout: Duration = .seconds(5)) {
-    self.client = client
+  public init(channel: some UnaryChannel, timeout: Duration = .seconds(5)) {
+    self.channel = channel
     self.metadata = CallTimeout(timeout).metadata
+  }
+
+  /// One call of `method`, through the channel.
+  private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+    _ method: MethodDescriptor, _ request: Request, answering: Response.Type
+  ) async throws -> Response {
+    try await self.channel.unary(
+      request, metadata: self.metadata, descriptor: method, serializer: ProtobufSerializer<Request>(),
+      deserializer: ProtobufDeserializer<Response>())
   }
 
   public func reserve(tenant: String, stock: QuotaStock, amount: Int64, ttl: Duration, idempotencyKey: String) async throws
@@ -46,7 +57,9 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
       $0.idempotencyKey = idempotencyKey
     }
     finish(&request)
-    return try await Self.translating(reservation: false) { [request] in try await client.reserve(request, metadata: metadata).id }
+    return try await Self.translating(reservation: false) { [request] in
+      try await self.call(Maas_Quota_V1_Quota.Method.Reserve.descriptor, request, answering: Maas_Quota_V1_Reservation.self).id
+    }
   }
 
   public func commit(tenant: String, reservationID: String, idempotencyKey: String) async throws {
@@ -55,7 +68,9 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
       $0.reservationID = reservationID
       $0.idempotencyKey = idempotencyKey
     }
-    _ = try await Self.translating(reservation: true) { try await client.commit(request, metadata: metadata) }
+    _ = try await Self.translating(reservation: true) {
+      try await self.call(Maas_Quota_V1_Quota.Method.Commit.descriptor, request, answering: Maas_Quota_V1_Reservation.self)
+    }
   }
 
   public func release(tenant: String, reservationID: String, idempotencyKey: String) async throws {
@@ -64,7 +79,9 @@ public struct GRPCQuotaGate<Transport: ClientTransport>: QuotaGate {
       $0.reservationID = reservationID
       $0.idempotencyKey = idempotencyKey
     }
-    _ = try await Self.translating(reservation: true) { try await client.release(request, metadata: metadata) }
+    _ = try await Self.translating(reservation: true) {
+      try await self.call(Maas_Quota_V1_Quota.Method.Release.descriptor, request, answering: Maas_Quota_V1_Reservation.self)
+    }
   }
 
   /// The quota service's statuses as `QuotaGateError`s.

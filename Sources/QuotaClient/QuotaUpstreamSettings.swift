@@ -1,5 +1,4 @@
 public import GRPCShimTransport
-import MaaSContracts
 public import MaaSRuntime
 
 /// How a service reaches the quota service and holds stock there, read from its
@@ -40,8 +39,8 @@ public struct QuotaUpstreamSettings: Sendable, Hashable {
 
   /// The quota client as a lifecycle service (run it in the background group, so it stops after
   /// the work that uses it) and the gate over it.
-  public func connect() -> (upstream: UpstreamClient, gate: GRPCQuotaGate<ShimClientTransport>) {
+  public func connect() -> (upstream: UpstreamClient, gate: GRPCQuotaGate) {
     let upstream = UpstreamClient(target: target)
-    return (upstream, GRPCQuotaGate(client: Maas_Quota_V1_Quota.Client(wrapping: upstream.client), timeout: timeout))
+    return (upstream, GRPCQuotaGate(channel: upstream.transport, timeout: timeout))
   }
 }

@@ -121,7 +121,8 @@ struct ShimUnaryCallTests {
       let drained = try await inFlight.value
       #expect(drained.text == "drained")
       let error = await #expect(throws: RPCError.self) { try await get(transport, .init()) }
-      #expect(error?.code == .failedPrecondition)
+      #expect(error?.code == .unavailable)
+      #expect(error?.message == "The client transport is closed.")
     }
   }
 }

@@ -178,10 +178,10 @@ func withService(_ name: String, quotaTimeout: Duration = .seconds(5), _ body: (
 {
   try await withDatabase("\(name)_quota", plan: try QuotaSchema.plan(serviceRole: "maas_app")) { quotaApp, _ in
     let quotaStore = QuotaStore(pool: quotaApp, policy: QuotaPolicy(), logger: quietLogger)
-    try await withLoopbackServer(services: [QuotaRPCService(store: quotaStore, logger: quietLogger)]) { quotaClient, _ in
+    try await withLoopbackServer(services: [QuotaRPCService(store: quotaStore, logger: quietLogger)]) { quotaClient, quotaServer in
       let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
       try await withDatabase("\(name)_registry", plan: try RegistrySchema.plan(serviceRole: "maas_app")) { app, owner in
-        let store = RegistryStore(pool: app, quota: GRPCQuotaGate(client: quota, timeout: quotaTimeout), logger: quietLogger)
+        let store = RegistryStore(pool: app, quota: GRPCQuotaGate(channel: quotaServer.clientTransport, timeout: quotaTimeout), logger: quietLogger)
         let service = RegistryRPCService(store: store, tokens: testTokens, logger: quietLogger)
         try await withLoopbackServer(services: [service]) { client, _ in
           try await body(ServiceFixture(

@@ -12,39 +12,6 @@ import SwiftProtobuf
 // gateway's CPU per ListModels (profiled at 64 callers). `PassThroughTests` checks that each pair
 // of messages passed through reads the same either way.
 
-/// Unary calls with coders of the caller's choosing, on a client whose transport type the
-/// gateway does not need to know.
-protocol UnaryChannel: Sendable {
-  /// One unary call; its response message, or the status it failed with (`RPCError`).
-  func unary<Request: Sendable, Response: Sendable>(
-    _ request: Request, metadata: Metadata, descriptor: MethodDescriptor, serializer: some MessageSerializer<Request>,
-    deserializer: some MessageDeserializer<Response>
-  ) async throws -> Response
-}
-
-extension GRPCClient: UnaryChannel {
-  func unary<Request: Sendable, Response: Sendable>(
-    _ request: Request, metadata: Metadata, descriptor: MethodDescriptor, serializer: some MessageSerializer<Request>,
-    deserializer: some MessageDeserializer<Response>
-  ) async throws -> Response {
-    try await self.unary(
-      request: ClientRequest(message: request, metadata: metadata), descriptor: descriptor, serializer: serializer,
-      deserializer: deserializer, options: .defaults
-    ) { try $0.message }
-  }
-}
-
-extension ShimClientTransport: UnaryChannel {
-  func unary<Request: Sendable, Response: Sendable>(
-    _ request: Request, metadata: Metadata, descriptor: MethodDescriptor, serializer: some MessageSerializer<Request>,
-    deserializer: some MessageDeserializer<Response>
-  ) async throws -> Response {
-    let bytes: [UInt8] = try serializer.serialize(request)
-    let answer = try await self.unaryCall(bytes, metadata: metadata, descriptor: descriptor)
-    return try deserializer.deserialize(answer)
-  }
-}
-
 // MARK: - The list methods, passed through
 
 extension GatewayRPCService {

@@ -61,7 +61,7 @@ func withStack(_ name: String, _ body: (Stack) async throws -> Void) async throw
   try await withQuotaService("\(name)_q") { quotaService in
     try await withLoopbackServer(services: [quotaService]) { quotaClient, quotaServer in
       let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
-      try await withRegistryService("\(name)_r", quota: quota) { registryService in
+      try await withRegistryService("\(name)_r", quota: quotaServer.clientTransport) { registryService in
         try await withLoopbackServer(services: [registryService]) { registryClient, registryServer in
           try await withGatewayDatabase("\(name)_g") { db in
             let settings = GatewaySettings(
@@ -87,10 +87,10 @@ func withStack(_ name: String, _ body: (Stack) async throws -> Void) async throw
 
 /// The real registry service on a database of its own, calling `quota` over gRPC.
 func withRegistryService(
-  _ name: String, quota: Maas_Quota_V1_Quota.Client<ShimClientTransport>, _ body: (RegistryRPCService) async throws -> Void
+  _ name: String, quota: ShimClientTransport, _ body: (RegistryRPCService) async throws -> Void
 ) async throws {
   try await withMigratedDatabase(named: name, plan: try RegistrySchema.plan(serviceRole: "maas_app")) { db in
-    let store = RegistryStore(pool: db.app, quota: GRPCQuotaGate(client: quota, timeout: .seconds(5)), logger: quietLogger)
+    let store = RegistryStore(pool: db.app, quota: GRPCQuotaGate(channel: quota, timeout: .seconds(5)), logger: quietLogger)
     try await body(RegistryRPCService(store: store, tokens: PageTokens(secret: "stack-tests-page-token-secret"), logger: quietLogger))
   }
 }

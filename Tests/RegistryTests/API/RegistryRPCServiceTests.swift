@@ -194,7 +194,7 @@ struct RegistryRPCServiceTests {
     try await withDatabase("registry_api_quota_down", plan: try RegistrySchema.plan(serviceRole: "maas_app")) { app, owner in
       // Nothing listens on the quota target: port 1 on loopback.
       try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:1")) { upstream in
-        let gate = GRPCQuotaGate(client: Maas_Quota_V1_Quota.Client(wrapping: upstream), timeout: .seconds(2))
+        let gate = GRPCQuotaGate(channel: upstream, timeout: .seconds(2))
         let store = RegistryStore(pool: app, quota: gate, logger: quietLogger)
         let started = ContinuousClock.now
         let command = try CreateModelCommand.validate(tenantID: "acme", name: "llama", description: "", labels: [:], idempotencyKey: "k").get()

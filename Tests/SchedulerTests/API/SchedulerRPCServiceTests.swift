@@ -19,10 +19,10 @@ struct SchedulerRPCServiceTests {
   ) async throws {
     try await withMigratedDatabase(named: "\(name)_q", plan: try QuotaSchema.plan(serviceRole: "maas_app")) { quotaDB in
       let quotaService = QuotaRPCService(store: QuotaStore(pool: quotaDB.app, policy: QuotaPolicy(), logger: quietLogger), logger: quietLogger)
-      try await withLoopbackServer(services: [quotaService]) { quotaClient, _ in
+      try await withLoopbackServer(services: [quotaService]) { quotaClient, quotaServer in
         let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
         try await withMigratedDatabase(named: "\(name)_s", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-          let store = SchedulerStore(pool: db.app, quota: GRPCQuotaGate(client: quota), logger: quietLogger)
+          let store = SchedulerStore(pool: db.app, quota: GRPCQuotaGate(channel: quotaServer.clientTransport), logger: quietLogger)
           try await withLoopbackServer(services: [SchedulerRPCService(store: store, logger: quietLogger)]) { client, _ in
             try await body(Maas_Scheduler_V1_Scheduler.Client(wrapping: client), quota)
           }

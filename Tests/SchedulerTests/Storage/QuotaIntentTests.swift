@@ -105,7 +105,7 @@ struct QuotaIntentTests {
   func realQuotaServiceHoldIsGivenBack() async throws {
     try await withMigratedDatabase(named: "scheduler_intents_q", plan: try QuotaSchema.plan(serviceRole: "maas_app")) { quotaDB in
       let quotaService = QuotaRPCService(store: QuotaStore(pool: quotaDB.app, policy: QuotaPolicy(), logger: quietLogger), logger: quietLogger)
-      try await withLoopbackServer(services: [quotaService]) { quotaClient, _ in
+      try await withLoopbackServer(services: [quotaService]) { quotaClient, quotaServer in
         let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
         _ = try await quota.setLimits(.with {
           $0.tenantID = "acme"
@@ -119,7 +119,7 @@ struct QuotaIntentTests {
         try await withMigratedDatabase(named: "scheduler_intents_s", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
           let clock = TestClock()
           let store = SchedulerStore(
-            pool: db.app, quota: GRPCQuotaGate(client: quota), heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
+            pool: db.app, quota: GRPCQuotaGate(channel: quotaServer.clientTransport), heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
           _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
           let command = ScheduleCommand(tenantID: "acme", workloadID: "llama", request: exclusive(1, 2))
           // What a replica that stopped inside this Schedule left: its intent, and the quota it
