@@ -54,36 +54,28 @@ final class ConnectionCore {
   /// server still runs each statement only once the one before it has finished, so each takes its
   /// own snapshot (under READ COMMITTED, one that includes what others committed while an earlier
   /// statement waited for a lock).
-  /// - Returns: each statement's result, in order.
-  /// - Throws: the first failure among `before`, the statements and `after`.
+  /// - Parameter committedFirst: a transaction of its own (its BEGIN and settings, one
+  ///   statement, its COMMIT) sent ahead of the rest: its COMMIT runs before `before` begins,
+  ///   so it stays committed whatever happens after. If it fails, the server skips the rest and
+  ///   is left in its aborted transaction, which the caller rolls back.
+  /// - Returns: each statement's result, in order (not `committedFirst`'s).
+  /// - Throws: the first failure among `committedFirst`, `before`, the statements and `after`.
   func query(
-    _ statements: [(sql: String, parameters: [PostgresParameter])], before: [PipelineStep], after: [PipelineStep]
+    _ statements: [(sql: String, parameters: [PostgresParameter])], before: [PipelineStep], after: [PipelineStep],
+    committedFirst: (before: [PipelineStep], statement: (sql: String, parameters: [PostgresParameter]), after: [PipelineStep])? = nil
   ) throws -> [ResultHandle] {
     let start = ContinuousClock.now
     defer { self.logIfSlow(statements.map(\.sql).joined(separator: "; "), since: start) }
     self.deallocateEvicted()
-    var steps = before
+    var steps: [PipelineStep] = []
     var owned: [(steps: Range<Int>, prepared: (key: StatementKey, new: Bool)?)] = []
-    for (sql, parameters) in statements {
-      let first = steps.count
-      var prepared: (key: StatementKey, new: Bool)?
-      if self.statements.capacity > 0 {
-        let key = StatementKey(sql: sql, types: parameters.map(\.type.oid))
-        if let name = self.statements.lookup(key) {
-          steps.append(.executePrepared(name: name, sql: sql, parameters: parameters))
-          prepared = (key, false)
-        } else {
-          let (name, evicted) = self.statements.insert(key)
-          if let evicted { self.statements.pendingDeallocation.append(evicted) }
-          steps.append(.prepare(name: name, sql: sql, types: key.types))
-          steps.append(.executePrepared(name: name, sql: sql, parameters: parameters))
-          prepared = (key, true)
-        }
-      } else {
-        steps.append(.execute(sql: sql, parameters: parameters))
-      }
-      owned.append((first..<steps.count, prepared))
+    if let committedFirst {
+      steps += committedFirst.before
+      owned.append(self.append(committedFirst.statement, to: &steps))
+      steps += committedFirst.after
     }
+    steps += before
+    for statement in statements { owned.append(self.append(statement, to: &steps)) }
     steps += after
     let results = try self.pq.pipeline(steps, atomically: true)
     for (range, prepared) in owned {
@@ -96,7 +88,31 @@ final class ConnectionCore {
     }
     // With one sync point, the first failure is the one that made the server skip the rest.
     for result in results { _ = try result.get() }
-    return try owned.map { try results[$0.steps.upperBound - 1].get() }
+    return try owned.dropFirst(committedFirst == nil ? 0 : 1).map { try results[$0.steps.upperBound - 1].get() }
+  }
+
+  /// Appends the steps that run `statement`: its prepared statement when the cache has it, else
+  /// PREPARE then the execution (the cache taking it), or a plain execution with the cache off.
+  /// - Returns: the steps it took, and the cache entry it used.
+  private func append(
+    _ statement: (sql: String, parameters: [PostgresParameter]), to steps: inout [PipelineStep]
+  ) -> (steps: Range<Int>, prepared: (key: StatementKey, new: Bool)?) {
+    let (sql, parameters) = statement
+    let first = steps.count
+    guard self.statements.capacity > 0 else {
+      steps.append(.execute(sql: sql, parameters: parameters))
+      return (first..<steps.count, nil)
+    }
+    let key = StatementKey(sql: sql, types: parameters.map(\.type.oid))
+    if let name = self.statements.lookup(key) {
+      steps.append(.executePrepared(name: name, sql: sql, parameters: parameters))
+      return (first..<steps.count, (key, false))
+    }
+    let (name, evicted) = self.statements.insert(key)
+    if let evicted { self.statements.pendingDeallocation.append(evicted) }
+    steps.append(.prepare(name: name, sql: sql, types: key.types))
+    steps.append(.executePrepared(name: name, sql: sql, parameters: parameters))
+    return (first..<steps.count, (key, true))
   }
 
   /// BEGIN and the transaction's settings (`set_config(name, value, true)`, that is SET LOCAL),

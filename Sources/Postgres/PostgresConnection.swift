@@ -154,17 +154,26 @@ public final class PostgresConnection: PostgresQueryable, Sendable {
   /// Several statements in one round trip, with the transaction's BEGIN and settings
   /// (`beginning`) before them and COMMIT (`committing`) after them; each runs once the one
   /// before it has finished, and if one fails, the later ones do not run.
+  /// - Parameter committedFirst: a statement run and committed ahead of them, in a transaction
+  ///   of its own begun as `beginning` says (which it needs), in the same round trip.
   /// - Returns: each statement's rows, in order.
   func query(
     _ statements: [PostgresStatement],
-    beginning: (sql: String, settings: [(name: String, value: String)])?, committing: Bool
+    beginning: (sql: String, settings: [(name: String, value: String)])?, committing: Bool,
+    committedFirst: PostgresStatement? = nil
   ) async throws -> [PostgresRows] {
     let encoded = try statements.map { (sql: $0.sql, parameters: try Self.encode($0.parameters, sql: $0.sql)) }
     let before = try beginning.map { try ConnectionCore.beginSteps($0.sql, settings: $0.settings) } ?? []
     let after: [PipelineStep] = committing ? [.execute(sql: "COMMIT", parameters: [])] : []
+    let first = try committedFirst.map { statement in
+      (
+        before: before, statement: (sql: statement.sql, parameters: try Self.encode(statement.parameters, sql: statement.sql)),
+        after: [PipelineStep.execute(sql: "COMMIT", parameters: [])]
+      )
+    }
     // A COMMIT on its way is not cancelled: that would leave its outcome unknown for no gain.
-    let results = try await self.run(sql: statements.first?.sql, cancellable: !committing) { core in
-      try core.query(encoded, before: before, after: after)
+    let results = try await self.run(sql: statements.first?.sql, cancellable: !committing && first == nil) { core in
+      try core.query(encoded, before: before, after: after, committedFirst: first)
     }
     return results.map { PostgresRows(result: $0) }
   }

@@ -90,6 +90,27 @@ public final class PostgresTransaction: PostgresQueryable, Sendable {
     }
   }
 
+  /// `queryBatch` as the transaction's first round trip, with `committedFirst` run ahead of it
+  /// as a transaction of its own (this one's BEGIN and settings, the statement, COMMIT), in the
+  /// same round trip: for a write that must be committed before this transaction's work goes on
+  /// outside the database (the scheduler's quota intent, before its quota call), for no round
+  /// trip of its own. It commits even when the statements then fail.
+  ///
+  /// - Throws: `committedFirst`'s error when it fails (the statements then fail too, and the
+  ///   transaction is rolled back); as `queryBatch` for the statements; `.invalidUse` when the
+  ///   transaction has already begun.
+  public func queryBatch(_ statements: [PostgresStatement], committedFirst: PostgresStatement) async throws -> [PostgresRows] {
+    guard let first = statements.first else { return [] }
+    return try await self.running(first.sql, committing: false) { pendingStart in
+      guard let pendingStart else {
+        throw PostgresError(
+          kind: .invalidUse, message: "a statement committed first must go with the transaction's first round trip",
+          statement: committedFirst.sql)
+      }
+      return try await self.connection.query(statements, beginning: pendingStart, committing: false, committedFirst: committedFirst)
+    }
+  }
+
   private func run(_ sql: String, _ parameters: [(any PostgresEncodable)?], committing: Bool) async throws -> PostgresRows {
     try await self.running(sql, committing: committing) { pendingStart in
       if pendingStart == nil && !committing {

@@ -202,6 +202,74 @@ struct TransactionTests {
     }
   }
 
+  @Test("A statement committed first goes out with the batch and BEGIN in one round trip, and stays committed when the transaction rolls back")
+  func committedFirstInOneRoundTrip() async throws {
+    try await withPool { pool in
+      _ = try await pool.execute("CREATE TABLE tx_first_intent (name text PRIMARY KEY, tenant text NOT NULL)")
+      _ = try await pool.execute("CREATE TABLE tx_first_work (name text PRIMARY KEY)")
+      let before = pool.roundTrips
+      let rows = try await pool.transaction(tenant: "acme") { tx in
+        try await tx.queryBatch(
+          [
+            PostgresStatement("SELECT count(*)::bigint FROM tx_first_intent"),
+            PostgresStatement("INSERT INTO tx_first_work VALUES ($1)", ["work"]),
+          ],
+          committedFirst: PostgresStatement(
+            "INSERT INTO tx_first_intent VALUES ($1, current_setting('maas.tenant_id'))", ["intent"]))
+      }
+      // The intent, BEGIN and the batch in one round trip, then COMMIT.
+      #expect(pool.roundTrips - before == 2)
+      // The batch sees the intent (committed before it began), written with the transaction's settings.
+      #expect(try rows[0][0].decode(Int64.self, at: 0) == 1)
+      #expect(try await pool.query("SELECT tenant FROM tx_first_intent", [])[0].decode(String.self, at: 0) == "acme")
+
+      // A transaction that fails after it keeps the intent and writes nothing of its own.
+      await #expect(throws: PostgresError.self) {
+        try await pool.transaction { tx in
+          _ = try await tx.queryBatch(
+            [PostgresStatement("INSERT INTO tx_first_work VALUES ($1)", ["work"])],
+            committedFirst: PostgresStatement("INSERT INTO tx_first_intent VALUES ($1, 'x')", ["kept"]))
+        }
+      }
+      let intents = try await pool.query("SELECT name FROM tx_first_intent ORDER BY name", []).map { try $0.decode(String.self, at: 0) }
+      #expect(intents == ["intent", "kept"])
+      #expect(try await pool.query("SELECT count(*)::bigint FROM tx_first_work", [])[0].decode(Int64.self, at: 0) == 1)
+    }
+  }
+
+  @Test("A statement committed first that fails fails the batch, which runs nothing, and the connection is clean after")
+  func failingCommittedFirst() async throws {
+    try await withPool { pool in
+      _ = try await pool.execute("CREATE TABLE tx_first_taken (name text PRIMARY KEY)")
+      _ = try await pool.execute("CREATE TABLE tx_first_after (name text PRIMARY KEY)")
+      _ = try await pool.execute("INSERT INTO tx_first_taken VALUES ('taken')")
+      let error = await #expect(throws: PostgresError.self) {
+        try await pool.transaction { tx in
+          _ = try await tx.queryBatch(
+            [PostgresStatement("INSERT INTO tx_first_after VALUES ($1)", ["after"])],
+            committedFirst: PostgresStatement("INSERT INTO tx_first_taken VALUES ($1)", ["taken"]))
+        }
+      }
+      #expect(error?.isUniqueViolation == true)
+      #expect(try await pool.query("SELECT count(*)::bigint FROM tx_first_after", [])[0].decode(Int64.self, at: 0) == 0)
+      // Only as the first round trip of a transaction.
+      let misuse = await #expect(throws: PostgresError.self) {
+        try await pool.transaction { tx in
+          _ = try await tx.execute("INSERT INTO tx_first_after VALUES ($1)", ["a"])
+          _ = try await tx.queryBatch(
+            [PostgresStatement("SELECT 1")], committedFirst: PostgresStatement("INSERT INTO tx_first_taken VALUES ($1)", ["b"]))
+        }
+      }
+      #expect(misuse?.kind == .invalidUse)
+      let names = try await pool.query("SELECT name FROM tx_first_taken UNION ALL SELECT name FROM tx_first_after", [])
+      #expect(try names.map { try $0.decode(String.self, at: 0) } == ["taken"])
+      // Every connection of the pool is usable again.
+      for _ in 0..<4 {
+        try await pool.transaction { tx in _ = try await tx.queryAndCommit("SELECT 1", []) }
+      }
+    }
+  }
+
   @Test("A batch statement that starts after an earlier one waited for a lock sees what the lock's holder committed meanwhile")
   func batchSeesWhatTheLockHolderCommitted() async throws {
     try await withPool { pool in

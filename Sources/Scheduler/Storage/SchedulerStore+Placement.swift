@@ -7,11 +7,12 @@ import Synchronization
 struct PlacementConflict: Error {}
 
 /// The quota a Schedule took, kept across its attempts (and a transaction body run again after a
-/// serialization failure), so that it is taken once and given back once; and whether its quota
-/// intent is written.
+/// serialization failure), so that it is taken once and given back once; and where its quota
+/// intent stands.
 final class TakenQuota: Sendable {
   private struct State {
     var reservation: String?
+    var intentSent = false
     var intentWritten = false
   }
 
@@ -21,9 +22,19 @@ final class TakenQuota: Sendable {
 
   func record(_ reservation: String) { state.withLock { $0.reservation = reservation } }
 
+  /// The intent may be written: it was sent (a Schedule that ends without its allocation deletes it).
+  var intentSent: Bool { state.withLock { $0.intentSent } }
+  /// The intent is known to be written (later attempts do not send it again).
   var intentWritten: Bool { state.withLock { $0.intentWritten } }
 
-  func recordIntent() { state.withLock { $0.intentWritten = true } }
+  func recordIntentSent() { state.withLock { $0.intentSent = true } }
+
+  func recordIntent() {
+    state.withLock {
+      $0.intentSent = true
+      $0.intentWritten = true
+    }
+  }
 }
 
 extension SchedulerStore {
@@ -50,7 +61,7 @@ extension SchedulerStore {
   /// Before its first commit, the Schedule's quota intent is written (see
   /// SchedulerStore+QuotaIntents.swift): what repairs the quota if this replica dies inside it.
   ///
-  /// Round trips: three to Postgres (one for the intent), one to the quota service.
+  /// Round trips: two to Postgres (the intent goes with the first), one to the quota service.
   ///
   /// - Throws: `.invalidRequest`, `.capacityExhausted`, `.workloadTaken`, `.quotaExhausted`,
   ///   `.quotaTenantUnknown`, `.quotaUnavailable`, `.contention`, `.intentSettled`; `PostgresError`.
@@ -263,10 +274,11 @@ extension SchedulerStore {
   func commit(
     _ command: ScheduleCommand, _ placements: [ReplicaPlacement], id: UUID, quotaTaken: TakenQuota
   ) async throws -> CommitOutcome {
-    if !quotaTaken.intentWritten {
-      try await writeQuotaIntent(id, for: command)
-      quotaTaken.recordIntent()
-    }
+    // The quota intent goes (until it is known written) as a transaction of its own ahead of the
+    // first round trip below: committed before the quota call, for no round trip of its own. A
+    // repeated one does nothing, so an attempt that does not know whether it was written sends it again.
+    let intent = quotaTaken.intentWritten ? nil : quotaIntent(id, for: command)
+    if intent != nil { quotaTaken.recordIntentSent() }
     let now = currentTime()
     let (lockClass, lockKey) = Self.intentLock(for: id)
     let grace = heartbeatGrace
@@ -285,7 +297,7 @@ extension SchedulerStore {
       // loop leaves the intent alone meanwhile), then, in a statement whose snapshot follows it,
       // whether the intent is still there: the loop settles only intents far older than any
       // live Schedule, so a missing one means this Schedule took too long to trust its quota.
-      let batch = try await tx.queryBatch([
+      let statements = [
         PostgresStatement("SELECT pg_advisory_xact_lock($1, $2)", [lockClass, lockKey]),
         PostgresStatement(
           """
@@ -298,7 +310,14 @@ extension SchedulerStore {
             FROM scheduler.gpus g
            WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE
           """, [uuids, command.tenantID, command.workloadID, id]),
-      ])
+      ]
+      let batch: [PostgresRows]
+      if let intent {
+        batch = try await tx.queryBatch(statements, committedFirst: intent)
+        quotaTaken.recordIntent()
+      } else {
+        batch = try await tx.queryBatch(statements)
+      }
       let rows = batch[1]
       if try rows.first?.decode(Bool.self, at: 10) == true { return nil }
       if let first = rows.first, try !first.decode(Bool.self, at: 11) { throw SchedulerError.intentSettled }

@@ -40,22 +40,28 @@ extension SchedulerStore {
   /// that would take the quota after it, unless the quota service had taken it already (then
   /// the hold is over-counted as before intents; the quota service's own database is another).
   func writeQuotaIntent(_ id: UUID, for command: ScheduleCommand) async throws {
-    _ = try await pool.transaction(tenant: command.tenantID) { tx in
-      try await tx.queryAndCommit(
-        """
-        INSERT INTO scheduler.quota_intents (allocation_id, tenant_id, amount, create_time)
-        SELECT $1, $2, $3, $4 WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL
-        ON CONFLICT (allocation_id) DO NOTHING
-        """,
-        [id, command.tenantID, command.quotaAmount, currentTime()])
-    }
+    let intent = quotaIntent(id, for: command)
+    _ = try await pool.transaction(tenant: command.tenantID) { tx in try await tx.queryAndCommit(intent.sql, intent.parameters) }
+  }
+
+  /// The INSERT of a quota intent (a repeated one does nothing), committed without waiting for
+  /// the flush; run under its tenant. `commit` sends it ahead of its transaction's first round
+  /// trip, `writeQuotaIntent` on its own.
+  func quotaIntent(_ id: UUID, for command: ScheduleCommand) -> PostgresStatement {
+    PostgresStatement(
+      """
+      INSERT INTO scheduler.quota_intents (allocation_id, tenant_id, amount, create_time)
+      SELECT $1, $2, $3, $4 WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL
+      ON CONFLICT (allocation_id) DO NOTHING
+      """,
+      [id, command.tenantID, command.quotaAmount, currentTime()])
   }
 
   /// Deletes the intent (if `taken` says it was written) of a Schedule that ended without its
   /// allocation and without a hold left to give back (refused, or found the workload placed), so
   /// the loop does not ask the quota service about it. A failure leaves it to the loop.
   func dropQuotaIntent(_ id: UUID, of command: ScheduleCommand, _ taken: TakenQuota) async {
-    guard taken.intentWritten else { return }
+    guard taken.intentSent else { return }
     let tenant = command.tenantID
     do {
       _ = try await pool.transaction(tenant: tenant) { tx in

@@ -65,6 +65,18 @@ struct QuotaIntentTests {
     }
   }
 
+  @Test("a Schedule's intent goes with its transaction's first round trip: two round trips to Postgres in all")
+  func intentGoesWithTheFirstRoundTrip() async throws {
+    try await withIntentStore(named: "scheduler_intents_round_trips") { store, _, _, owner in
+      // The first loads the index; the second is a Schedule as the hot path makes it.
+      _ = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w1", request: exclusive(1, 1)))
+      let before = store.pool.roundTrips
+      let placed = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w2", request: exclusive(1, 1)))
+      #expect(store.pool.roundTrips - before == 2, "the intent with the GPU locks, then the write with COMMIT")
+      #expect(try await intents(owner).contains(placed.id))
+    }
+  }
+
   @Test("an intent whose Schedule still holds its lock is left alone until that transaction ends")
   func lockedIntentIsSkipped() async throws {
     try await withIntentStore(named: "scheduler_intents_locked") { store, quota, clock, owner in
