@@ -134,7 +134,7 @@ let package = Package(
     // The quota service as other services call it: reserve, commit and release stock resources.
     .target(
       name: "QuotaClient",
-      dependencies: ["MaaSContracts", "MaaSRuntime", "GRPCShimTransport", grpcCore, grpcProtobuf, swiftProtobuf],
+      dependencies: ["MaaSContracts", "MaaSRuntime", "GRPCShimTransport", grpcCore, swiftProtobuf],
       swiftSettings: swiftSettings
     ),
     .target(

@@ -1,7 +1,7 @@
 import GRPCCore
-import GRPCProtobuf
 public import GRPCShimTransport
 import MaaSContracts
+import MaaSRuntime
 import SwiftProtobuf
 
 /// The quota service (`maas.quota.v1.Quota`) over gRPC: what `maas-registry` and
@@ -18,15 +18,6 @@ public struct GRPCQuotaGate: QuotaGate {
   public init(channel: some UnaryChannel, timeout: Duration = .seconds(5)) {
     self.channel = channel
     self.metadata = CallTimeout(timeout).metadata
-  }
-
-  /// One call of `method`, through the channel.
-  private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
-    _ method: MethodDescriptor, _ request: Request, answering: Response.Type
-  ) async throws -> Response {
-    try await self.channel.unary(
-      request, metadata: self.metadata, descriptor: method, serializer: ProtobufSerializer<Request>(),
-      deserializer: ProtobufDeserializer<Response>())
   }
 
   public func reserve(tenant: String, stock: QuotaStock, amount: Int64, ttl: Duration, idempotencyKey: String) async throws
@@ -58,7 +49,9 @@ public struct GRPCQuotaGate: QuotaGate {
     }
     finish(&request)
     return try await Self.translating(reservation: false) { [request] in
-      try await self.call(Maas_Quota_V1_Quota.Method.Reserve.descriptor, request, answering: Maas_Quota_V1_Reservation.self).id
+      try await self.channel.unary(
+        request, metadata: self.metadata, descriptor: Maas_Quota_V1_Quota.Method.Reserve.descriptor,
+        answering: Maas_Quota_V1_Reservation.self).id
     }
   }
 
@@ -69,7 +62,9 @@ public struct GRPCQuotaGate: QuotaGate {
       $0.idempotencyKey = idempotencyKey
     }
     _ = try await Self.translating(reservation: true) {
-      try await self.call(Maas_Quota_V1_Quota.Method.Commit.descriptor, request, answering: Maas_Quota_V1_Reservation.self)
+      try await self.channel.unary(
+        request, metadata: self.metadata, descriptor: Maas_Quota_V1_Quota.Method.Commit.descriptor,
+        answering: Maas_Quota_V1_Reservation.self)
     }
   }
 
@@ -80,7 +75,9 @@ public struct GRPCQuotaGate: QuotaGate {
       $0.idempotencyKey = idempotencyKey
     }
     _ = try await Self.translating(reservation: true) {
-      try await self.call(Maas_Quota_V1_Quota.Method.Release.descriptor, request, answering: Maas_Quota_V1_Reservation.self)
+      try await self.channel.unary(
+        request, metadata: self.metadata, descriptor: Maas_Quota_V1_Quota.Method.Release.descriptor,
+        answering: Maas_Quota_V1_Reservation.self)
     }
   }
 

@@ -1,4 +1,4 @@
-public import GRPCShimTransport
+import GRPCShimTransport
 public import MaaSRuntime
 
 /// How a service reaches the quota service and holds stock there, read from its

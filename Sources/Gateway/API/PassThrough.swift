@@ -1,4 +1,4 @@
-public import GRPCCore
+import GRPCCore
 import MaaSContracts
 import GRPCShimTransport
 import MaaSRuntime

@@ -1,9 +1,9 @@
 import Foundation
 import GRPCShimTransport
 import GRPCCore
-import GRPCProtobuf
 import Logging
 import MaaSContracts
+import MaaSRuntime
 import Synchronization
 
 /// Spends the API-call budget at the quota service: one unit per admitted call, each call
@@ -72,8 +72,7 @@ final class ApiCallCharger: Sendable {
     self.init(upstream: upstream, logger: logger) { request, timeout in
       _ = try await quotaTransport.unary(
         request, metadata: timeout.metadata, descriptor: Maas_Quota_V1_Quota.Method.Consume.descriptor,
-        serializer: ProtobufSerializer<Maas_Quota_V1_ConsumeRequest>(),
-        deserializer: ProtobufDeserializer<Maas_Quota_V1_ConsumeResponse>())
+        answering: Maas_Quota_V1_ConsumeResponse.self)
     }
   }
 
