@@ -8,8 +8,9 @@ import QuotaClient
 // its allocation, so a replica that dies between the two (or whose COMMIT outcome is lost and who
 // dies before it can look) leaves a committed hold that no allocation accounts for: the tenant is
 // over-counted for good. So before that transaction, the Schedule commits a row naming the
-// allocation it is about to write, the tenant and the amount (one round trip, without waiting for
-// the disk flush); the quota key is derived from the same allocation id.
+// allocation it is about to write, the tenant and the amount (a transaction of its own, sent with
+// that transaction's first round trip, without waiting for the disk flush); the quota key is
+// derived from the same allocation id.
 //
 // The maintenance loop (`reconcileQuotaIntents`) then deletes the intents whose allocation was
 // written, and for each other one older than a grace period (no live Schedule is that slow)
@@ -35,18 +36,12 @@ extension SchedulerStore {
 
   static let deleteIntent = "DELETE FROM scheduler.quota_intents WHERE tenant_id = $1 AND allocation_id = $2"
 
-  /// Commits the intent of the Schedule about to write allocation `id` (idempotent). Without
-  /// waiting for the flush: a Postgres crash that loses it also rolls back the transaction
-  /// that would take the quota after it, unless the quota service had taken it already (then
-  /// the hold is over-counted as before intents; the quota service's own database is another).
-  func writeQuotaIntent(_ id: UUID, for command: ScheduleCommand) async throws {
-    let intent = quotaIntent(id, for: command)
-    _ = try await pool.transaction(tenant: command.tenantID) { tx in try await tx.queryAndCommit(intent.sql, intent.parameters) }
-  }
-
-  /// The INSERT of a quota intent (a repeated one does nothing), committed without waiting for
-  /// the flush; run under its tenant. `commit` sends it ahead of its transaction's first round
-  /// trip, `writeQuotaIntent` on its own.
+  /// The INSERT of the intent of the Schedule about to write allocation `id` (a repeated one does
+  /// nothing), run under its tenant; `commit` sends it as a transaction of its own ahead of its
+  /// first round trip. Committed without waiting for the flush: a Postgres crash that loses it
+  /// also rolls back the transaction that would take the quota after it, unless the quota
+  /// service had taken it already (then the hold is over-counted as before intents; the quota
+  /// service's own database is another).
   func quotaIntent(_ id: UUID, for command: ScheduleCommand) -> PostgresStatement {
     PostgresStatement(
       """

@@ -171,3 +171,12 @@ struct QuotaIntentTests {
     try await owner.query("SELECT allocation_id FROM scheduler.quota_intents ORDER BY create_time", []).map { try $0.decode(UUID.self, at: 0) }
   }
 }
+
+extension SchedulerStore {
+  /// Commits a Schedule's quota intent on its own, as `commit` does ahead of its transaction: a
+  /// replica that stopped right after it.
+  fileprivate func writeQuotaIntent(_ id: UUID, for command: ScheduleCommand) async throws {
+    let intent = quotaIntent(id, for: command)
+    _ = try await pool.transaction(tenant: command.tenantID) { tx in try await tx.queryAndCommit(intent.sql, intent.parameters) }
+  }
+}
