@@ -22,7 +22,7 @@ struct LoadClient {
     _ list: ListRequest, pageSize: Int, timeout: Duration, concurrency: Int, seconds: Int, warmUpSeconds: Int,
     cpu: CPUAccounting
   ) throws -> Cell {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-bench-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(benchName)-load-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     // A FIFO rather than a file: the phase lines must be read the moment they are written, so
