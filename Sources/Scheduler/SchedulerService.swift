@@ -81,6 +81,11 @@ public enum SchedulerService {
             try await store.refreshIndex()
             store.leaveOutSilentNodes()
           },
+          // The marks of quota holds Releases gave back, every second in one statement (a stop
+          // loses at most the last second's, each costing one repeated quota release later).
+          PeriodicTask("quota release marks", every: .seconds(1), logger: logger) {
+            try await store.flushQuotaMarks()
+          },
           // Quota holds of released allocations that Release could not give back (the quota
           // service was down; younger ones are left to the Release still giving them back),
           // holds of Schedules whose COMMIT outcome was lost while the database was unreachable,

@@ -105,6 +105,24 @@ public enum SchedulerSchema {
         "REVOKE ALL ON FUNCTION due_quota_intents(timestamptz, integer) FROM PUBLIC",
         "GRANT EXECUTE ON FUNCTION due_quota_intents(timestamptz, integer) TO \"\(serviceRole)\"",
       ]),
+      Migration(5, "mark_quota_released", [
+        // Released allocations whose quota hold was given back, of every tenant, marked in one
+        // statement (see `SchedulerStore.flushQuotaMarks`). Runs as the owner, whom row-level
+        // security does not bind; sets only that flag, only on released allocations.
+        """
+        CREATE FUNCTION mark_quota_released(ids uuid[]) RETURNS integer
+          LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            WITH marked AS (
+              UPDATE scheduler.allocations a SET quota_released = true
+               WHERE a.id = ANY (ids) AND a.state = 2 AND NOT a.quota_released
+              RETURNING 1
+            )
+            SELECT count(*)::integer FROM marked
+          $$
+        """,
+        "REVOKE ALL ON FUNCTION mark_quota_released(uuid[]) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION mark_quota_released(uuid[]) TO \"\(serviceRole)\"",
+      ]),
     ])
   }
 

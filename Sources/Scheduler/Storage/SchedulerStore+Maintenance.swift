@@ -11,6 +11,8 @@ extension SchedulerStore {
   /// reservation unchanged.
   /// - Throws: a database error.
   public func releaseDueQuota(olderThan age: Duration, limit: Int = 100) async throws -> Int {
+    // Holds given back but not yet marked so are not due: mark them first.
+    try await flushQuotaMarks()
     let cutoff = currentTime().addingTimeInterval(-age.seconds)
     let due = try await pool.query(
       "SELECT tenant_id, id FROM scheduler.due_quota_releases($1, $2)", [cutoff, Int32(clamping: limit)])
@@ -22,8 +24,41 @@ extension SchedulerStore {
         try await Self.allocation(tx, tenant: tenant, .id(id), lock: false)
       }
       guard let allocation = found?.allocation else { continue }
-      if try await releaseQuota(allocation) { released += 1 }
+      if await releaseQuota(allocation) { released += 1 }
     }
+    try await flushQuotaMarks()
     return released
   }
+
+  /// Writes the marks of quota holds given back since the last flush (`releaseQuota` queues
+  /// them): one statement for every tenant's, without waiting for the WAL flush. Marks that could
+  /// not be written are queued again. Returns how many allocations were marked.
+  ///
+  /// Why not at Release: a transaction per Release only for this flag cost about 7% of the
+  /// scheduler's CPU per placement in the bench. A mark lost in a crash before its flush costs one repeated quota
+  /// release (its idempotency key makes that harmless), which `releaseDueQuota` does once the
+  /// allocation is older than its age.
+  /// - Throws: a database error.
+  @discardableResult
+  public func flushQuotaMarks() async throws -> Int {
+    let ids = pendingQuotaMarks.withLock { pending in
+      defer { pending.removeAll() }
+      return pending
+    }
+    guard !ids.isEmpty else { return 0 }
+    do {
+      let marked = try await pool.transaction { tx in
+        try await tx.queryAndCommit(
+          "SELECT scheduler.mark_quota_released($1), set_config('synchronous_commit', 'off', true)", [ids]
+        )[0].decode(Int32.self, at: 0)
+      }
+      return Int(marked)
+    } catch {
+      pendingQuotaMarks.withLock { $0.insert(contentsOf: ids, at: 0) }
+      throw error
+    }
+  }
+
+  /// How many quota holds given back wait for `flushQuotaMarks` to be marked.
+  public var pendingQuotaMarkCount: Int { pendingQuotaMarks.withLock { $0.count } }
 }

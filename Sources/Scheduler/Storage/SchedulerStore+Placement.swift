@@ -418,7 +418,7 @@ extension SchedulerStore {
   /// One transaction, two round trips: (1) with BEGIN, lock the allocation and then its GPU rows
   /// in uuid order (the order Schedule locks in); (2) subtract exactly its claims from the
   /// counters, delete its placements and mark it RELEASED, in one statement with COMMIT. Then the
-  /// quota release, and one more round trip to record that it was done.
+  /// quota release, recorded later with others (`flushQuotaMarks`).
   /// - Throws: `.allocationNotFound`; `PostgresError`.
   public func release(tenant: String, _ ref: AllocationRef) async throws -> Allocation {
     let now = currentTime()
@@ -476,15 +476,16 @@ extension SchedulerStore {
       return (allocation, quotaReleased, rows, xid)
     }
     if let xid { index.wrote(rows, xid: xid) }
-    if !quotaReleased { try await releaseQuota(allocation) }
+    if !quotaReleased { await releaseQuota(allocation) }
     return allocation
   }
 
-  /// Releases the allocation's quota reservation (not done yet, as its row said) and records
-  /// success; a failure is logged and left for the quota release retry (or a repeated Release).
+  /// Releases the allocation's quota reservation (not done yet, as its row said) and queues the
+  /// mark that records it; a failure is logged and left for the quota release retry (or a
+  /// repeated Release).
   /// - Returns: whether the hold was given back.
   @discardableResult
-  func releaseQuota(_ allocation: Allocation) async throws -> Bool {
+  func releaseQuota(_ allocation: Allocation) async -> Bool {
     do {
       try await quota.release(
         tenant: allocation.tenantID, reservationID: allocation.quotaReservationID,
@@ -499,17 +500,10 @@ extension SchedulerStore {
         metadata: ["allocation": "\(allocation.id)", "error": "\(error)"])
       return false
     }
-    // Without waiting for the flush (synchronous_commit off for this transaction only): losing
-    // the mark in a crash costs a repeated Release one more quota release, which its idempotency
-    // key makes harmless; waiting for it would cost every Release a disk flush.
-    _ = try await pool.transaction(tenant: allocation.tenantID) { tx in
-      try await tx.queryAndCommit(
-        """
-        UPDATE scheduler.allocations SET quota_released = true
-         WHERE tenant_id = $1 AND id = $2 AND set_config('synchronous_commit', 'off', true) IS NOT NULL
-        """,
-        [allocation.tenantID, allocation.id])
-    }
+    // Marked later, with every other Release's since the last flush (`flushQuotaMarks`), not in
+    // a transaction of its own: a mark lost before its flush costs one repeated quota release,
+    // which its idempotency key makes harmless.
+    pendingQuotaMarks.withLock { $0.append(allocation.id) }
     return true
   }
 

@@ -31,6 +31,9 @@ public final class SchedulerStore: Sendable {
   /// Quota holds of Schedules whose COMMIT outcome was lost with the connection and could not be
   /// looked up then (see `settleLostCommit`): reservation id -> the Schedule's tenant and workload.
   let unsettledHolds = Mutex<[String: (tenant: String, workload: String)]>([:])
+  /// Released allocations whose quota hold was given back, not yet marked so in the database
+  /// (`flushQuotaMarks` writes them together).
+  let pendingQuotaMarks = Mutex<[UUID]>([])
 
   /// - Parameters:
   ///   - heartbeatGrace: a node that has not heartbeated for this long is NOT_READY.

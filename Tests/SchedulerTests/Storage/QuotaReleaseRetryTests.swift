@@ -1,6 +1,6 @@
 import Foundation
 import MaaSTesting
-import Scheduler
+@testable import Scheduler
 import Testing
 
 @Suite("Quota holds that Release could not give back")
@@ -56,6 +56,38 @@ struct QuotaReleaseRetryTests {
       #expect(tenants.allSatisfy { quota.inUse($0) == 0 })
       clock.advance(by: 60)
       #expect(try await store.releaseDueQuota(olderThan: .seconds(30)) == 0, "every Release's mark was written")
+    }
+  }
+
+  @Test("a Release's mark waits for the next flush, which writes it once; the retry flushes before it looks")
+  func marksAreWrittenByTheFlush() async throws {
+    try await withStore(named: "scheduler_quota_flush", gpus: 2) { store, quota, clock in
+      let first = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w1", request: exclusive(1, 1)))
+      let second = try await store.schedule(ScheduleCommand(tenantID: "t2", workloadID: "w2", request: exclusive(1, 1)))
+      _ = try await store.release(tenant: "t1", .id(first.id))
+      _ = try await store.release(tenant: "t2", .id(second.id))
+      #expect(quota.inUse("t1") == 0 && quota.inUse("t2") == 0)
+      #expect(store.pendingQuotaMarkCount == 2)
+
+      #expect(try await store.flushQuotaMarks() == 2, "both tenants' allocations marked in one statement")
+      #expect(store.pendingQuotaMarkCount == 0)
+      #expect(try await store.flushQuotaMarks() == 0)
+
+      let third = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w3", request: exclusive(1, 1)))
+      _ = try await store.release(tenant: "t1", .id(third.id))
+      clock.advance(by: 60)
+      #expect(try await store.releaseDueQuota(olderThan: .seconds(30)) == 0, "the pending mark was written first")
+      #expect(store.pendingQuotaMarkCount == 0)
+    }
+  }
+
+  @Test("a Release is two round trips to Postgres: its mark goes with the next flush")
+  func releaseIsTwoRoundTrips() async throws {
+    try await withStore(named: "scheduler_release_round_trips", gpus: 1) { store, _, _ in
+      let allocation = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1)))
+      let before = store.pool.roundTrips
+      _ = try await store.release(tenant: "t1", .id(allocation.id))
+      #expect(store.pool.roundTrips - before == 2, "lock the allocation and its GPUs, then the write with COMMIT")
     }
   }
 
