@@ -49,33 +49,43 @@ final class ConnectionCore {
     return try results[1].get()
   }
 
-  /// Statements sent in one round trip, after `before` (a transaction's BEGIN and settings) and
-  /// before `after` (its COMMIT), atomically: if any step fails, the later ones do not run. The
-  /// server still runs each statement only once the one before it has finished, so each takes its
-  /// own snapshot (under READ COMMITTED, one that includes what others committed while an earlier
-  /// statement waited for a lock).
-  /// - Parameter committedFirst: a transaction of its own (its BEGIN and settings, one
-  ///   statement, its COMMIT) sent ahead of the rest: its COMMIT runs before `before` begins,
+  /// A transaction's BEGIN statement and its settings (`SET LOCAL`, through `set_config`).
+  typealias Beginning = (sql: String, settings: [(name: String, value: String)])
+
+  /// Statements sent in one round trip, after `beginning` (a transaction's BEGIN and settings)
+  /// and before `after` (its COMMIT), atomically: if any step fails, the later ones do not run.
+  /// The server still runs each statement only once the one before it has finished, so each
+  /// takes its own snapshot (under READ COMMITTED, one that includes what others committed while
+  /// an earlier statement waited for a lock).
+  /// - Parameter committedFirst: a transaction of its own (begun as `beginning` says, one
+  ///   statement, its COMMIT) sent ahead of the rest: its COMMIT runs before the rest begins,
   ///   so it stays committed whatever happens after. If it fails, the server skips the rest and
   ///   is left in its aborted transaction, which the caller rolls back.
   /// - Returns: each statement's result, in order (not `committedFirst`'s).
-  /// - Throws: the first failure among `committedFirst`, `before`, the statements and `after`.
+  /// - Throws: the first failure among `committedFirst`, `beginning`, the statements and `after`.
   func query(
-    _ statements: [(sql: String, parameters: [PostgresParameter])], before: [PipelineStep], after: [PipelineStep],
-    committedFirst: (before: [PipelineStep], statement: (sql: String, parameters: [PostgresParameter]), after: [PipelineStep])? = nil
+    _ statements: [(sql: String, parameters: [PostgresParameter])], beginning: Beginning?, after: [PipelineStep],
+    committedFirst: (sql: String, parameters: [PostgresParameter])? = nil
   ) throws -> [ResultHandle] {
     let start = ContinuousClock.now
     defer { self.logIfSlow(statements.map(\.sql).joined(separator: "; "), since: start) }
     self.deallocateEvicted()
     var steps: [PipelineStep] = []
+    // Every statement sent, for the cache's bookkeeping below; the caller's, for the answer.
     var owned: [(steps: Range<Int>, prepared: (key: StatementKey, new: Bool)?)] = []
+    var answered: [Range<Int>] = []
     if let committedFirst {
-      steps += committedFirst.before
-      owned.append(self.append(committedFirst.statement, to: &steps))
-      steps += committedFirst.after
+      guard let beginning else { preconditionFailure("a transaction committed first needs its BEGIN") }
+      owned += try self.append(beginning, to: &steps)
+      owned.append(self.append(committedFirst, to: &steps))
+      steps.append(.execute(sql: "COMMIT", parameters: []))
     }
-    steps += before
-    for statement in statements { owned.append(self.append(statement, to: &steps)) }
+    if let beginning { owned += try self.append(beginning, to: &steps) }
+    for statement in statements {
+      let sent = self.append(statement, to: &steps)
+      owned.append(sent)
+      answered.append(sent.steps)
+    }
     steps += after
     let results = try self.pq.pipeline(steps, atomically: true)
     for (range, prepared) in owned {
@@ -88,7 +98,24 @@ final class ConnectionCore {
     }
     // With one sync point, the first failure is the one that made the server skip the rest.
     for result in results { _ = try result.get() }
-    return try owned.dropFirst(committedFirst == nil ? 0 : 1).map { try results[$0.steps.upperBound - 1].get() }
+    return try answered.map { try results[$0.upperBound - 1].get() }
+  }
+
+  /// Appends BEGIN and the transaction's settings: all of them in one statement, prepared like
+  /// any other, so that the server neither parses nor plans it per transaction.
+  private func append(
+    _ beginning: Beginning, to steps: inout [PipelineStep]
+  ) throws -> [(steps: Range<Int>, prepared: (key: StatementKey, new: Bool)?)] {
+    steps.append(.execute(sql: beginning.sql, parameters: []))
+    guard !beginning.settings.isEmpty else { return [] }
+    return [self.append(try Self.settingsStatement(beginning.settings), to: &steps)]
+  }
+
+  /// `SELECT set_config($1, $2, true), ...`: SET LOCAL of each setting, the values as parameters.
+  static func settingsStatement(_ settings: [(name: String, value: String)]) throws -> (sql: String, parameters: [PostgresParameter]) {
+    let calls = settings.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }
+    let parameters = try settings.flatMap { [try $0.name.postgresParameter(), try $0.value.postgresParameter()] }
+    return ("SELECT " + calls.joined(separator: ", "), parameters)
   }
 
   /// Appends the steps that run `statement`: its prepared statement when the cache has it, else
@@ -115,19 +142,9 @@ final class ConnectionCore {
     return (first..<steps.count, (key, true))
   }
 
-  /// BEGIN and the transaction's settings (`set_config(name, value, true)`, that is SET LOCAL),
-  /// in one round trip.
-  func begin(_ beginSQL: String, settings: [(name: String, value: String)]) throws {
-    for result in try self.pq.pipeline(try Self.beginSteps(beginSQL, settings: settings)) { _ = try result.get() }
-  }
-
-  static func beginSteps(_ beginSQL: String, settings: [(name: String, value: String)]) throws -> [PipelineStep] {
-    var steps: [PipelineStep] = [.execute(sql: beginSQL, parameters: [])]
-    for setting in settings {
-      let parameters = [try setting.name.postgresParameter(), try setting.value.postgresParameter()]
-      steps.append(.execute(sql: "SELECT set_config($1, $2, true)", parameters: parameters))
-    }
-    return steps
+  /// BEGIN and the transaction's settings, in one round trip.
+  func begin(_ beginning: Beginning) throws {
+    _ = try self.query([], beginning: beginning, after: [])
   }
 
   /// COMMIT, unless a statement failed and the server has already aborted the transaction: then

@@ -163,23 +163,17 @@ public final class PostgresConnection: PostgresQueryable, Sendable {
     committedFirst: PostgresStatement? = nil
   ) async throws -> [PostgresRows] {
     let encoded = try statements.map { (sql: $0.sql, parameters: try Self.encode($0.parameters, sql: $0.sql)) }
-    let before = try beginning.map { try ConnectionCore.beginSteps($0.sql, settings: $0.settings) } ?? []
     let after: [PipelineStep] = committing ? [.execute(sql: "COMMIT", parameters: [])] : []
-    let first = try committedFirst.map { statement in
-      (
-        before: before, statement: (sql: statement.sql, parameters: try Self.encode(statement.parameters, sql: statement.sql)),
-        after: [PipelineStep.execute(sql: "COMMIT", parameters: [])]
-      )
-    }
+    let first = try committedFirst.map { (sql: $0.sql, parameters: try Self.encode($0.parameters, sql: $0.sql)) }
     // A COMMIT on its way is not cancelled: that would leave its outcome unknown for no gain.
     let results = try await self.run(sql: statements.first?.sql, cancellable: !committing && first == nil) { core in
-      try core.query(encoded, before: before, after: after, committedFirst: first)
+      try core.query(encoded, beginning: beginning, after: after, committedFirst: first)
     }
     return results.map { PostgresRows(result: $0) }
   }
 
   func begin(_ beginSQL: String, settings: [(name: String, value: String)]) async throws {
-    try await self.run(sql: beginSQL) { core in try core.begin(beginSQL, settings: settings) }
+    try await self.run(sql: beginSQL) { core in try core.begin((beginSQL, settings)) }
   }
 
   func commit(aborted: PostgresError) async throws {

@@ -16,6 +16,24 @@ struct StatementCacheTests {
     }
   }
 
+  @Test("A transaction's settings are one prepared statement, run again by every transaction, each with its own values")
+  func transactionSettingsArePrepared() async throws {
+    try await withPool({ $0.maxConnections = 1 }) { pool in
+      for tenant in ["t1", "t2", "t3"] {
+        let seen = try await pool.transaction(tenant: tenant, statementTimeout: .seconds(7)) { tx in
+          try await tx.query("SELECT current_setting('maas.tenant_id') AS t, current_setting('statement_timeout') AS s", [])[0]
+        }
+        #expect(try seen.decode(String.self, column: "t") == tenant)
+        #expect(try seen.decode(String.self, column: "s") == "7s")
+      }
+      let row = try await pool.query(
+        "SELECT count(*) AS n, coalesce(sum(generic_plans + custom_plans), 0)::int8 AS runs FROM pg_prepared_statements WHERE statement LIKE $1",
+        ["SELECT set_config(%"])[0]
+      #expect(try row.decode(Int.self, column: "n") == 1)
+      #expect(try row.decode(Int.self, column: "runs") == 3)
+    }
+  }
+
   @Test("With generic plans a prepared statement is planned once, not on every execution")
   func genericPlans() async throws {
     for generic in [false, true] {
