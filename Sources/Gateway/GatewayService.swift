@@ -28,8 +28,8 @@ public enum GatewayService {
       }
       let services = try GatewayService.services(
         settings: settings, credentials: store, tenants: store, registry: registry.client,
-        registryTransport: registry.transport, quota: Maas_Quota_V1_Quota.Client(wrapping: quota.client),
-        quotaTransport: quota.transport, logger: logger)
+        registryChannel: registry.transport, quota: Maas_Quota_V1_Quota.Client(wrapping: quota.client),
+        quotaChannel: quota.transport, logger: logger)
       return .init(services: services, background: [registry, quota])
     })
 
@@ -39,19 +39,19 @@ public enum GatewayService {
   /// with their own stores and clients.
   ///
   /// - Parameters:
-  ///   - registryTransport: `registry`'s transport: when given, list calls go straight through it
-  ///     (`ShimClientTransport.unaryCall`), skipping GRPCCore's client executor.
-  ///   - quotaTransport: the quota client's transport: when given, API calls are charged (Consume)
-  ///     straight through it.
+  ///   - registryChannel: where list calls go (see `GatewayRPCService`); the service gives
+  ///     `registry`'s transport, called straight through (`ShimClientTransport.unaryCall`).
+  ///   - quotaChannel: where API calls are charged (Consume); the service gives the quota
+  ///     client's transport, likewise. Tests may give the `GRPCClient`s themselves.
   /// - Throws: when the JWT settings' RS256 key does not load.
   public static func services(
     settings: GatewaySettings,
     credentials: any CredentialDirectory,
     tenants: any TenantStore,
     registry: GRPCClient<some ClientTransport>,
-    registryTransport: ShimClientTransport? = nil,
+    registryChannel: any UnaryChannel,
     quota: any Maas_Quota_V1_Quota.ClientProtocol,
-    quotaTransport: ShimClientTransport? = nil,
+    quotaChannel: any UnaryChannel,
     clock: any GatewayClock = SystemGatewayClock(),
     logger: Logger
   ) throws -> [any RegistrableRPCService] {
@@ -60,7 +60,7 @@ public enum GatewayService {
     let keyCache = settings.apiKeyCacheTTL > .zero ? ApiKeyCache(ttl: settings.apiKeyCacheTTL, clock: clock) : nil
     let authenticator = Authenticator(directory: credentials, jwt: jwt, keyCache: keyCache, clock: clock, logger: logger)
     let gateway = GatewayRPCService(
-      registry: registry, registryTransport: registryTransport, quota: quota, upstream: settings.upstream, clock: clock,
+      registry: registry, registryChannel: registryChannel, quota: quota, upstream: settings.upstream, clock: clock,
       logger: logger)
     let administration = TenantAdministration(
       store: tenants, quota: quota, upstream: settings.upstream, keyCache: keyCache, clock: clock, logger: logger)
@@ -69,7 +69,7 @@ public enum GatewayService {
         GatewayRoutes(service: gateway), descriptor: Maas_Gateway_V1_Gateway.descriptor,
         interceptors: [
           TenantAuthInterceptor(
-            authenticator: authenticator, quota: quota, quotaTransport: quotaTransport, upstream: settings.upstream,
+            authenticator: authenticator, quota: quotaChannel, upstream: settings.upstream,
             logger: logger)
         ]),
       GuardedService(

@@ -36,14 +36,18 @@ public struct GatewayRPCService: Maas_Gateway_V1_Gateway.SimpleServiceProtocol {
     "ListModels", "GetModel", "ListModelVersions", "GetModelVersion", "GetModelAlias",
   ]
 
-  /// - Parameter registry: the client of the model registry.
+  /// - Parameters:
+  ///   - registry: the client of the model registry.
+  ///   - registryChannel: where the list calls go, answers passed through undecoded: in the
+  ///     service, `registry`'s transport called straight through (`ShimClientTransport.unaryCall`),
+  ///     skipping GRPCCore's client executor.
   public init(
-    registry: GRPCClient<some ClientTransport>, registryTransport: ShimClientTransport? = nil,
+    registry: GRPCClient<some ClientTransport>, registryChannel: any UnaryChannel,
     quota: any Maas_Quota_V1_Quota.ClientProtocol,
     upstream: UpstreamPolicy = UpstreamPolicy(), clock: any GatewayClock = SystemGatewayClock(), logger: Logger
   ) {
     self.registry = Maas_Registry_V1_ModelRegistry.Client(wrapping: registry)
-    self.registryChannel = registryTransport ?? registry
+    self.registryChannel = registryChannel
     self.quota = quota
     self.upstream = upstream
     self.clock = clock

@@ -57,20 +57,11 @@ final class ApiCallCharger: Sendable {
     self.logger = logger
   }
 
-  /// Consumes through `quotaTransport` when given (straight through it, see
-  /// `ShimClientTransport.unaryCall`), else through `quota`.
-  convenience init(
-    quota: any Maas_Quota_V1_Quota.ClientProtocol, quotaTransport: ShimClientTransport? = nil, upstream: UpstreamPolicy,
-    logger: Logger
-  ) {
-    guard let quotaTransport else {
-      self.init(upstream: upstream, logger: logger) { request, timeout in
-        _ = try await quota.consume(request, metadata: timeout.metadata)
-      }
-      return
-    }
+  /// Consumes through `quota`: in the service, the quota client's transport called straight
+  /// through (`ShimClientTransport.unaryCall`); any `GRPCClient` answers alike.
+  convenience init(quota: any UnaryChannel, upstream: UpstreamPolicy, logger: Logger) {
     self.init(upstream: upstream, logger: logger) { request, timeout in
-      _ = try await quotaTransport.unary(
+      _ = try await quota.unary(
         request, metadata: timeout.metadata, descriptor: Maas_Quota_V1_Quota.Method.Consume.descriptor,
         answering: Maas_Quota_V1_ConsumeResponse.self)
     }

@@ -33,16 +33,15 @@ public struct TenantAuthInterceptor: ServerInterceptor {
   let overlappedMethods: Set<String>
   let logger: Logger
 
-  /// - Parameter quotaTransport: when given, Consumes go straight through it
-  ///   (`ShimClientTransport.unaryCall`) rather than through `quota`.
+  /// - Parameter quota: where API calls are charged (Consume); see `ApiCallCharger`.
   public init(
-    authenticator: Authenticator, quota: any Maas_Quota_V1_Quota.ClientProtocol, quotaTransport: ShimClientTransport? = nil,
+    authenticator: Authenticator, quota: any UnaryChannel,
     upstream: UpstreamPolicy, unmeteredMethods: Set<String> = GatewayRPCService.unimplementedMethods,
     overlappedMethods: Set<String> = GatewayRPCService.registryReadMethods, logger: Logger
   ) {
     self.init(
       authenticator: authenticator,
-      charger: ApiCallCharger(quota: quota, quotaTransport: quotaTransport, upstream: upstream, logger: logger),
+      charger: ApiCallCharger(quota: quota, upstream: upstream, logger: logger),
       unmeteredMethods: unmeteredMethods, overlappedMethods: overlappedMethods, logger: logger)
   }
 

@@ -183,7 +183,7 @@ struct ForwardingEndToEndTests {
             let dead = Maas_Quota_V1_Quota.Client(wrapping: deadClient)
             let noRegistry = try GatewayService.services(
               settings: GatewaySettings(upstream: UpstreamPolicy(defaultTimeout: .seconds(3))), credentials: db.store,
-              tenants: db.store, registry: deadClient, quota: quota,
+              tenants: db.store, registry: deadClient, registryChannel: deadClient, quota: quota, quotaChannel: quotaClient,
               logger: quietLogger)
             try await withLoopbackServer(services: noRegistry) { client, _ in
               let started = ContinuousClock.now
@@ -197,7 +197,7 @@ struct ForwardingEndToEndTests {
             }
             let noQuota = try GatewayService.services(
               settings: GatewaySettings(upstream: UpstreamPolicy(defaultTimeout: .seconds(3))), credentials: db.store,
-              tenants: db.store, registry: deadClient, quota: dead,
+              tenants: db.store, registry: deadClient, registryChannel: deadClient, quota: dead, quotaChannel: deadClient,
               logger: quietLogger)
             try await withLoopbackServer(services: noQuota) { client, _ in
               let started = ContinuousClock.now
@@ -218,8 +218,8 @@ struct ForwardingEndToEndTests {
     try await withGatewayDatabase("gateway_e2e_runtime") { db in
       let services = try GatewayService.services(
         settings: GatewaySettings(adminToken: GatewayHarness.adminToken), credentials: db.store, tenants: db.store,
-        registry: NeverCalledQuota.grpcClient,
-        quota: NeverCalledQuota.client, logger: quietLogger)
+        registry: NeverCalledQuota.grpcClient, registryChannel: NeverCalledQuota.grpcClient,
+        quota: NeverCalledQuota.client, quotaChannel: NeverCalledQuota.grpcClient, logger: quietLogger)
       let server = MaaSServer(settings: ServerSettings(host: "127.0.0.1", port: 0), services: services, logger: quietLogger)
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.run() }

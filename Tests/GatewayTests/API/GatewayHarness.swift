@@ -70,8 +70,8 @@ func withGateway(
           let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
           let services = try GatewayService.services(
             settings: settings, credentials: db.store, tenants: db.store,
-            registry: registryClient, registryTransport: registryServer.clientTransport, quota: quota,
-            quotaTransport: quotaServer.clientTransport, logger: quietLogger)
+            registry: registryClient, registryChannel: registryServer.clientTransport, quota: quota,
+            quotaChannel: quotaServer.clientTransport, logger: quietLogger)
           try await withLoopbackServer(services: services) { gatewayClient, _ in
             try await body(
               GatewayHarness(

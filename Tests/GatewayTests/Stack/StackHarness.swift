@@ -69,8 +69,8 @@ func withStack(_ name: String, _ body: (Stack) async throws -> Void) async throw
               jwt: JWTSettings(hs256Secret: Array(TestKeys.hs256Secret.utf8), rs256PublicKeyPEM: TestKeys.trustedPublicKey))
             let services = try GatewayService.services(
               settings: settings, credentials: db.store, tenants: db.store,
-              registry: registryClient, registryTransport: registryServer.clientTransport, quota: quota,
-              quotaTransport: quotaServer.clientTransport, logger: quietLogger)
+              registry: registryClient, registryChannel: registryServer.clientTransport, quota: quota,
+              quotaChannel: quotaServer.clientTransport, logger: quietLogger)
             try await withLoopbackServer(services: services) { gatewayClient, server in
               try await body(
                 Stack(
