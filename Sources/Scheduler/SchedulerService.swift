@@ -81,9 +81,10 @@ public enum SchedulerService {
             try await store.refreshIndex()
             store.leaveOutSilentNodes()
           },
-          // The marks of quota holds Releases gave back, every second in one statement (a stop
-          // loses at most the last second's, each costing one repeated quota release later).
-          PeriodicTask("quota release marks", every: .seconds(1), logger: logger) {
+          // The marks of quota holds Releases gave back, every second in one statement, and once
+          // more after the server has drained at shutdown (a crash loses at most the last
+          // second's, each costing one repeated quota release later).
+          PeriodicTask("quota release marks", every: .seconds(1), finalRound: true, logger: logger) {
             try await store.flushQuotaMarks()
           },
           // Quota holds of released allocations that Release could not give back (the quota
