@@ -90,21 +90,6 @@ public final class PostgresTransaction: PostgresQueryable, Sendable {
     }
   }
 
-  /// `queryBatch` as the transaction's last round trip: the statements, then COMMIT, in one
-  /// round trip (with BEGIN too, when they are the transaction's first); the transaction is then
-  /// over. For work whose later statements need nothing the client computes from the earlier
-  /// ones' rows: lock in one statement, write in the next, commit, for one round trip.
-  ///
-  /// - Throws: as `queryAndCommit`; a failing statement stops the later ones and nothing is
-  ///   committed.
-  public func queryBatchAndCommit(_ statements: [PostgresStatement]) async throws -> [PostgresRows] {
-    guard let first = statements.first else { return [] }
-    if let earlier = self.state.withLock({ $0.firstError }) { throw earlier }
-    return try await self.running(first.sql, committing: true) { pendingStart in
-      try await self.connection.query(statements, beginning: pendingStart, committing: true)
-    }
-  }
-
   /// `queryBatch` as the transaction's first round trip, with `committedFirst` run ahead of it
   /// as a transaction of its own (this one's BEGIN and settings, the statement, COMMIT), in the
   /// same round trip: for a write that must be committed before this transaction's work goes on

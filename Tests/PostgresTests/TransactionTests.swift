@@ -202,42 +202,6 @@ struct TransactionTests {
     }
   }
 
-  @Test("A batch with COMMIT goes out with BEGIN in one round trip and commits it; a failing statement commits nothing")
-  func batchAndCommitInOneRoundTrip() async throws {
-    try await withPool { pool in
-      _ = try await pool.execute("CREATE TABLE tx_batch_commit (name text PRIMARY KEY)")
-      let before = pool.roundTrips
-      let rows = try await pool.transaction { tx in
-        try await tx.queryBatchAndCommit([
-          PostgresStatement("INSERT INTO tx_batch_commit VALUES ($1)", ["first"]),
-          PostgresStatement("SELECT count(*)::bigint FROM tx_batch_commit"),
-        ])
-      }
-      #expect(pool.roundTrips - before == 1)
-      #expect(try rows[1][0].decode(Int64.self, at: 0) == 1)
-
-      let error = await #expect(throws: PostgresError.self) {
-        try await pool.transaction { tx in
-          _ = try await tx.queryBatchAndCommit([
-            PostgresStatement("INSERT INTO tx_batch_commit VALUES ($1)", ["second"]),
-            PostgresStatement("INSERT INTO tx_batch_commit VALUES ($1)", ["first"]),
-          ])
-        }
-      }
-      #expect(error?.isUniqueViolation == true)
-      let names = try await pool.query("SELECT name FROM tx_batch_commit ORDER BY name", []).map { try $0.decode(String.self, at: 0) }
-      #expect(names == ["first"])
-      // The transaction is over once committed.
-      let misuse = await #expect(throws: PostgresError.self) {
-        try await pool.transaction { tx in
-          _ = try await tx.queryBatchAndCommit([PostgresStatement("SELECT 1")])
-          _ = try await tx.query("SELECT 2", [])
-        }
-      }
-      #expect(misuse?.kind == .invalidUse)
-    }
-  }
-
   @Test("A statement committed first goes out with the batch and BEGIN in one round trip, and stays committed when the transaction rolls back")
   func committedFirstInOneRoundTrip() async throws {
     try await withPool { pool in

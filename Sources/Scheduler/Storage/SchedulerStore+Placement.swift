@@ -415,13 +415,10 @@ extension SchedulerStore {
   /// Frees everything the allocation holds, then releases its quota reservation. Releasing a
   /// released allocation returns it unchanged (and retries a quota release that failed before).
   ///
-  /// One transaction, one round trip: BEGIN; lock the allocation and then its GPU rows in uuid
-  /// order (the order Schedule locks in), naming it in a transaction-local setting when it is
-  /// ACTIVE; subtract what its placements rows hold of each GPU from the counters, delete them and
-  /// mark it RELEASED; COMMIT. The write needs nothing from the client, so it goes in the same
-  /// round trip as the lock (`queryBatchAndCommit`); the setting is how it knows which
-  /// allocation the lock found, and with none it writes nothing. Then the quota release,
-  /// recorded later with others (`flushQuotaMarks`).
+  /// One transaction, two round trips: (1) with BEGIN, lock the allocation and then its GPU rows
+  /// in uuid order (the order Schedule locks in); (2) subtract exactly its claims from the
+  /// counters, delete its placements and mark it RELEASED, in one statement with COMMIT. Then the
+  /// quota release, recorded later with others (`flushQuotaMarks`).
   /// - Throws: `.allocationNotFound`; `PostgresError`.
   public func release(tenant: String, _ ref: AllocationRef) async throws -> Allocation {
     let now = currentTime()
@@ -431,60 +428,52 @@ extension SchedulerStore {
     case .id(let id): (filter, key) = ("id = $2", id)
     case .workload(let workload): (filter, key) = ("workload_id = $2 AND state = 1", workload)
     }
-    let found = try await pool.transaction(tenant: tenant) {
-      tx -> (allocation: Allocation, quotaReleased: Bool, rows: [FleetIndex.GPUState], xid: UInt64?)? in
-      let results = try await tx.queryBatchAndCommit([
-        PostgresStatement(
-          """
-          WITH a AS (
-            SELECT \(Self.allocationColumns) FROM scheduler.allocations WHERE tenant_id = $1 AND \(filter) FOR UPDATE
-          ), locked AS (
-            -- `=` on the one allocation, not IN: planned once, IN was a semi-join that walked
-            -- every placement (chosen while the table was small).
-            SELECT g.uuid FROM scheduler.gpus g
-             WHERE g.uuid IN (SELECT p.gpu_uuid FROM scheduler.placements p WHERE p.allocation_id = (SELECT id FROM a WHERE state = 1))
-             ORDER BY g.uuid FOR UPDATE
-          )
-          SELECT a.*, (SELECT count(*) FROM locked),
-                 set_config('maas.releasing', CASE WHEN a.state = 1 THEN a.id::text ELSE '' END, true)
-            FROM a
-          """, [tenant, key]),
-        // What each GPU gives back is the sum of the allocation's placements rows on it, as
-        // Schedule wrote them from the domain's claims: an exclusive claim clears the flag, any
-        // other returns its memory and MIG slices (`GPU.apply`, signed the other way).
-        PostgresStatement(
-          """
-          WITH p AS (
-            DELETE FROM scheduler.placements WHERE allocation_id = nullif(current_setting('maas.releasing', true), '')::uuid
-            RETURNING gpu_uuid, memory_bytes, mig_slices, exclusive
-          ), freed AS (
-            SELECT gpu_uuid, coalesce(sum(memory_bytes) FILTER (WHERE NOT exclusive), 0) AS memory,
-                   coalesce(sum(mig_slices) FILTER (WHERE NOT exclusive), 0) AS slices, bool_or(exclusive) AS exclusive
-              FROM p GROUP BY gpu_uuid
-          ), g AS (
-            UPDATE scheduler.gpus g SET allocated_memory_bytes = g.allocated_memory_bytes - f.memory,
-                   allocated_mig_slices = g.allocated_mig_slices - f.slices, exclusive = g.exclusive AND NOT f.exclusive
-              FROM freed f
-             WHERE g.uuid = f.gpu_uuid
-            RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive
-          ), a AS (
-            UPDATE scheduler.allocations SET state = 2, release_time = $1
-             WHERE id = nullif(current_setting('maas.releasing', true), '')::uuid
-          )
-          SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text FROM g
-          """, [now]),
-      ])
-      guard let row = results[0].first else { return nil }
+    let (allocation, quotaReleased, rows, xid) = try await pool.transaction(tenant: tenant) {
+      tx -> (Allocation, Bool, [FleetIndex.GPUState], UInt64?) in
+      let found = try await tx.query(
+        """
+        WITH a AS (
+          SELECT \(Self.allocationColumns) FROM scheduler.allocations WHERE tenant_id = $1 AND \(filter) FOR UPDATE
+        ), locked AS (
+          -- `=` on the one allocation, not IN: planned once, IN was a semi-join that walked
+          -- every placement (chosen while the table was small).
+          SELECT g.uuid FROM scheduler.gpus g
+           WHERE g.uuid IN (SELECT p.gpu_uuid FROM scheduler.placements p WHERE p.allocation_id = (SELECT id FROM a WHERE state = 1))
+           ORDER BY g.uuid FOR UPDATE
+        )
+        SELECT a.*, (SELECT count(*) FROM locked) FROM a
+        """, [tenant, key])
+      guard let row = found.first else { throw SchedulerError.allocationNotFound(Self.describe(ref)) }
       var (allocation, quotaReleased) = try Self.decodeAllocation(row)
       guard allocation.state == .active else { return (allocation, quotaReleased, [], nil) }
+      // What the allocation holds of each GPU, as the domain counts it; subtracted under the locks.
+      var held: [String: GPU] = [:]
+      for claim in allocation.placements.flatMap(\.claims) {
+        held[claim.gpuUUID, default: GPU(uuid: claim.gpuUUID, model: "", memoryBytes: 0)].apply(claim)
+      }
+      let gpus = held.values.sorted { $0.uuid < $1.uuid }
+      let written = try await tx.queryAndCommit(
+        """
+        WITH g AS (
+          UPDATE scheduler.gpus g SET allocated_memory_bytes = g.allocated_memory_bytes - u.memory,
+                 allocated_mig_slices = g.allocated_mig_slices - u.slices, exclusive = g.exclusive AND u.exclusive = 0
+            FROM unnest($2::text[], $3::bigint[], $4::integer[], $5::integer[]) AS u(uuid, memory, slices, exclusive)
+           WHERE g.uuid = u.uuid
+          RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive
+        ), p AS (
+          DELETE FROM scheduler.placements WHERE allocation_id = $1
+        ), a AS (
+          UPDATE scheduler.allocations SET state = 2, release_time = $6 WHERE id = $1
+        )
+        SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text FROM g
+        """,
+        [allocation.id, gpus.map(\.uuid), gpus.map(\.allocatedMemoryBytes), gpus.map { Int32($0.allocatedMIGSlices) },
+         gpus.map { Int32($0.exclusive ? 1 : 0) }, now])
       allocation.state = .released
       allocation.releaseTime = now
       quotaReleased = false
-      let (rows, xid) = try Self.gpuStates(results[1])
+      let (rows, xid) = try Self.gpuStates(written)
       return (allocation, quotaReleased, rows, xid)
-    }
-    guard let (allocation, quotaReleased, rows, xid) = found else {
-      throw SchedulerError.allocationNotFound(Self.describe(ref))
     }
     if let xid { index.wrote(rows, xid: xid) }
     if !quotaReleased { await releaseQuota(allocation) }
