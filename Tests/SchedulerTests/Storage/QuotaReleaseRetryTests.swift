@@ -81,14 +81,55 @@ struct QuotaReleaseRetryTests {
     }
   }
 
-  @Test("a Release is two round trips to Postgres: its mark goes with the next flush")
+  @Test("a Release is two round trips to Postgres (its mark goes with the next flush), and frees exactly what it held")
   func releaseIsTwoRoundTrips() async throws {
-    try await withStore(named: "scheduler_release_round_trips", gpus: 1) { store, _, _ in
-      let allocation = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1)))
+    try await withStore(named: "scheduler_release_round_trips", gpus: 2) { store, _, _ in
+      // Two shared replicas on one GPU beside an exclusive one on the other: what each GPU gives
+      // back is the sum of the allocation's claims on it.
+      let shared = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "s", request: shared(2, 10 << 30, type: "H100-80GB", policy: .binpack)))
+      let whole = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1)))
+      #expect(try await gpuRows(store) == ["a-g0": Held(20 << 30, false), "a-g1": Held(0, true)])
       let before = store.pool.roundTrips
-      _ = try await store.release(tenant: "t1", .id(allocation.id))
+      _ = try await store.release(tenant: "t1", .id(whole.id))
       #expect(store.pool.roundTrips - before == 2, "lock the allocation and its GPUs, then the write with COMMIT")
+      #expect(try await gpuRows(store) == ["a-g0": Held(20 << 30, false), "a-g1": Held(0, false)])
+      _ = try await store.release(tenant: "t1", .workload("s"))
+      #expect(try await gpuRows(store) == ["a-g0": Held(0, false), "a-g1": Held(0, false)])
+      // Released already, or another tenant's: nothing written, the counters unchanged.
+      let again = try await store.release(tenant: "t1", .id(shared.id))
+      #expect(again.state == .released)
+      await #expect(throws: SchedulerError.self) { try await store.release(tenant: "t2", .id(whole.id)) }
+      #expect(try await gpuRows(store) == ["a-g0": Held(0, false), "a-g1": Held(0, false)])
+
+      // MIG instances give back their slices and memory.
+      _ = try await store.registerNode(
+        try RegisterNodeCommand.validate(name: "m", labels: [:], gpus: [gpu("m-g0", "A100-80GB", mig: true)]).get())
+      let slices = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "m", request: mig(2, "3g.40gb")))
+      #expect(try await gpuRows(store)["m-g0"] == Held(80 << 30, false, slices: 6))
+      _ = try await store.release(tenant: "t1", .id(slices.id))
+      #expect(try await gpuRows(store)["m-g0"] == Held(0, false))
+      let left = try await store.pool.query("SELECT count(*)::bigint FROM scheduler.placements", [])[0].decode(Int64.self, at: 0)
+      #expect(left == 0)
     }
+  }
+
+  /// What a GPU row says is allocated of it.
+  private struct Held: Equatable, CustomStringConvertible {
+    var memory: Int64
+    var exclusive: Bool
+    var slices: Int32
+    init(_ memory: Int64, _ exclusive: Bool, slices: Int32 = 0) { (self.memory, self.exclusive, self.slices) = (memory, exclusive, slices) }
+    var description: String { exclusive ? "exclusive" : "\(memory) bytes, \(slices) MIG slices" }
+  }
+
+  /// Each GPU's allocated memory, exclusive flag and MIG slices, as Postgres holds them.
+  private func gpuRows(_ store: SchedulerStore) async throws -> [String: Held] {
+    var rows: [String: Held] = [:]
+    for row in try await store.pool.query("SELECT uuid, allocated_memory_bytes, exclusive, allocated_mig_slices FROM scheduler.gpus", []) {
+      rows[try row.decode(String.self, at: 0)] = Held(
+        try row.decode(Int64.self, at: 1), try row.decode(Bool.self, at: 2), slices: try row.decode(Int32.self, at: 3))
+    }
+    return rows
   }
 
   /// A store on a fresh database, with a quota in memory, a clock the test moves, and one node
