@@ -14,6 +14,7 @@ import ServiceLifecycle
 /// | `MAAS_SCHEDULER_INDEX_REFRESH_SECONDS` | `5` | how often the placement index loads what changed in Postgres (other replicas' writes); every 60th load reads everything |
 /// | `MAAS_SCHEDULER_PLACEMENT_ATTEMPTS` | `5` | commits retried after a conflict with another replica before ABORTED |
 /// | `MAAS_SCHEDULER_QUOTA_RETRY_SECONDS` | `30` | how often quota holds of released allocations that could not be given back are retried, and quota intents reconciled |
+/// | `MAAS_SCHEDULER_QUOTA_MARK_SECONDS` | `1` | how often the marks of quota holds Releases gave back are written, all in one statement (and once more at a graceful stop) |
 /// | `MAAS_SCHEDULER_QUOTA_INTENT_GRACE_SECONDS` | `300` | a Schedule's quota intent this old with no allocation is taken for a dead Schedule's, and its hold given back; longer than any Schedule can take |
 public struct SchedulerSettings: Sendable, Hashable {
   public var quota: QuotaUpstreamSettings
@@ -22,11 +23,13 @@ public struct SchedulerSettings: Sendable, Hashable {
   public var placementAttempts: Int
   public var quotaRetryInterval: Duration
   public var quotaIntentGrace: Duration
+  public var quotaMarkInterval: Duration
 
   public init(
     quota: QuotaUpstreamSettings = QuotaUpstreamSettings(),
     heartbeatGrace: Duration = .seconds(30), indexRefreshInterval: Duration = .seconds(5), placementAttempts: Int = 5,
-    quotaRetryInterval: Duration = .seconds(30), quotaIntentGrace: Duration = .seconds(300)
+    quotaRetryInterval: Duration = .seconds(30), quotaIntentGrace: Duration = .seconds(300),
+    quotaMarkInterval: Duration = .seconds(1)
   ) {
     self.quota = quota
     self.heartbeatGrace = heartbeatGrace
@@ -34,6 +37,7 @@ public struct SchedulerSettings: Sendable, Hashable {
     self.placementAttempts = placementAttempts
     self.quotaRetryInterval = quotaRetryInterval
     self.quotaIntentGrace = quotaIntentGrace
+    self.quotaMarkInterval = quotaMarkInterval
   }
 
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> SchedulerSettings {
@@ -45,9 +49,10 @@ public struct SchedulerSettings: Sendable, Hashable {
     let retry = reader.read("\(prefix)_QUOTA_RETRY_SECONDS", default: defaults.quotaRetryInterval, as: .seconds(in: 1...3600))
     let intentGrace = reader.read(
       "\(prefix)_QUOTA_INTENT_GRACE_SECONDS", default: defaults.quotaIntentGrace, as: .seconds(in: 60...86_400))
+    let marks = reader.read("\(prefix)_QUOTA_MARK_SECONDS", default: defaults.quotaMarkInterval, as: .seconds(in: 0.1...3600))
     return SchedulerSettings(
       quota: quota, heartbeatGrace: grace, indexRefreshInterval: refresh,
-      placementAttempts: attempts, quotaRetryInterval: retry, quotaIntentGrace: intentGrace)
+      placementAttempts: attempts, quotaRetryInterval: retry, quotaIntentGrace: intentGrace, quotaMarkInterval: marks)
   }
 }
 
@@ -83,8 +88,8 @@ public enum SchedulerService {
           },
           // The marks of quota holds Releases gave back, every second in one statement, and once
           // more after the server has drained at shutdown (a crash loses at most the last
-          // second's, each costing one repeated quota release later).
-          PeriodicTask("quota release marks", every: .seconds(1), finalRound: true, logger: logger) {
+          // interval's, each costing one repeated quota release later).
+          PeriodicTask("quota release marks", every: settings.quotaMarkInterval, finalRound: true, logger: logger) {
             try await store.flushQuotaMarks()
           },
           // Quota holds of released allocations that Release could not give back (the quota

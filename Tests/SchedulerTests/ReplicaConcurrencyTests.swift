@@ -51,26 +51,13 @@ struct ReplicaConcurrencyTests {
   @Test("thousands of concurrent Schedule and Release calls never over-allocate a GPU; every success is recorded and every Release frees what it held")
   func noOverAllocationAcrossReplicas() async throws {
     try #require(PythonEnvironment.isSetUp, "run scripts/python-env (or make test) first: the load comes from Python grpcio")
-    let quotaDatabase = try await PostgresFixture.shared().createDatabase(named: "scheduler_replicas_quota")
     let database = try await PostgresFixture.shared().createDatabase(named: "scheduler_replicas")
-
-    let quota = try ServerProcess(binary: try builtProduct(named: "maas-quota"), environmentPrefix: "MAAS_QUOTA_", environment: [
-      "MAAS_QUOTA_DATABASE_URL": quotaDatabase.appURL,
-      "MAAS_QUOTA_MIGRATION_DATABASE_URL": quotaDatabase.ownerURL,
-      "MAAS_QUOTA_HOST": "127.0.0.1", "MAAS_QUOTA_PORT": "0", "MAAS_QUOTA_LOG_LEVEL": "warning",
-    ])
+    let (quota, quotaTarget) = try await startQuotaProcess(databaseNamed: "scheduler_replicas_quota")
     defer { quota.kill() }
-    let quotaTarget = "127.0.0.1:\(try await quota.listeningPort())"
 
-    // The nodes register once and never heartbeat here: the grace outlasts the test. Index
-    // refresh is the default, so each replica decides on a view the other has moved past.
-    let environment = [
-      "MAAS_SCHEDULER_DATABASE_URL": database.appURL,
-      "MAAS_SCHEDULER_MIGRATION_DATABASE_URL": database.ownerURL,
-      "MAAS_SCHEDULER_HOST": "127.0.0.1", "MAAS_SCHEDULER_PORT": "0", "MAAS_SCHEDULER_LOG_LEVEL": "warning",
-      "MAAS_SCHEDULER_QUOTA_TARGET": quotaTarget,
-      "MAAS_SCHEDULER_HEARTBEAT_GRACE_SECONDS": "3600",
-    ]
+    // The nodes register once and never heartbeat here. Index refresh is the default, so each
+    // replica decides on a view the other has moved past.
+    let environment = schedulerEnvironment(database: database, quotaTarget: quotaTarget)
     let replicas = try (0..<2).map { _ in
       try ServerProcess(binary: try builtProduct(named: "maas-scheduler"), environmentPrefix: "MAAS_SCHEDULER_", environment: environment)
     }
@@ -78,16 +65,7 @@ struct ReplicaConcurrencyTests {
     var targets: [String] = []
     for replica in replicas { targets.append("127.0.0.1:\(try await replica.listeningPort())") }
 
-    try await withClient(quotaTarget) { client in
-      let quota = Maas_Quota_V1_Quota.Client(wrapping: client)
-      for tenant in Self.tenants {
-        _ = try await quota.setLimits(.with {
-          $0.tenantID = tenant
-          $0.limits = [.with { $0.resource = .concurrentGpus; $0.value = Self.concurrentGPULimits[tenant]! }]
-          $0.idempotencyKey = "setup-\(tenant)"
-        })
-      }
-    }
+    try await setConcurrentGPULimits(Self.concurrentGPULimits, at: quotaTarget)
     // 4 x 8 H100 (exclusive), 2 x 4 L4 (shared), 1 x 4 A100 with MIG: 44 GPUs.
     try await withClient(targets[0]) { client in
       let scheduler = Maas_Scheduler_V1_Scheduler.Client(wrapping: client)
@@ -259,11 +237,5 @@ struct ReplicaConcurrencyTests {
     }
     await owner.close()
     return (checked, violations)
-  }
-
-  func withClient<Result: Sendable>(
-    _ target: String, _ body: (GRPCClient<ShimClientTransport>) async throws -> Result
-  ) async throws -> Result {
-    try await withGRPCClient(transport: ShimClientTransport(target: target)) { client in try await body(client) }
   }
 }
