@@ -112,3 +112,23 @@ extension ServerProcess {
     return port
   }
 }
+
+extension ServerProcess {
+  /// A `maas-quota` process on a fresh database of its own (`databaseNamed`), bound to a free
+  /// loopback port: the real quota service the registry's and the scheduler's process tests call.
+  /// - Returns: the process (the caller kills it) and its `HOST:PORT`.
+  public static func quota(databaseNamed name: String) async throws -> (process: ServerProcess, target: String) {
+    let database = try await PostgresFixture.shared().createDatabase(named: name)
+    let quota = try ServerProcess(binary: try builtProduct(named: "maas-quota"), environmentPrefix: "MAAS_QUOTA_", environment: [
+      "MAAS_QUOTA_DATABASE_URL": database.appURL,
+      "MAAS_QUOTA_MIGRATION_DATABASE_URL": database.ownerURL,
+      "MAAS_QUOTA_HOST": "127.0.0.1", "MAAS_QUOTA_PORT": "0", "MAAS_QUOTA_LOG_LEVEL": "warning",
+    ])
+    do {
+      return (quota, "127.0.0.1:\(try await quota.listeningPort())")
+    } catch {
+      quota.kill()
+      throw error
+    }
+  }
+}

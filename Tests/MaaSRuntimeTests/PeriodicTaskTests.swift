@@ -22,7 +22,8 @@ struct PeriodicTaskTests {
       await iterator.next()
     }
     await stop(group, running)
-    _ = try? await withTimeout("the group to return") { try await running.value }
+    // Its result (a cancelled group may throw) does not matter; that it returns does.
+    _ = try await withTimeout("the group to return") { await running.result }
     return rounds.withLock { $0 }
   }
 

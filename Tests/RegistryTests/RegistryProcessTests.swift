@@ -11,29 +11,22 @@ import Testing
 struct RegistryProcessTests {
   @Test("maas-registry migrates, serves health and the registry, reserves through a maas-quota process, and drains on SIGTERM")
   func servesWithTheQuotaProcess() async throws {
-    let quotaDatabase = try await PostgresFixture.shared().createDatabase(named: "registry_process_quota")
     let registryDatabase = try await PostgresFixture.shared().createDatabase(named: "registry_process_registry")
-    let quota = try ServerProcess(
-      binary: try builtProduct(named: "maas-quota"), environmentPrefix: "MAAS_QUOTA_",
-      environment: [
-        "MAAS_QUOTA_DATABASE_URL": quotaDatabase.appURL, "MAAS_QUOTA_MIGRATION_DATABASE_URL": quotaDatabase.ownerURL,
-        "MAAS_QUOTA_HOST": "127.0.0.1", "MAAS_QUOTA_PORT": "0", "MAAS_QUOTA_LOG_LEVEL": "warning",
-      ])
+    let (quota, quotaTarget) = try await ServerProcess.quota(databaseNamed: "registry_process_quota")
     defer { quota.kill() }
-    let quotaPort = try await quota.listeningPort()
     let registry = try ServerProcess(
       binary: try builtProduct(named: "maas-registry"), environmentPrefix: "MAAS_REGISTRY_",
       environment: [
         "MAAS_REGISTRY_DATABASE_URL": registryDatabase.appURL,
         "MAAS_REGISTRY_MIGRATION_DATABASE_URL": registryDatabase.ownerURL,
         "MAAS_REGISTRY_HOST": "127.0.0.1", "MAAS_REGISTRY_PORT": "0", "MAAS_REGISTRY_LOG_LEVEL": "warning",
-        "MAAS_REGISTRY_QUOTA_TARGET": "127.0.0.1:\(quotaPort)",
+        "MAAS_REGISTRY_QUOTA_TARGET": quotaTarget,
         "MAAS_REGISTRY_PAGE_TOKEN_SECRET": "a secret of the test's own, long enough",
       ])
     defer { registry.kill() }
     let registryPort = try await registry.listeningPort()
 
-    try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:\(quotaPort)")) { quotaClient in
+    try await withGRPCClient(transport: ShimClientTransport(target: quotaTarget)) { quotaClient in
       try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:\(registryPort)")) { client in
         let health = Grpc_Health_V1_Health.Client(wrapping: client)
         #expect(try await health.check(.with { $0.service = "maas.registry.v1.ModelRegistry" }).status == .serving)

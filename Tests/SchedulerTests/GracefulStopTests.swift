@@ -10,7 +10,7 @@ struct GracefulStopTests {
   @Test("writes the quota marks of the Releases it served before it exits, however long its interval between writes")
   func writesWaitingQuotaMarks() async throws {
     let database = try await PostgresFixture.shared().createDatabase(named: "scheduler_graceful_stop")
-    let (quota, quotaTarget) = try await startQuotaProcess(databaseNamed: "scheduler_graceful_stop_quota")
+    let (quota, quotaTarget) = try await ServerProcess.quota(databaseNamed: "scheduler_graceful_stop_quota")
     defer { quota.kill() }
     // An hour between mark writes and between quota release retries: only the stop can write it.
     var environment = schedulerEnvironment(database: database, quotaTarget: quotaTarget)

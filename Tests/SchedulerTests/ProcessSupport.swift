@@ -3,22 +3,6 @@ import GRPCShimTransport
 import MaaSContracts
 import MaaSTesting
 
-/// A `maas-quota` process on a fresh database of its own, listening on a free loopback port.
-func startQuotaProcess(databaseNamed name: String) async throws -> (process: ServerProcess, target: String) {
-  let database = try await PostgresFixture.shared().createDatabase(named: name)
-  let quota = try ServerProcess(binary: try builtProduct(named: "maas-quota"), environmentPrefix: "MAAS_QUOTA_", environment: [
-    "MAAS_QUOTA_DATABASE_URL": database.appURL,
-    "MAAS_QUOTA_MIGRATION_DATABASE_URL": database.ownerURL,
-    "MAAS_QUOTA_HOST": "127.0.0.1", "MAAS_QUOTA_PORT": "0", "MAAS_QUOTA_LOG_LEVEL": "warning",
-  ])
-  do {
-    return (quota, "127.0.0.1:\(try await quota.listeningPort())")
-  } catch {
-    quota.kill()
-    throw error
-  }
-}
-
 /// What a `maas-scheduler` process needs to serve on `database` (a free loopback port), taking
 /// quota from `quotaTarget`. Its nodes never need to heartbeat: the grace outlasts any test.
 func schedulerEnvironment(database: PostgresTestDatabase, quotaTarget: String) -> [String: String] {

@@ -52,7 +52,7 @@ struct ReplicaConcurrencyTests {
   func noOverAllocationAcrossReplicas() async throws {
     try #require(PythonEnvironment.isSetUp, "run scripts/python-env (or make test) first: the load comes from Python grpcio")
     let database = try await PostgresFixture.shared().createDatabase(named: "scheduler_replicas")
-    let (quota, quotaTarget) = try await startQuotaProcess(databaseNamed: "scheduler_replicas_quota")
+    let (quota, quotaTarget) = try await ServerProcess.quota(databaseNamed: "scheduler_replicas_quota")
     defer { quota.kill() }
 
     // The nodes register once and never heartbeat here. Index refresh is the default, so each
