@@ -220,6 +220,11 @@ public nonisolated struct Maas_Scheduler_V1_Placement: Sendable {
   /// MIG only: the profile of the instance.
   public var migProfile: String = String()
 
+  /// MIG only: the instance's first compute slice on its GPU, the placement
+  /// start a node gives `nvidia-smi mig -cgi <profile>:<start>`. An instance
+  /// of s slices starts at a multiple of s rounded up to a power of two.
+  public var migStart: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -381,7 +386,7 @@ nonisolated extension Maas_Scheduler_V1_GpuRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Maas_Scheduler_V1_Placement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Placement"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}node\0\u{3}gpu_uuids\0\u{3}memory_bytes\0\u{3}mig_profile\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}node\0\u{3}gpu_uuids\0\u{3}memory_bytes\0\u{3}mig_profile\0\u{3}mig_start\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -394,6 +399,7 @@ nonisolated extension Maas_Scheduler_V1_Placement: SwiftProtobuf.Message, SwiftP
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.gpuUuids) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.memoryBytes) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.migProfile) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.migStart) }()
       default: break
       }
     }
@@ -415,6 +421,9 @@ nonisolated extension Maas_Scheduler_V1_Placement: SwiftProtobuf.Message, SwiftP
     if !self.migProfile.isEmpty {
       try visitor.visitSingularStringField(value: self.migProfile, fieldNumber: 5)
     }
+    if self.migStart != 0 {
+      try visitor.visitSingularInt32Field(value: self.migStart, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -424,6 +433,7 @@ nonisolated extension Maas_Scheduler_V1_Placement: SwiftProtobuf.Message, SwiftP
     if lhs.gpuUuids != rhs.gpuUuids {return false}
     if lhs.memoryBytes != rhs.memoryBytes {return false}
     if lhs.migProfile != rhs.migProfile {return false}
+    if lhs.migStart != rhs.migStart {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

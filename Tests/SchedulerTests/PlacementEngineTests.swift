@@ -13,6 +13,8 @@ struct PlacementCase: Sendable, CustomTestStringConvertible {
     case exhausted(String)
     /// INVALID_ARGUMENT naming the field.
     case invalid(String)
+    /// Replica i's MIG instance starts at slice starts[i].
+    case migStarts([Int])
   }
 
   var testDescription: String
@@ -39,6 +41,19 @@ func l4Node(_ name: String, _ count: Int, usedOnFirst: Int64 = 0) -> Node {
   var built = node(name, count, model: "L4-24GB", memory: 24 * GiB)
   built.gpus[0].allocatedMemoryBytes = usedOnFirst * GiB
   return built
+}
+
+/// A node with one A100-80GB in MIG mode (profiles 1g.10gb, 2g.20gb, 3g.40gb) holding the
+/// instances given as (slices, start).
+func partitionedNode(_ name: String, holding instances: [(slices: Int, start: Int)]) -> Node {
+  var a100 = gpu("\(name)-g0", "A100-80GB", mig: true)
+  a100.migProfiles.insert(MIGProfile(name: "2g.20gb", memoryBytes: 20 * GiB, slices: 2, maxInstances: 3), at: 1)
+  for instance in instances {
+    let profile = a100.migProfiles.first { $0.slices == instance.slices }!
+    a100.apply(GPUClaim(
+      gpuUUID: a100.uuid, memoryBytes: profile.memoryBytes, migSlices: profile.slices, migStart: instance.start, exclusive: false))
+  }
+  return Node(name: name, gpus: [a100], lastHeartbeat: epoch)
 }
 
 let placementCases: [PlacementCase] = [
@@ -84,6 +99,15 @@ let placementCases: [PlacementCase] = [
   .init(testDescription: "MIG hands out slices of the profile until a GPU's slices run out",
         fleet: [node("a", 1, model: "A100-80GB", mig: true)],
         request: mig(2, "3g.40gb"), expect: .gpus([["a-g0"], ["a-g0"]])),
+  .init(testDescription: "MIG puts two 3-slice instances at slices 4 and 0, the only starts a 3-slice instance has",
+        fleet: [node("a", 1, model: "A100-80GB", mig: true)],
+        request: mig(2, "3g.40gb"), expect: .migStarts([4, 0])),
+  .init(testDescription: "MIG refuses an instance when slices and memory are free but no aligned position is",
+        fleet: [partitionedNode("p", holding: [(2, 4), (3, 0)])],
+        request: mig(1, "2g.20gb"), expect: .exhausted("the most free MIG slices on any A100-80GB GPU is 2, but no free position")),
+  .init(testDescription: "MIG places an instance in the position left free",
+        fleet: [partitionedNode("p", holding: [(2, 4), (3, 0)])],
+        request: mig(1, "1g.10gb"), expect: .migStarts([6])),
   .init(testDescription: "MIG refuses a third 3-slice instance on one 7-slice GPU",
         fleet: [node("a", 1, model: "A100-80GB", mig: true)],
         request: mig(3, "3g.40gb"), expect: .exhausted("the most free MIG slices on any A100-80GB GPU is 1")),
@@ -142,6 +166,8 @@ struct PlacementEngineTests {
       #expect(placements.map(\.gpuUUIDs) == gpus)
     case (.exhausted(let text), .failure(.capacityExhausted(let reason))):
       #expect(reason.contains(text), "reason: \(reason)")
+    case (.migStarts(let starts), .success(let placements)):
+      #expect(placements.map { $0.claims.map(\.migStart) } == starts.map { [$0] })
     case (.invalid(let field), .failure(.invalidRequest(let violations))):
       #expect(violations.map(\.field).contains(field), "violations: \(violations)")
     default:

@@ -212,25 +212,15 @@ struct ReplicaConcurrencyTests {
     }
   }
 
-  /// Reads the claims on every GPU in one snapshot, again and again until cancelled, and keeps the
-  /// GPUs whose claims exceed them: more shared memory or MIG slices than the GPU has, two
-  /// exclusive holders, or an exclusive holder beside others.
+  /// Reads the claims on every GPU in one snapshot (`overAllocatedGPUs`), again and again until
+  /// cancelled, and keeps the GPUs whose claims exceed them.
   static func sampleClaims(ownerURL: String, until done: borrowing Atomic<Bool>) async throws -> (checked: Int, violations: [String]) {
     let owner = try PostgresPool(
       configuration: PostgresConfiguration(url: ownerURL, minConnections: 0, maxConnections: 1), logger: quietLogger)
     var checked = 0
     var violations: [String] = []
     while !done.load(ordering: .acquiring) {
-      let rows = try await owner.query(
-        """
-        SELECT g.uuid FROM scheduler.gpus g LEFT JOIN scheduler.placements p ON p.gpu_uuid = g.uuid
-         GROUP BY g.uuid, g.memory_bytes, g.mig_slices, g.allocated_memory_bytes
-        HAVING coalesce(sum(p.memory_bytes) FILTER (WHERE NOT p.exclusive), 0) > g.memory_bytes
-            OR coalesce(sum(p.mig_slices), 0) > g.mig_slices
-            OR count(p.gpu_uuid) FILTER (WHERE p.exclusive) > 1
-            OR (count(p.gpu_uuid) FILTER (WHERE p.exclusive) = 1 AND count(p.gpu_uuid) FILTER (WHERE NOT p.exclusive) > 0)
-            OR coalesce(sum(p.memory_bytes) FILTER (WHERE NOT p.exclusive), 0) <> g.allocated_memory_bytes
-        """, [])
+      let rows = try await owner.query(overAllocatedGPUs, [])
       violations += try rows.map { try $0.decode(String.self, at: 0) }
       checked += 1
       try? await Task.sleep(for: .milliseconds(100))

@@ -98,3 +98,26 @@ final class TestClock: Sendable {
 
   var reading: @Sendable () -> Date { { [self] in now } }
 }
+
+/// The GPUs whose placements rows exceed them, read in one statement: more shared memory or MIG
+/// slices than the GPU has, two exclusive holders, an exclusive holder beside others, counters
+/// that differ from the rows, or MIG instances whose blocks of slice positions (`MIGLayout`: the
+/// slices rounded up to a power of two, from the start) overlap or differ from the GPU's mask.
+let overAllocatedGPUs = """
+  SELECT g.uuid FROM scheduler.gpus g
+    LEFT JOIN (
+      SELECT q.*, CASE WHEN q.mig_slices > 0
+                       THEN ((1::bigint << (1 << ceil(log(2, q.mig_slices))::integer)) - 1) << q.mig_start END AS block,
+                  CASE WHEN q.mig_slices > 0 THEN 1 << ceil(log(2, q.mig_slices))::integer END AS width
+        FROM scheduler.placements q
+    ) p ON p.gpu_uuid = g.uuid
+   GROUP BY g.uuid, g.memory_bytes, g.mig_slices, g.allocated_memory_bytes, g.allocated_mig_mask
+  HAVING coalesce(bit_or(p.block), 0) <> g.allocated_mig_mask
+      OR coalesce(sum(p.width), 0) <> bit_count(coalesce(bit_or(p.block), 0)::bit(64))
+      OR coalesce(sum(p.memory_bytes) FILTER (WHERE NOT p.exclusive), 0) > g.memory_bytes
+      OR coalesce(sum(p.mig_slices), 0) > g.mig_slices
+      OR count(p.gpu_uuid) FILTER (WHERE p.exclusive) > 1
+      OR (count(p.gpu_uuid) FILTER (WHERE p.exclusive) = 1 AND count(p.gpu_uuid) FILTER (WHERE NOT p.exclusive) > 0)
+      OR coalesce(sum(p.memory_bytes) FILTER (WHERE NOT p.exclusive), 0) <> g.allocated_memory_bytes
+  ORDER BY g.uuid
+  """

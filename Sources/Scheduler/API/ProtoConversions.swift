@@ -135,6 +135,7 @@ extension Maas_Scheduler_V1_Allocation {
           $0.gpuUuids = placement.gpuUUIDs
           $0.memoryBytes = placement.memoryBytes
           $0.migProfile = placement.migProfile
+          if let start = placement.migStart { $0.migStart = Int32(start) }
         }
       }
       let gpu = allocation.request.gpu

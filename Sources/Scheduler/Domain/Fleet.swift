@@ -31,12 +31,15 @@ public struct GPU: Sendable, Hashable {
   public var migSlices: Int
 
   public var allocatedMemoryBytes: Int64
+  /// Compute slices held by MIG instances (a 3g instance counts 3).
   public var allocatedMIGSlices: Int
+  /// Slice positions held by MIG instances, as `MIGLayout` blocks (a 3g instance holds 4).
+  public var allocatedMIGMask: UInt64
   public var exclusive: Bool
 
   public init(
     uuid: String, model: String, memoryBytes: Int64, migProfiles: [MIGProfile] = [], migSlices: Int = 0,
-    allocatedMemoryBytes: Int64 = 0, allocatedMIGSlices: Int = 0, exclusive: Bool = false
+    allocatedMemoryBytes: Int64 = 0, allocatedMIGSlices: Int = 0, allocatedMIGMask: UInt64 = 0, exclusive: Bool = false
   ) {
     self.uuid = uuid
     self.model = model
@@ -45,6 +48,7 @@ public struct GPU: Sendable, Hashable {
     self.migSlices = migSlices
     self.allocatedMemoryBytes = allocatedMemoryBytes
     self.allocatedMIGSlices = allocatedMIGSlices
+    self.allocatedMIGMask = allocatedMIGMask
     self.exclusive = exclusive
   }
 
@@ -59,10 +63,20 @@ public struct GPU: Sendable, Hashable {
 
   public func profile(named name: String) -> MIGProfile? { migProfiles.first { $0.name == name } }
 
+  /// Where a new instance of `profile` would start, or nil when it does not fit: MIG mode or
+  /// free, a free position (`MIGLayout`), and the profile's memory.
+  public func migStart(for profile: MIGProfile) -> Int? {
+    guard migSlices > 0, isMIGOrFree, freeMemoryBytes >= profile.memoryBytes else { return nil }
+    return MIGLayout.start(for: profile.slices, total: migSlices, occupied: allocatedMIGMask)
+  }
+
   /// Whether the claim still fits: the re-check every commit makes against the locked rows.
   public func admits(_ claim: GPUClaim) -> Bool {
     if claim.exclusive { return isFree }
-    if claim.migSlices > 0 { return isMIGOrFree && freeMIGSlices >= claim.migSlices && freeMemoryBytes >= claim.memoryBytes }
+    if claim.migSlices > 0 {
+      return isMIGOrFree && MIGLayout.isValid(start: claim.migStart, slices: claim.migSlices, total: migSlices)
+        && allocatedMIGMask & claim.migMask == 0 && freeMIGSlices >= claim.migSlices && freeMemoryBytes >= claim.memoryBytes
+    }
     return isSharedOrFree && freeMemoryBytes >= claim.memoryBytes
   }
 
@@ -74,6 +88,7 @@ public struct GPU: Sendable, Hashable {
     }
     allocatedMemoryBytes += Int64(sign) * claim.memoryBytes
     allocatedMIGSlices += sign * claim.migSlices
+    if sign > 0 { allocatedMIGMask |= claim.migMask } else { allocatedMIGMask &= ~claim.migMask }
   }
 }
 
@@ -83,13 +98,32 @@ public struct GPUClaim: Sendable, Hashable, Codable {
   /// The whole GPU's memory for an exclusive claim.
   public var memoryBytes: Int64
   public var migSlices: Int
+  /// MIG only: the instance's first slice position (`MIGLayout`).
+  public var migStart: Int
   public var exclusive: Bool
 
-  public init(gpuUUID: String, memoryBytes: Int64, migSlices: Int, exclusive: Bool) {
+  public init(gpuUUID: String, memoryBytes: Int64, migSlices: Int, migStart: Int = 0, exclusive: Bool) {
     self.gpuUUID = gpuUUID
     self.memoryBytes = memoryBytes
     self.migSlices = migSlices
+    self.migStart = migStart
     self.exclusive = exclusive
+  }
+
+  /// The slice positions the claim holds; 0 for a claim that is not a MIG instance.
+  public var migMask: UInt64 { migSlices > 0 ? MIGLayout.mask(start: migStart, slices: migSlices) : 0 }
+
+  private enum CodingKeys: String, CodingKey { case gpuUUID, memoryBytes, migSlices, migStart, exclusive }
+
+  // Allocations written before MIG positions were kept have no `migStart`; migration 6 writes it
+  // into their stored claims, and a claim without one (not MIG) starts at 0.
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    self.gpuUUID = try container.decode(String.self, forKey: .gpuUUID)
+    self.memoryBytes = try container.decode(Int64.self, forKey: .memoryBytes)
+    self.migSlices = try container.decode(Int.self, forKey: .migSlices)
+    self.migStart = try container.decodeIfPresent(Int.self, forKey: .migStart) ?? 0
+    self.exclusive = try container.decode(Bool.self, forKey: .exclusive)
   }
 }
 

@@ -159,14 +159,14 @@ public struct PlacementEngine: Sendable {
         memoryBytes: request.minMemoryBytes, leftover: Double(gpu.freeMemoryBytes - request.minMemoryBytes),
         partlyUsed: !gpu.isFree)
     case .mig:
-      let fitting = gpus.filter { gpu in
-        guard let profile = gpu.profile(named: request.migProfile), gpu.migSlices > 0 else { return false }
-        return gpu.isMIGOrFree && gpu.freeMIGSlices >= profile.slices && gpu.freeMemoryBytes >= profile.memoryBytes
-      }
+      let fitting = gpus.filter { gpu in gpu.profile(named: request.migProfile).flatMap(gpu.migStart(for:)) != nil }
       guard let gpu = pick(fitting, policy: policy, free: { Double($0.freeMIGSlices) }) else { return nil }
       let profile = gpu.profile(named: request.migProfile)!
+      let start = gpu.migStart(for: profile)!
       return Fit(
-        claims: [GPUClaim(gpuUUID: gpu.uuid, memoryBytes: profile.memoryBytes, migSlices: profile.slices, exclusive: false)],
+        claims: [
+          GPUClaim(gpuUUID: gpu.uuid, memoryBytes: profile.memoryBytes, migSlices: profile.slices, migStart: start, exclusive: false)
+        ],
         memoryBytes: profile.memoryBytes, leftover: Double(gpu.freeMIGSlices - profile.slices), partlyUsed: !gpu.isFree)
     }
   }
@@ -237,7 +237,9 @@ public struct PlacementEngine: Sendable {
       let capable = gpus.filter { $0.profile(named: gpu.migProfile) != nil && $0.isMIGOrFree }
       let slices = capable.first?.profile(named: gpu.migProfile)?.slices ?? 0
       let most = capable.map(\.freeMIGSlices).max() ?? 0
-      return "\(prefix)one \(gpu.migProfile) instance (\(slices) slices) requested; the most free MIG slices on any \(typeName(gpu)) GPU is \(most)"
+      // Free slices enough, but not at a start the profile can take (MIGLayout), or short of memory.
+      let why = most >= slices ? ", but no free position (or memory) fits the instance" : ""
+      return "\(prefix)one \(gpu.migProfile) instance (\(slices) slices) requested; the most free MIG slices on any \(typeName(gpu)) GPU is \(most)\(why)"
     }
   }
 }

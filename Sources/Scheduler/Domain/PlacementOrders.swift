@@ -93,8 +93,10 @@ struct FleetOrders: Sendable {
       for gpu in gpus where gpu.isSharedOrFree {
         add(.shared, Score(a: gpu.isFree ? 1 : 0, b: 1, c: Double(gpu.freeMemoryBytes), d: -load))
       }
+      // A block holds at least its slices, so a GPU with a free position for a profile has that
+      // many free slices: the score's leftover is never negative, and the walk from 0 misses none.
       for gpu in gpus where gpu.migSlices > 0 && gpu.isMIGOrFree {
-        for profile in gpu.migProfiles where gpu.freeMIGSlices >= profile.slices {
+        for profile in gpu.migProfiles where gpu.migStart(for: profile) != nil {
           add(.mig(profile.name), Score(a: gpu.isFree ? 1 : 0, b: 1, c: Double(gpu.freeMIGSlices - profile.slices), d: -load))
         }
       }

@@ -67,6 +67,9 @@ public struct ReplicaPlacement: Sendable, Hashable, Codable {
   /// What the placement holds of each GPU, in `gpuUUIDs` order.
   public var claims: [GPUClaim]
 
+  /// MIG only: where the instance starts on its GPU (`MIGLayout`).
+  public var migStart: Int? { migProfile.isEmpty ? nil : claims.first?.migStart }
+
   public init(replica: Int, node: String, gpuUUIDs: [String], memoryBytes: Int64, migProfile: String = "", claims: [GPUClaim]) {
     self.replica = replica
     self.node = node

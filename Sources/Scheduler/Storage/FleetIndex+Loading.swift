@@ -130,7 +130,7 @@ extension FleetIndex {
     }
     let whole = nodes.filter { knownUpdateTime($0.name) != $0.updateTime }.map(\.name)
     let allocationSQL = """
-      SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive FROM scheduler.gpus
+      SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, allocated_mig_mask FROM scheduler.gpus
        WHERE age(xmin) <= age($1::text::xid)
       """
     let allocationRows = whole.isEmpty
@@ -139,7 +139,7 @@ extension FleetIndex {
       FleetIndex.GPUState(
         node: try row.decode(String.self, at: 0), uuid: try row.decode(String.self, at: 1),
         allocatedMemoryBytes: try row.decode(Int64.self, at: 2), allocatedMIGSlices: Int(try row.decode(Int32.self, at: 3)),
-        exclusive: try row.decode(Bool.self, at: 4))
+        allocatedMIGMask: UInt64(bitPattern: try row.decode(Int64.self, at: 5)), exclusive: try row.decode(Bool.self, at: 4))
     }
     var gpus = whole.isEmpty ? [:] : try await Self.gpus(tx, of: whole, last: true)
     for name in whole where gpus[name] == nil { gpus[name] = [] }
@@ -153,7 +153,7 @@ extension FleetIndex {
   static func gpus(_ tx: PostgresTransaction, of names: [String]?, last: Bool) async throws -> [String: [GPU]] {
     let sql = """
       SELECT node_name, uuid, model, memory_bytes, mig_slices, mig_profiles, allocated_memory_bytes,
-             allocated_mig_slices, exclusive
+             allocated_mig_slices, exclusive, allocated_mig_mask
         FROM scheduler.gpus WHERE $1::text[] IS NULL OR node_name = ANY($1::text[]) ORDER BY node_name, position
       """
     let rows = last ? try await tx.queryAndCommit(sql, [names]) : try await tx.query(sql, [names])
@@ -169,7 +169,7 @@ extension FleetIndex {
         memoryBytes: try row.decode(Int64.self, at: 3), migProfiles: migProfiles,
         migSlices: Int(try row.decode(Int32.self, at: 4)),
         allocatedMemoryBytes: try row.decode(Int64.self, at: 6), allocatedMIGSlices: Int(try row.decode(Int32.self, at: 7)),
-        exclusive: try row.decode(Bool.self, at: 8)))
+        allocatedMIGMask: UInt64(bitPattern: try row.decode(Int64.self, at: 9)), exclusive: try row.decode(Bool.self, at: 8)))
     }
     return gpus
   }
@@ -199,15 +199,15 @@ extension FleetIndex {
           let gpus = loaded.map { gpu -> GPU in
             if let known = old?.gpus.first(where: { $0.uuid == gpu.uuid }), unseen("gpu:\(gpu.uuid)") {
               var kept = gpu
-              (kept.allocatedMemoryBytes, kept.allocatedMIGSlices, kept.exclusive) =
-                (known.allocatedMemoryBytes, known.allocatedMIGSlices, known.exclusive)
+              (kept.allocatedMemoryBytes, kept.allocatedMIGSlices, kept.allocatedMIGMask, kept.exclusive) =
+                (known.allocatedMemoryBytes, known.allocatedMIGSlices, known.allocatedMIGMask, known.exclusive)
               return kept
             }
             return State.withCommitted(
               gpu,
               GPUState(
                 node: row.name, uuid: gpu.uuid, allocatedMemoryBytes: gpu.allocatedMemoryBytes,
-                allocatedMIGSlices: gpu.allocatedMIGSlices, exclusive: gpu.exclusive),
+                allocatedMIGSlices: gpu.allocatedMIGSlices, allocatedMIGMask: gpu.allocatedMIGMask, exclusive: gpu.exclusive),
               pending: state.pending[gpu.uuid])
           }
           let node = Node(

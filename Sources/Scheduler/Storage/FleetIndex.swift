@@ -21,6 +21,7 @@ public final class FleetIndex: Sendable {
     var uuid: String
     var allocatedMemoryBytes: Int64
     var allocatedMIGSlices: Int
+    var allocatedMIGMask: UInt64 = 0
     var exclusive: Bool
   }
 
@@ -122,6 +123,7 @@ extension FleetIndex.State {
     var gpu = gpu
     gpu.allocatedMemoryBytes = row.allocatedMemoryBytes
     gpu.allocatedMIGSlices = row.allocatedMIGSlices
+    gpu.allocatedMIGMask = row.allocatedMIGMask
     gpu.exclusive = row.exclusive
     for claim in pending ?? [] { gpu.apply(claim) }
     return gpu

@@ -123,8 +123,71 @@ public enum SchedulerSchema {
         "REVOKE ALL ON FUNCTION mark_quota_released(uuid[]) FROM PUBLIC",
         "GRANT EXECUTE ON FUNCTION mark_quota_released(uuid[]) TO \"\(serviceRole)\"",
       ]),
+      Migration(6, "mig_positions", migPositions),
     ])
   }
+
+  /// Where each MIG instance sits on its GPU (`MIGLayout`): `placements.mig_start`, and the
+  /// positions held on each GPU as a bit mask, `gpus.allocated_mig_mask`. Instances placed before
+  /// (counted by slices only) get positions here by the same rule as `MIGLayout.start`, largest
+  /// first, written into the stored claims too; one that finds no free position (a layout that
+  /// slice counting admitted and no GPU could hold) keeps position 0, with a WARNING naming it.
+  static let migPositions = [
+    "ALTER TABLE placements ADD COLUMN mig_start integer NOT NULL DEFAULT 0 CHECK (mig_start >= 0)",
+    "ALTER TABLE gpus ADD COLUMN allocated_mig_mask bigint NOT NULL DEFAULT 0",
+    """
+    DO $$
+    DECLARE
+      g record;
+      p record;
+      occupied bigint;
+      width integer;
+      block bigint;
+      start integer;
+      waste integer;
+      best integer;
+      best_waste integer;
+    BEGIN
+      FOR g IN SELECT uuid, mig_slices FROM gpus WHERE allocated_mig_slices > 0 ORDER BY uuid LOOP
+        occupied := 0;
+        FOR p IN SELECT allocation_id, replica, mig_slices FROM placements
+                  WHERE gpu_uuid = g.uuid AND mig_slices > 0 ORDER BY mig_slices DESC, allocation_id, replica LOOP
+          width := 1;
+          WHILE width < p.mig_slices LOOP width := width * 2; END LOOP;
+          block := CASE WHEN width >= 64 THEN -1 ELSE (1::bigint << width) - 1 END;
+          best := NULL;
+          start := 0;
+          WHILE start + p.mig_slices <= g.mig_slices LOOP
+            IF occupied & (block << start) = 0 THEN
+              waste := least(start + width, g.mig_slices) - start - p.mig_slices;
+              IF best IS NULL OR waste < best_waste OR (waste = best_waste AND start > best) THEN
+                best := start;
+                best_waste := waste;
+              END IF;
+            END IF;
+            start := start + width;
+          END LOOP;
+          IF best IS NULL THEN
+            RAISE WARNING 'MIG instance of % slices (allocation %, replica %) has no free position on GPU %; it keeps position 0',
+              p.mig_slices, p.allocation_id, p.replica, g.uuid;
+            best := 0;
+          END IF;
+          occupied := occupied | (block << best);
+          UPDATE placements SET mig_start = best
+           WHERE allocation_id = p.allocation_id AND replica = p.replica AND gpu_uuid = g.uuid;
+          UPDATE allocations SET placements = jsonb_set(placements, ARRAY[p.replica::text, 'claims', '0', 'migStart'], to_jsonb(best))
+           WHERE id = p.allocation_id;
+        END LOOP;
+        UPDATE gpus SET allocated_mig_mask = occupied WHERE uuid = g.uuid;
+      END LOOP;
+    END
+    $$
+    """,
+    """
+    ALTER TABLE gpus ADD CONSTRAINT gpus_mig_mask_with_slices
+      CHECK ((allocated_mig_slices = 0) = (allocated_mig_mask = 0) AND (NOT exclusive OR allocated_mig_mask = 0))
+    """,
+  ]
 
   static let tables = [
     """

@@ -306,7 +306,8 @@ extension SchedulerStore {
                  (SELECT n.cordoned FROM scheduler.nodes n WHERE n.name = g.node_name),
                  (SELECT n.last_heartbeat_time FROM scheduler.nodes n WHERE n.name = g.node_name),
                  EXISTS (SELECT 1 FROM scheduler.allocations a WHERE a.tenant_id = $2 AND a.workload_id = $3 AND a.state = 1) AS placed,
-                 EXISTS (SELECT 1 FROM scheduler.quota_intents i WHERE i.tenant_id = $2 AND i.allocation_id = $4) AS intent
+                 EXISTS (SELECT 1 FROM scheduler.quota_intents i WHERE i.tenant_id = $2 AND i.allocation_id = $4) AS intent,
+                 g.allocated_mig_mask
             FROM scheduler.gpus g
            WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE
           """, [uuids, command.tenantID, command.workloadID, id]),
@@ -330,7 +331,7 @@ extension SchedulerStore {
           uuid: try row.decode(String.self, at: 0), model: try row.decode(String.self, at: 2),
           memoryBytes: try row.decode(Int64.self, at: 3), migSlices: Int(try row.decode(Int32.self, at: 4)),
           allocatedMemoryBytes: try row.decode(Int64.self, at: 5), allocatedMIGSlices: Int(try row.decode(Int32.self, at: 6)),
-          exclusive: try row.decode(Bool.self, at: 7))
+          allocatedMIGMask: UInt64(bitPattern: try row.decode(Int64.self, at: 12)), exclusive: try row.decode(Bool.self, at: 7))
         gpus[gpu.uuid] = (node, gpu)
       }
       for (node, claim) in claims {
@@ -351,27 +352,30 @@ extension SchedulerStore {
       let written = try await tx.queryAndCommit(
         """
         WITH g AS (
-          UPDATE scheduler.gpus g SET allocated_memory_bytes = u.memory, allocated_mig_slices = u.slices, exclusive = u.exclusive <> 0
-            FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[]) AS u(uuid, memory, slices, exclusive)
+          UPDATE scheduler.gpus g SET allocated_memory_bytes = u.memory, allocated_mig_slices = u.slices,
+                 allocated_mig_mask = u.mask, exclusive = u.exclusive <> 0
+            FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[], $19::bigint[]) AS u(uuid, memory, slices, exclusive, mask)
            WHERE g.uuid = u.uuid
-          RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive
+          RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive, g.allocated_mig_mask
         ), a AS (
           INSERT INTO scheduler.allocations (id, tenant_id, workload_id, request, priority, placements, state, quota_reservation_id, create_time)
           VALUES ($5, $6, $7, $8, $9, $10, 1, $11, $12)
         ), p AS (
-          INSERT INTO scheduler.placements (allocation_id, replica, gpu_uuid, node_name, memory_bytes, mig_slices, exclusive)
-          SELECT $5, u.replica, u.gpu, u.node, u.memory, u.slices, u.exclusive <> 0
-            FROM unnest($13::integer[], $14::text[], $15::text[], $16::bigint[], $17::integer[], $18::integer[])
-              AS u(replica, gpu, node, memory, slices, exclusive)
+          INSERT INTO scheduler.placements (allocation_id, replica, gpu_uuid, node_name, memory_bytes, mig_slices, exclusive, mig_start)
+          SELECT $5, u.replica, u.gpu, u.node, u.memory, u.slices, u.exclusive <> 0, u.start
+            FROM unnest($13::integer[], $14::text[], $15::text[], $16::bigint[], $17::integer[], $18::integer[], $20::integer[])
+              AS u(replica, gpu, node, memory, slices, exclusive, start)
         )
-        SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text FROM g
+        SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text, allocated_mig_mask
+          FROM g
         """,
         [touched.map(\.uuid), touched.map(\.allocatedMemoryBytes), touched.map { Int32($0.allocatedMIGSlices) },
          touched.map { Int32($0.exclusive ? 1 : 0) },
          id, command.tenantID, command.workloadID, try PostgresJSON(encoding: command.request), Int32(command.priority),
          try PostgresJSON(encoding: placements), reservation, now,
          claims.indices.map { Int32(Self.replica(of: $0, in: placements)) }, claims.map(\.1.gpuUUID), claims.map(\.0),
-         claims.map(\.1.memoryBytes), claims.map { Int32($0.1.migSlices) }, claims.map { Int32($0.1.exclusive ? 1 : 0) }])
+         claims.map(\.1.memoryBytes), claims.map { Int32($0.1.migSlices) }, claims.map { Int32($0.1.exclusive ? 1 : 0) },
+         touched.map { Int64(bitPattern: $0.allocatedMIGMask) }, claims.map { Int32($0.1.migStart) }])
       let (states, xid) = try Self.gpuStates(written)
       return (states, xid, reservation)
     }
@@ -386,7 +390,7 @@ extension SchedulerStore {
   }
 
 
-  /// Rows of (node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, xid) as
+  /// Rows of (node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, xid, allocated_mig_mask) as
   /// the index takes them, and the transaction's xid.
   static func gpuStates(_ rows: PostgresRows) throws -> ([FleetIndex.GPUState], UInt64?) {
     var xid: UInt64?
@@ -395,7 +399,7 @@ extension SchedulerStore {
       return FleetIndex.GPUState(
         node: try row.decode(String.self, at: 0), uuid: try row.decode(String.self, at: 1),
         allocatedMemoryBytes: try row.decode(Int64.self, at: 2), allocatedMIGSlices: Int(try row.decode(Int32.self, at: 3)),
-        exclusive: try row.decode(Bool.self, at: 4))
+        allocatedMIGMask: UInt64(bitPattern: try row.decode(Int64.self, at: 6)), exclusive: try row.decode(Bool.self, at: 4))
     }
     return (states, xid)
   }
@@ -456,19 +460,21 @@ extension SchedulerStore {
         """
         WITH g AS (
           UPDATE scheduler.gpus g SET allocated_memory_bytes = g.allocated_memory_bytes - u.memory,
-                 allocated_mig_slices = g.allocated_mig_slices - u.slices, exclusive = g.exclusive AND u.exclusive = 0
-            FROM unnest($2::text[], $3::bigint[], $4::integer[], $5::integer[]) AS u(uuid, memory, slices, exclusive)
+                 allocated_mig_slices = g.allocated_mig_slices - u.slices, allocated_mig_mask = g.allocated_mig_mask & ~u.mask,
+                 exclusive = g.exclusive AND u.exclusive = 0
+            FROM unnest($2::text[], $3::bigint[], $4::integer[], $5::integer[], $7::bigint[]) AS u(uuid, memory, slices, exclusive, mask)
            WHERE g.uuid = u.uuid
-          RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive
+          RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive, g.allocated_mig_mask
         ), p AS (
           DELETE FROM scheduler.placements WHERE allocation_id = $1
         ), a AS (
           UPDATE scheduler.allocations SET state = 2, release_time = $6 WHERE id = $1
         )
-        SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text FROM g
+        SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text, allocated_mig_mask
+          FROM g
         """,
         [allocation.id, gpus.map(\.uuid), gpus.map(\.allocatedMemoryBytes), gpus.map { Int32($0.allocatedMIGSlices) },
-         gpus.map { Int32($0.exclusive ? 1 : 0) }, now])
+         gpus.map { Int32($0.exclusive ? 1 : 0) }, now, gpus.map { Int64(bitPattern: $0.allocatedMIGMask) }])
       allocation.state = .released
       allocation.releaseTime = now
       quotaReleased = false

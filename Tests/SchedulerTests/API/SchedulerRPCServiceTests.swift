@@ -87,6 +87,45 @@ struct SchedulerRPCServiceTests {
     }
   }
 
+  @Test("a MIG placement answers where its instance starts, and an instance with free slices but no free position is RESOURCE_EXHAUSTED")
+  func migStartsOverTheWire() async throws {
+    try await withScheduler("scheduler_rpc_mig") { scheduler, quota in
+      _ = try await quota.setLimits(.with { $0.tenantID = "acme"; $0.idempotencyKey = "register" })
+      _ = try await scheduler.registerNode(.with {
+        $0.node = .with {
+          $0.name = "mig-a"
+          $0.gpus = [.with {
+            $0.uuid = "mig-a-gpu-0"
+            $0.model = "A100-80GB"
+            $0.memoryBytes = 80 << 30
+            $0.migSlices = 7
+            $0.migProfiles = [
+              .with { $0.name = "2g.20gb"; $0.memoryBytes = 20 << 30; $0.slices = 2; $0.maxInstances = 3 },
+              .with { $0.name = "3g.40gb"; $0.memoryBytes = 40 << 30; $0.slices = 3; $0.maxInstances = 2 },
+            ]
+          }]
+        }
+      })
+      func mig(_ workload: String, _ profile: String) -> Maas_Scheduler_V1_ScheduleRequest {
+        .with {
+          $0.tenantID = "acme"
+          $0.workloadID = workload
+          $0.replicas = 1
+          $0.gpu = .with { $0.gpuType = "A100-80GB"; $0.sharing = .mig; $0.migProfile = profile }
+          $0.policy = .binpack
+        }
+      }
+      let two = try await scheduler.schedule(mig("two", "2g.20gb"))
+      let three = try await scheduler.schedule(mig("three", "3g.40gb"))
+      #expect(two.placements.map(\.migStart) == [4])
+      #expect(three.placements.map(\.migStart) == [0])
+      // 5 of 7 slices and 60 of 80 GiB held: slices and memory enough, no free 2-slice position.
+      let refused = await #expect(throws: RPCError.self) { try await scheduler.schedule(mig("again", "2g.20gb")) }
+      #expect(refused?.code == .resourceExhausted)
+      #expect(refused?.message.contains("no free position") == true, "\(refused?.message ?? "")")
+    }
+  }
+
   @Test("placement beyond the fleet or the quota is RESOURCE_EXHAUSTED saying why, and holds nothing")
   func refusals() async throws {
     try await withScheduler("scheduler_rpc_refusals") { scheduler, quota in

@@ -42,8 +42,7 @@ let orderedPlacementCases: [OrderedPlacementCase] = [
   .init(testDescription: "BINPACK MIG fills the partitioned GPU before a free one",
         fleet: [node("a", 1, model: "A100-80GB", mig: true), {
           var partitioned = node("b", 1, model: "A100-80GB", mig: true)
-          partitioned.gpus[0].allocatedMIGSlices = 1
-          partitioned.gpus[0].allocatedMemoryBytes = 10 * GiB
+          partitioned.gpus[0].apply(GPUClaim(gpuUUID: "b-g0", memoryBytes: 10 * GiB, migSlices: 1, migStart: 6, exclusive: false))
           return partitioned
         }()],
         request: mig(1, "3g.40gb"), nodes: ["b"], byOrders: true),
@@ -222,8 +221,13 @@ func randomNode(_ random: inout SeededRandom, name: String) -> Node {
     case 1 where !migCapable:
       built.gpus[index].allocatedMemoryBytes = Int64(random.next() % UInt64(built.gpus[index].memoryBytes / GiB)) * GiB
     case 2 where migCapable:
-      built.gpus[index].allocatedMIGSlices = 1 + Int(random.next() % 6)
-      built.gpus[index].allocatedMemoryBytes = Int64(built.gpus[index].allocatedMIGSlices) * 5 * GiB
+      // Instances of 1 and 3 slices where `MIGLayout` puts them, as Schedule would.
+      for _ in 0..<(1 + random.next() % 4) {
+        let slices = random.next() % 2 == 0 ? 1 : 3
+        guard let start = MIGLayout.start(for: slices, total: 7, occupied: built.gpus[index].allocatedMIGMask) else { break }
+        built.gpus[index].apply(GPUClaim(
+          gpuUUID: built.gpus[index].uuid, memoryBytes: Int64(slices) * 5 * GiB, migSlices: slices, migStart: start, exclusive: false))
+      }
     default: break
     }
   }

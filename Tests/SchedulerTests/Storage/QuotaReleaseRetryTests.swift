@@ -101,11 +101,15 @@ struct QuotaReleaseRetryTests {
       await #expect(throws: SchedulerError.self) { try await store.release(tenant: "t2", .id(whole.id)) }
       #expect(try await gpuRows(store) == ["a-g0": Held(0, false), "a-g1": Held(0, false)])
 
-      // MIG instances give back their slices and memory.
+      // MIG instances give back their slices, their positions and memory.
       _ = try await store.registerNode(
         try RegisterNodeCommand.validate(name: "m", labels: [:], gpus: [gpu("m-g0", "A100-80GB", mig: true)]).get())
       let slices = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "m", request: mig(2, "3g.40gb")))
-      #expect(try await gpuRows(store)["m-g0"] == Held(80 << 30, false, slices: 6))
+      // Two 3-slice instances: at 4 (positions 4-7) and at 0 (positions 0-3).
+      #expect(try await gpuRows(store)["m-g0"] == Held(80 << 30, false, slices: 6, mask: 0xFF))
+      let starts = try await store.pool.query("SELECT mig_start FROM scheduler.placements ORDER BY replica", [])
+      #expect(try starts.map { try $0.decode(Int32.self, at: 0) } == [4, 0])
+      #expect(slices.placements.map(\.migStart) == [4, 0])
       _ = try await store.release(tenant: "t1", .id(slices.id))
       #expect(try await gpuRows(store)["m-g0"] == Held(0, false))
       let left = try await store.pool.query("SELECT count(*)::bigint FROM scheduler.placements", [])[0].decode(Int64.self, at: 0)
@@ -118,16 +122,20 @@ struct QuotaReleaseRetryTests {
     var memory: Int64
     var exclusive: Bool
     var slices: Int32
-    init(_ memory: Int64, _ exclusive: Bool, slices: Int32 = 0) { (self.memory, self.exclusive, self.slices) = (memory, exclusive, slices) }
-    var description: String { exclusive ? "exclusive" : "\(memory) bytes, \(slices) MIG slices" }
+    var mask: Int64
+    init(_ memory: Int64, _ exclusive: Bool, slices: Int32 = 0, mask: Int64 = 0) {
+      (self.memory, self.exclusive, self.slices, self.mask) = (memory, exclusive, slices, mask)
+    }
+    var description: String { exclusive ? "exclusive" : "\(memory) bytes, \(slices) MIG slices at positions \(String(mask, radix: 2))" }
   }
 
-  /// Each GPU's allocated memory, exclusive flag and MIG slices, as Postgres holds them.
+  /// Each GPU's allocated memory, exclusive flag, MIG slices and positions, as Postgres holds them.
   private func gpuRows(_ store: SchedulerStore) async throws -> [String: Held] {
     var rows: [String: Held] = [:]
-    for row in try await store.pool.query("SELECT uuid, allocated_memory_bytes, exclusive, allocated_mig_slices FROM scheduler.gpus", []) {
+    for row in try await store.pool.query("SELECT uuid, allocated_memory_bytes, exclusive, allocated_mig_slices, allocated_mig_mask FROM scheduler.gpus", []) {
       rows[try row.decode(String.self, at: 0)] = Held(
-        try row.decode(Int64.self, at: 1), try row.decode(Bool.self, at: 2), slices: try row.decode(Int32.self, at: 3))
+        try row.decode(Int64.self, at: 1), try row.decode(Bool.self, at: 2), slices: try row.decode(Int32.self, at: 3),
+        mask: try row.decode(Int64.self, at: 4))
     }
     return rows
   }
