@@ -93,17 +93,16 @@ public enum SchedulerService {
             try await store.flushQuotaMarks()
           },
           // Quota holds of released allocations that Release could not give back (the quota
-          // service was down; younger ones are left to the Release still giving them back),
-          // holds of Schedules whose COMMIT outcome was lost while the database was unreachable,
-          // and those of Schedules whose replica died (quota intents).
+          // service was down; younger ones are left to the Release still giving them back), and,
+          // through their quota intents, holds of Schedules that wrote no allocation and could
+          // not give them back: the replica died, the quota service was down, or the COMMIT
+          // outcome was lost while the database was unreachable.
           PeriodicTask("quota release retry", every: settings.quotaRetryInterval, delayFirstRound: true, logger: logger) {
             let released = try await store.releaseDueQuota(olderThan: settings.quotaRetryInterval)
             if released > 0 { logger.info("gave back quota holds of released allocations", metadata: ["count": "\(released)"]) }
-            let settled = try await store.settleUnsettledHolds()
-            if settled > 0 { logger.info("gave back quota holds of Schedules that did not commit", metadata: ["count": "\(settled)"]) }
             let intents = try await store.reconcileQuotaIntents(olderThan: settings.quotaIntentGrace)
             if intents.givenBack > 0 {
-              logger.info("gave back quota holds of Schedules whose replica stopped", metadata: ["count": "\(intents.givenBack)"])
+              logger.info("gave back quota holds of Schedules that wrote no allocation", metadata: ["count": "\(intents.givenBack)"])
             }
           },
         ])

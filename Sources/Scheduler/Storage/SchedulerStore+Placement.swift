@@ -189,8 +189,10 @@ extension SchedulerStore {
   /// After a Schedule's transaction failed with its connection (so it may or may not have
   /// committed): the allocation, when the write landed (its quota hold stays committed), or nil
   /// when it did not (the hold is given back). When the database cannot be asked either, the hold
-  /// is kept and remembered, and `settleUnsettledHolds` decides later: holding quota for GPUs nobody
-  /// got is the side that can be repaired; running GPUs no quota counts is not.
+  /// is kept: holding quota for GPUs nobody got is the side that can be repaired; running GPUs no
+  /// quota counts is not. The Schedule's quota intent, committed before its quota was taken and
+  /// left in place here, repairs it (`reconcileQuotaIntents`, once the intent is older than the
+  /// grace): it keeps the hold if the allocation was written and gives it back if not.
   func settleLostCommit(_ command: ScheduleCommand, reservation: String) async -> Allocation? {
     do {
       if let landed = try await self.allocation(holding: reservation, tenant: command.tenantID, workload: command.workloadID) {
@@ -204,32 +206,12 @@ extension SchedulerStore {
       }
       await giveBack(reservation, of: command)
     } catch {
-      unsettledHolds.withLock { $0[reservation] = (command.tenantID, command.workloadID) }
       logger.error(
-        "a Schedule's COMMIT outcome was lost and cannot be looked up; its quota hold is kept until it can",
+        "a Schedule's COMMIT outcome was lost and cannot be looked up; its quota hold is kept, and its quota intent settles it",
         metadata: ["reservation": "\(reservation)", "error": "\(error)"])
     }
     return nil
   }
-
-  /// Settles the holds `settleLostCommit` and `giveBack` could not: each one whose allocation was
-  /// not written is given back; one whose allocation was written stays with it. Returns how many
-  /// were given back.
-  /// - Throws: a database error (the holds not settled yet stay for the next round).
-  public func settleUnsettledHolds() async throws -> Int {
-    var givenBack = 0
-    for (reservation, owner) in unsettledHolds.withLock({ $0 }) {
-      if try await allocation(holding: reservation, tenant: owner.tenant, workload: owner.workload) == nil {
-        try await quota.release(tenant: owner.tenant, reservationID: reservation, idempotencyKey: "scheduler:release:\(reservation)")
-        givenBack += 1
-      }
-      _ = unsettledHolds.withLock { $0.removeValue(forKey: reservation) }
-    }
-    return givenBack
-  }
-
-  /// How many quota holds wait for `settleUnsettledHolds`.
-  public var unsettledHoldCount: Int { unsettledHolds.withLock { $0.count } }
 
   /// The workload's active allocation when it holds `reservation`. A released one is not
   /// returned: its Release gave the hold back, under the same idempotency key as a settle would.
@@ -238,8 +220,8 @@ extension SchedulerStore {
   }
 
   /// Gives back quota a Schedule took and did not use. When the quota service cannot be reached,
-  /// the reservation is remembered with the unsettled ones, and `settleUnsettledHolds` gives it back
-  /// later (the quota was taken committed, so nothing else would).
+  /// the caller leaves the Schedule's quota intent in place, and `reconcileQuotaIntents` gives the
+  /// hold back later (the quota was taken committed, so nothing else would).
   /// - Returns: whether it was given back now.
   @discardableResult
   func giveBack(_ reservation: String, of command: ScheduleCommand) async -> Bool {
@@ -248,9 +230,8 @@ extension SchedulerStore {
         tenant: command.tenantID, reservationID: reservation, idempotencyKey: "scheduler:release:\(reservation)")
       return true
     } catch {
-      unsettledHolds.withLock { $0[reservation] = (command.tenantID, command.workloadID) }
       logger.warning(
-        "could not give a Schedule's quota back; retried in the background",
+        "could not give a Schedule's quota back; its quota intent gives it back later",
         metadata: ["reservation": "\(reservation)", "error": "\(error)"])
       return false
     }

@@ -28,9 +28,6 @@ public final class SchedulerStore: Sendable {
   /// Index loads, one at a time; callers that ask while one runs share the next (see
   /// `refreshIndex`). One key: there is one index.
   let refreshes = KeyedBatcher<Int, Void, Void>()
-  /// Quota holds of Schedules whose COMMIT outcome was lost with the connection and could not be
-  /// looked up then (see `settleLostCommit`): reservation id -> the Schedule's tenant and workload.
-  let unsettledHolds = Mutex<[String: (tenant: String, workload: String)]>([:])
   /// Released allocations whose quota hold was given back, not yet marked so in the database
   /// (`flushQuotaMarks` writes them together).
   let pendingQuotaMarks = Mutex<[UUID]>([])

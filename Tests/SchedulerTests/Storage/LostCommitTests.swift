@@ -7,36 +7,40 @@ import Testing
 
 /// A Schedule whose connection fails around COMMIT cannot tell whether its allocation was written.
 /// Its quota hold must follow the allocation: kept when the write landed, given back when it did
-/// not, and kept (not guessed) while the database cannot be asked.
+/// not, and kept (not guessed) while the database cannot be asked, until its quota intent, once
+/// older than the grace, settles it.
 @Suite("Schedules that lose their COMMIT outcome")
 struct LostCommitTests {
-  @Test("a Schedule whose database goes down before its write keeps its hold until it can look, then gives it back")
+  @Test("a Schedule whose database goes down before its write keeps its hold, and its quota intent gives it back once the database is up")
   func heldUntilSettledThenGivenBack() async throws {
-    try await withPrivateStore(named: "lost-commit-down") { cluster, store, quota, _ in
+    let clock = TestClock()
+    try await withPrivateStore(named: "lost-commit-down", clock: clock) { cluster, store, quota, _ in
       _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
       quota.beforeCommitting.withLock { $0 = { try await cluster.stop() } }
       let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 2))
       await #expect(throws: PostgresError.self) { try await store.schedule(command) }
       quota.beforeCommitting.withLock { $0 = nil }
       #expect(quota.inUse("t1") == 2, "the outcome could not be looked up: the hold stays")
-      #expect(store.unsettledHoldCount == 1)
 
-      await #expect(throws: (any Error).self, "still down: nothing is decided") { try await store.settleUnsettledHolds() }
-      #expect(store.unsettledHoldCount == 1)
+      clock.advance(by: 600)
+      await #expect(throws: (any Error).self, "still down: nothing is decided") {
+        try await store.reconcileQuotaIntents(olderThan: .seconds(300))
+      }
+      #expect(quota.inUse("t1") == 2)
 
       try await cluster.start()
-      #expect(try await store.settleUnsettledHolds() == 1)
+      #expect(try await store.reconcileQuotaIntents(olderThan: .seconds(300)).givenBack == 1)
       #expect(quota.inUse("t1") == 0, "nothing was written, so the hold is given back")
-      #expect(store.unsettledHoldCount == 0)
       // And the workload can be scheduled afresh on the GPUs nothing holds.
       let again = try await store.schedule(command)
       #expect(again.placements.flatMap(\.claims).count == 2)
     }
   }
 
-  @Test("a Schedule whose write landed keeps its allocation and its hold, looked up at once or later")
+  @Test("a Schedule whose write landed keeps its allocation and its hold, looked up at once or settled later")
   func landedKeepsTheHold() async throws {
-    try await withPrivateStore(named: "lost-commit-landed") { cluster, store, quota, _ in
+    let clock = TestClock()
+    try await withPrivateStore(named: "lost-commit-landed", clock: clock) { cluster, store, quota, _ in
       _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
       let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1))
       let written = try await store.schedule(command)
@@ -46,14 +50,15 @@ struct LostCommitTests {
       #expect(landed?.id == written.id)
       #expect(quota.isHeld(written.quotaReservationID))
 
-      // Looked up later, because the database was down at the time: still kept.
+      // The database down at the time: nothing decided, the hold kept.
       try await cluster.stop()
       #expect(await store.settleLostCommit(command, reservation: written.quotaReservationID) == nil)
-      #expect(store.unsettledHoldCount == 1)
+      #expect(quota.isHeld(written.quotaReservationID))
       try await cluster.start()
-      #expect(try await store.settleUnsettledHolds() == 0)
+      clock.advance(by: 600)
+      let round = try await store.reconcileQuotaIntents(olderThan: .seconds(300))
+      #expect(round.settled == 1 && round.givenBack == 0)
       #expect(quota.isHeld(written.quotaReservationID), "the allocation was written: its hold stays with it")
-      #expect(store.unsettledHoldCount == 0)
     }
   }
 
@@ -64,18 +69,18 @@ struct LostCommitTests {
       let reservation = try await quota.reserve(tenant: "t1", stock: .concurrentGPUs, amount: 1, ttl: .seconds(60), idempotencyKey: "k")
       #expect(await store.settleLostCommit(command, reservation: reservation) == nil)
       #expect(!quota.isHeld(reservation))
-      #expect(store.unsettledHoldCount == 0)
     }
   }
 }
 
 @Suite("Quota a Schedule took and could not give back")
 struct UnreturnedQuotaTests {
-  @Test("quota taken by a Schedule whose workload another replica placed first, with the quota service down, is given back later")
+  @Test("quota taken by a Schedule whose workload another replica placed first, with the quota service down, is given back later by its intent")
   func givenBackWhenQuotaIsUp() async throws {
     try await withMigratedDatabase(named: "scheduler_unreturned_quota", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
       let quota = InMemoryQuota()
-      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: { epoch })
+      let clock = TestClock()
+      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
       _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
       let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1))
       // Once the Schedule has taken its quota, another replica's allocation of the same workload
@@ -96,13 +101,13 @@ struct UnreturnedQuotaTests {
       quota.beforeCommitting.withLock { $0 = nil }
       #expect(answered.quotaReservationID == "another replica", "the Schedule answers the allocation that won")
       #expect(quota.inUse("t1") == 1, "its own quota could not be given back yet")
-      #expect(store.unsettledHoldCount == 1)
 
-      await #expect(throws: (any Error).self, "still down") { try await store.settleUnsettledHolds() }
+      clock.advance(by: 600)
+      #expect(try await store.reconcileQuotaIntents(olderThan: .seconds(300)).skipped == 1, "the quota service is still down")
+      #expect(quota.inUse("t1") == 1)
       quota.setDown(false)
-      #expect(try await store.settleUnsettledHolds() == 1)
+      #expect(try await store.reconcileQuotaIntents(olderThan: .seconds(300)).givenBack == 1)
       #expect(quota.inUse("t1") == 0)
-      #expect(store.unsettledHoldCount == 0)
     }
   }
 }
@@ -110,7 +115,7 @@ struct UnreturnedQuotaTests {
 /// A scheduler store on a cluster of the test's own (which it may stop and start), with the
 /// schema migrated and a pool that reconnects quickly (also given, for a second store on it).
 func withPrivateStore(
-  named name: String, _ body: (PostgresTestCluster, SchedulerStore, InMemoryQuota, PostgresPool) async throws -> Void
+  named name: String, clock: TestClock = TestClock(), _ body: (PostgresTestCluster, SchedulerStore, InMemoryQuota, PostgresPool) async throws -> Void
 ) async throws {
   let cluster = try await PostgresFixture.privateCluster(named: name)
   do {
@@ -123,7 +128,7 @@ func withPrivateStore(
     configuration.reconnectBackoff = PostgresBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))
     let app = try PostgresPool(configuration: configuration, logger: quietLogger)
     let quota = InMemoryQuota()
-    let store = SchedulerStore(pool: app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: { epoch })
+    let store = SchedulerStore(pool: app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
     do {
       try await body(cluster, store, quota, app)
       await app.close()
