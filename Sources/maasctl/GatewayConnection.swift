@@ -42,6 +42,8 @@ struct ConnectionOptions: ParsableArguments {
     }
   }
 
+  // GRPCCore's own timeout, not `CallTimeout`: one call per process, where its ~40 µs does not
+  // matter and the limit holds on the client whatever the transport.
   private var callOptions: CallOptions {
     var options = CallOptions.defaults
     options.timeout = .milliseconds(Int64(self.timeout * 1000))

@@ -60,6 +60,8 @@ extension ServiceCommandLine {
   public static func checkHealth(target: String, service: String, timeout: Duration) async -> (serving: Bool, status: String) {
     do {
       let status = try await withGRPCClient(transport: ShimClientTransport(target: target)) { client in
+        // GRPCCore's own timeout, not `CallTimeout`: a probe makes one call per process, where
+        // its ~40 µs does not matter and the limit holds on the client whatever the transport.
         var options = CallOptions.defaults
         options.timeout = timeout
         let reply = try await Grpc_Health_V1_Health.Client(wrapping: client).check(
