@@ -61,10 +61,10 @@ struct KeyedBatcherTests {
     let first = submit(0, key)
     #expect(await waitUntil { recorder.heldCount == 1 }, "the condition never held")
     var queued: [Task<Int, any Error>] = []
-    for item in items {
+    for (position, item) in items.enumerated() {
       queued.append(submit(item, key))
-      // Queued in this order: each waits before the next is submitted.
-      try? await Task.sleep(for: .milliseconds(20))
+      // Queued in this order: each is waiting before the next is submitted.
+      #expect(await waitUntil { batcher.waiting(for: key) == position + 1 }, "item \(item) never queued")
     }
     return (first, queued)
   }
@@ -128,8 +128,7 @@ struct KeyedBatcherTests {
     let first = share()
     #expect(await waitUntil { recorder.heldCount == 1 }, "the first run is held")
     let later = (0..<5).map { _ in share() }
-    // Queued behind the held run (no timing is asserted: a late one would only run alone).
-    try await Task.sleep(for: .milliseconds(50))
+    #expect(await waitUntil { runs.waiting(for: "a") == 5 }, "the five callers never queued behind the held run")
     recorder.release()
     #expect(try await first.value == 1)
     var answers: [Int] = []

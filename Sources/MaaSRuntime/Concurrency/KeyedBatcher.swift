@@ -32,6 +32,9 @@ public final class KeyedBatcher<Key: Hashable & Sendable, Item: Sendable, Answer
     self.maxBatch = maxBatch
   }
 
+  /// Items of `key` waiting for the next batch (those of the batch being applied not counted).
+  public func waiting(for key: Key) -> Int { queues.withLock { $0[key]?.count ?? 0 } }
+
   /// Queues `item` under `key` and returns its answer once its batch has been applied.
   ///
   /// - Parameter apply: applies a batch; what it throws fails every item of the batch. The
