@@ -8,7 +8,7 @@ Usage: scheduler_load.py TARGET COUNT CONCURRENCY PREFIX TENANTS KEEP_EVERY
 
 Each workload's record: {"tenant", "sharing" (EXCLUSIVE, SHARED or MIG), "outcome" ("placed" or the status code's name), "id",
 "gpus" (GPUs the allocation holds, as quota counts them), "placements" ([node, uuids, memory,
-mig_profile] per replica, as Schedule answered), "released" (bool), "released_placements" (as
+mig_profile, mig_start] per replica, as Schedule answered), "released" (bool), "released_placements" (as
 Release answered)}.
 
 A call answered UNAVAILABLE or ABORTED (conflicts with the other replica outlasted the server's
@@ -63,7 +63,7 @@ def gpus_held(index: int) -> int:
 
 
 def placements(allocation) -> list:
-    return [[p.node, list(p.gpu_uuids), p.memory_bytes, p.mig_profile] for p in allocation.placements]
+    return [[p.node, list(p.gpu_uuids), p.memory_bytes, p.mig_profile, p.mig_start] for p in allocation.placements]
 
 
 async def run(target: str, count: int, concurrency: int, prefix: str, tenants: list, keep_every: int) -> dict:

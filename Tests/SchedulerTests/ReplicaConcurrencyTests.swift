@@ -32,12 +32,13 @@ struct ReplicaConcurrencyTests {
     var released_placements: [Claimed]?
   }
 
-  /// `[node, uuids, memory, mig_profile]`: one replica's placement as the client saw it.
+  /// `[node, uuids, memory, mig_profile, mig_start]`: one replica's placement as the client saw it.
   struct Claimed: Decodable, Equatable {
     var node: String
     var uuids: [String]
     var memory: Int64
     var profile: String
+    var start: Int
 
     init(from decoder: any Decoder) throws {
       var fields = try decoder.unkeyedContainer()
@@ -45,6 +46,7 @@ struct ReplicaConcurrencyTests {
       uuids = try fields.decode([String].self)
       memory = try fields.decode(Int64.self)
       profile = try fields.decode(String.self)
+      start = try fields.decode(Int.self)
     }
   }
 
@@ -148,29 +150,38 @@ struct ReplicaConcurrencyTests {
 
     // What the GPUs hold is exactly what the kept allocations were granted: a Release that freed
     // more or less than it held would show here.
-    var expected: [String: (memory: Int64, slices: Int, exclusive: Bool)] = [:]
+    // MIG instances hold the positions their clients were told (`mig_start`), apart.
+    var expected: [String: (memory: Int64, slices: Int, mask: UInt64, exclusive: Bool)] = [:]
     for record in kept {
       for claim in record.placements ?? [] {
         for uuid in claim.uuids {
-          var held = expected[uuid] ?? (0, 0, false)
+          var held = expected[uuid] ?? (0, 0, 0, false)
           if record.sharing == "EXCLUSIVE" {
             held.exclusive = true
           } else {
             held.memory += claim.memory
-            held.slices += ["1g.10gb": 1, "3g.40gb": 3][claim.profile] ?? 0
+            if let slices = ["1g.10gb": 1, "3g.40gb": 3][claim.profile] {
+              #expect(MIGLayout.isValid(start: claim.start, slices: slices, total: 7), "\(claim.profile) at \(claim.start)")
+              let block = MIGLayout.mask(start: claim.start, slices: slices)
+              #expect(held.mask & block == 0, "GPU \(uuid): \(claim.profile) at \(claim.start) overlaps another instance")
+              held.slices += slices
+              held.mask |= block
+            }
           }
           expected[uuid] = held
         }
       }
     }
-    let gpus = try await owner.query("SELECT uuid, allocated_memory_bytes, allocated_mig_slices, exclusive FROM scheduler.gpus", [])
+    let gpus = try await owner.query(
+      "SELECT uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, allocated_mig_mask FROM scheduler.gpus", [])
     #expect(gpus.count == 44)
     for row in gpus {
       let uuid = try row.decode(String.self, at: 0)
-      let held = expected[uuid] ?? (0, 0, false)
+      let held = expected[uuid] ?? (0, 0, 0, false)
       #expect(try row.decode(Int64.self, at: 1) == held.memory, "GPU \(uuid) memory")
       #expect(try row.decode(Int.self, at: 2) == held.slices, "GPU \(uuid) MIG slices")
       #expect(try row.decode(Bool.self, at: 3) == held.exclusive, "GPU \(uuid) exclusive")
+      #expect(UInt64(bitPattern: try row.decode(Int64.self, at: 4)) == held.mask, "GPU \(uuid) MIG positions")
     }
     await owner.close()
 
