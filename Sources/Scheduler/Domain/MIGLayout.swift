@@ -22,8 +22,9 @@ public enum MIGLayout {
   /// The bit mask of the block an instance of `slices` holds when it starts at `start`.
   public static func mask(start: Int, slices: Int) -> UInt64 {
     let width = width(slices)
-    let block: UInt64 = width >= 64 ? .max : (1 << UInt64(width)) - 1
-    return start >= 64 ? 0 : block << UInt64(start)
+    // `<<` past the width of UInt64 gives 0 in Swift; only `- 1` needs the whole-word case.
+    let block: UInt64 = width >= 64 ? .max : (1 << width) - 1
+    return block << start
   }
 
   /// Whether `start` is a position an instance of `slices` may take on a GPU of `total` slices.

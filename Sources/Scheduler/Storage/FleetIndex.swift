@@ -21,7 +21,7 @@ public final class FleetIndex: Sendable {
     var uuid: String
     var allocatedMemoryBytes: Int64
     var allocatedMIGSlices: Int
-    var allocatedMIGMask: UInt64 = 0
+    var allocatedMIGMask: UInt64
     var exclusive: Bool
   }
 
