@@ -1,8 +1,8 @@
 public import Foundation
 
-/// A built server executable running as a child process, its stdout and stderr piped: how tests
-/// start `maas-echo-server` and the services to check what they print, how they exit and how
-/// several replicas behave together.
+/// A built server executable running as a child process, its stdout and stderr piped and read
+/// as it runs (`PipeCollector`): how tests start `maas-echo-server` and the services to check
+/// what they print, how they exit and how several replicas behave together.
 public final class ServerProcess: Sendable {
   public enum Exit: Equatable, Sendable {
     case exited(Int32)
@@ -10,8 +10,8 @@ public final class ServerProcess: Sendable {
   }
 
   private let process: Process
-  private let output = Pipe()
-  private let errors = Pipe()
+  private let output: PipeCollector
+  private let errors: PipeCollector
   private let exited: AsyncStream<Exit>
 
   /// Starts `binary` with the test's environment, minus every variable starting with
@@ -23,8 +23,9 @@ public final class ServerProcess: Sendable {
     var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix(environmentPrefix) }
     merged.merge(environment) { _, new in new }
     process.environment = merged
-    process.standardOutput = self.output
-    process.standardError = self.errors
+    let (output, errors) = (Pipe(), Pipe())
+    process.standardOutput = output
+    process.standardError = errors
     let (exited, exit) = AsyncStream.makeStream(of: Exit.self, bufferingPolicy: .bufferingNewest(1))
     process.terminationHandler = { process in
       exit.yield(process.terminationReason == .exit
@@ -34,28 +35,19 @@ public final class ServerProcess: Sendable {
     self.process = process
     self.exited = exited
     try process.run()
+    // Read from the start: a server whose log fills an unread pipe blocks on its next line.
+    self.output = PipeCollector(reading: output.fileHandleForReading)
+    self.errors = PipeCollector(reading: errors.fileHandleForReading)
   }
 
   /// The first line on stdout without its newline, or nil when stdout closes first. Bounded:
-  /// on timeout the process is killed, which closes the pipe and ends the read.
-  public func firstLine(within limit: Duration = .seconds(60)) async throws -> String? {
-    let handle = self.output.fileHandleForReading
-    let watchdog = Task {
-      try await Task.sleep(for: limit)
-      self.kill()
+  /// after `limit` the process is killed, and this answers nil.
+  public func firstLine(within limit: Duration = .seconds(60)) async -> String? {
+    guard let line = await self.output.firstLine(within: limit) else {
+      if !self.output.ended { self.kill() }
+      return nil
     }
-    defer { watchdog.cancel() }
-    let line = await Task.detached {
-      // Blocking reads belong off the cooperative pool's few threads.
-      var bytes: [UInt8] = []
-      while true {
-        let chunk = handle.readData(ofLength: 1)
-        guard let byte = chunk.first else { return bytes.isEmpty ? nil : bytes }
-        if byte == UInt8(ascii: "\n") { return bytes }
-        bytes.append(byte)
-      }
-    }.value
-    return line.map { String(decoding: $0, as: UTF8.self) }
+    return line
   }
 
   /// Sends `signal` to the process.
@@ -81,9 +73,10 @@ public final class ServerProcess: Sendable {
     return exit
   }
 
-  /// Everything written to stderr; call after the process has exited.
-  public func standardError() -> String {
-    String(decoding: self.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  /// Everything written to stderr, once the process has closed it (exited); what came so far if
+  /// that takes longer than `limit`.
+  public func standardError(within limit: Duration = .seconds(10)) async -> String {
+    String(decoding: await self.errors.all(within: limit), as: UTF8.self)
   }
 }
 
@@ -103,11 +96,11 @@ extension ServerProcess {
   /// Waits for the `listening on HOST:PORT` line every MaaS server prints once bound and returns
   /// the port; on anything else, kills the server and throws with what it wrote to stderr.
   public func listeningPort(within limit: Duration = .seconds(120)) async throws -> Int {
-    let line = try await self.firstLine(within: limit)
+    let line = await self.firstLine(within: limit)
     guard let line, line.hasPrefix("listening on "), let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
       self.kill()
       _ = try? await self.exitStatus(within: .seconds(10))
-      throw ServerProcessError.noListeningLine(self.standardError())
+      throw ServerProcessError.noListeningLine(await self.standardError())
     }
     return port
   }

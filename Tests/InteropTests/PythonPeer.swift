@@ -43,21 +43,15 @@ struct PythonExit: Sendable, Equatable, CustomStringConvertible {
 /// (interleaved, as a person would see them) while it runs.
 ///
 /// Every wait here is bounded and polls without blocking Swift's cooperative threads: the
-/// blocking pipe reads run on a thread of their own.
+/// blocking pipe reads run on the collector's thread.
 final class PythonProcess: Sendable {
-  private struct State {
-    var output = Data()
-    var outputEnded = false
-    var exit: PythonExit?
-  }
-
-  private let state: Shared
+  private let collected: PipeCollector
+  private let exited: ExitRecord
   let pid: Int32
   let name: String
 
   /// Starts `python Tests/Interop/<script> <arguments...>`.
   init(script: String, arguments: [String]) throws {
-    let shared = Shared()
     let process = Process()
     process.executableURL = URL(fileURLWithPath: PythonPeer.python)
     process.arguments = [PythonPeer.script(script)] + arguments
@@ -67,49 +61,30 @@ final class PythonProcess: Sendable {
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
+    let exited = ExitRecord()
     process.terminationHandler = { process in
       let exit = PythonExit(
         code: process.terminationStatus,
         bySignal: process.terminationReason == .uncaughtSignal
       )
-      shared.state.withLock { $0.exit = exit }
+      exited.value.withLock { $0 = exit }
     }
     try process.run()
-
-    let reader = pipe.fileHandleForReading
-    Thread.detachNewThread {
-      while true {
-        let chunk = reader.availableData
-        if chunk.isEmpty { break }
-        shared.state.withLock { $0.output.append(chunk) }
-      }
-      shared.state.withLock { $0.outputEnded = true }
-    }
-    self.state = shared
+    self.exited = exited
+    self.collected = PipeCollector(reading: pipe.fileHandleForReading)
     self.pid = process.processIdentifier
     self.name = script
   }
 
   /// Everything the process printed so far.
-  var output: String {
-    String(decoding: self.state.state.withLock { $0.output }, as: UTF8.self)
-  }
+  var output: String { self.collected.text }
 
-  var exit: PythonExit? { self.state.state.withLock { $0.exit } }
+  var exit: PythonExit? { self.exited.value.withLock { $0 } }
 
   /// The first line the process printed, or nil when none came within `limit` (or the process
   /// ended without one).
   func firstLine(within limit: Duration) async -> String? {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-      let (output, ended) = self.state.state.withLock { ($0.output, $0.outputEnded) }
-      if let newline = output.firstIndex(of: UInt8(ascii: "\n")) {
-        return String(decoding: output[..<newline], as: UTF8.self)
-      }
-      if ended { return nil }
-      try? await Task.sleep(for: .milliseconds(10))
-    }
-    return nil
+    await self.collected.firstLine(within: limit)
   }
 
   /// Waits until the process has ended and its output is read to the end; nil if it is still
@@ -117,8 +92,7 @@ final class PythonProcess: Sendable {
   func waitForExit(within limit: Duration) async -> PythonExit? {
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
-      let (exit, ended) = self.state.state.withLock { ($0.exit, $0.outputEnded) }
-      if let exit, ended { return exit }
+      if let exit = self.exit, self.collected.ended { return exit }
       try? await Task.sleep(for: .milliseconds(10))
     }
     return self.exit
@@ -142,8 +116,8 @@ final class PythonProcess: Sendable {
     return await self.waitForExit(within: .seconds(5))
   }
 
-  private final class Shared: Sendable {
-    let state = Mutex(State())
+  private final class ExitRecord: Sendable {
+    let value = Mutex<PythonExit?>(nil)
   }
 }
 

@@ -16,7 +16,7 @@ struct EchoServerProcessTests {
     ])
     defer { server.kill() }
 
-    let line = try #require(try await server.firstLine(), "the server printed nothing on stdout")
+    let line = try #require(await server.firstLine(), "the server printed nothing on stdout")
     let port = try #require(line.wholeMatch(of: /listening on 127\.0\.0\.1:(\d+)/).flatMap { Int($0.1) })
     let statuses = try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:\(port)")) { client in
       let health = Grpc_Health_V1_Health.Client(wrapping: client)
@@ -30,7 +30,7 @@ struct EchoServerProcessTests {
     let exit = try await server.exitStatus()
     #expect(exit == .exited(0))
     // Every stderr line is a JSON log line, and the bound address was logged.
-    let logs = server.standardError().split(separator: "\n")
+    let logs = await server.standardError().split(separator: "\n")
     #expect(!logs.isEmpty)
     for log in logs {
       #expect((try? JSONSerialization.jsonObject(with: Data(log.utf8))) is [String: Any], "not JSON: \(log)")
@@ -46,9 +46,9 @@ struct EchoServerProcessTests {
     ])
     defer { server.kill() }
 
-    #expect(try await server.firstLine() == nil)
+    #expect(await server.firstLine() == nil)
     #expect(try await server.exitStatus() == .exited(2))
-    let message = server.standardError()
+    let message = await server.standardError()
     #expect(message.contains("MAAS_ECHO_PORT"))
     #expect(message.contains("\"abc\""))
     #expect(message.contains("MAAS_ECHO_LOG_FORMAT"))

@@ -76,9 +76,9 @@ struct RegistryProcessTests {
         "MAAS_REGISTRY_IDEMPOTENCY_RETENTION_HOURS": "1",
       ])
     defer { registry.kill() }
-    #expect(try await registry.firstLine() == nil)
+    #expect(await registry.firstLine() == nil)
     #expect(try await registry.exitStatus() == .exited(2))
-    let message = registry.standardError()
+    let message = await registry.standardError()
     for variable in ["QUOTA_TARGET", "QUOTA_TIMEOUT_SECONDS", "PAGE_TOKEN_SECRET", "IDEMPOTENCY_RETENTION_HOURS"] {
       #expect(message.contains("MAAS_REGISTRY_\(variable)"), "\(variable) in \(message)")
     }
