@@ -24,6 +24,11 @@ public struct PostgresConfiguration: Sendable {
   /// The session's `statement_timeout`, and what each transaction sets with `SET LOCAL`; nil
   /// leaves the server's setting.
   public var statementTimeout: Duration?
+  /// The session's `idle_in_transaction_session_timeout`: the server ends a session that sits
+  /// inside a transaction, waiting for its client, longer than this, and so frees the locks it
+  /// holds. It bounds what a client that stalls mid-transaction (a frozen process, a lost
+  /// network) costs everyone else; nil leaves the server's setting (off by default).
+  public var idleInTransactionTimeout: Duration?
   /// A connection idle longer than this answers `SELECT 1` before it is handed out again.
   public var healthCheckAfterIdle: Duration
   /// Statements slower than this are logged at warning level (with their SQL, never their
@@ -53,6 +58,7 @@ public struct PostgresConfiguration: Sendable {
     acquireTimeout: Duration = .seconds(5),
     connectTimeout: Duration = .seconds(5),
     statementTimeout: Duration? = nil,
+    idleInTransactionTimeout: Duration? = nil,
     healthCheckAfterIdle: Duration = .seconds(30),
     slowQueryThreshold: Duration? = .seconds(1),
     statementCacheCapacity: Int = 256,
@@ -67,6 +73,7 @@ public struct PostgresConfiguration: Sendable {
     self.acquireTimeout = acquireTimeout
     self.connectTimeout = connectTimeout
     self.statementTimeout = statementTimeout
+    self.idleInTransactionTimeout = idleInTransactionTimeout
     self.healthCheckAfterIdle = healthCheckAfterIdle
     self.slowQueryThreshold = slowQueryThreshold
     self.statementCacheCapacity = statementCacheCapacity
@@ -88,6 +95,9 @@ public struct PostgresConfiguration: Sendable {
     if let timeout = self.statementTimeout, timeout < .milliseconds(1) {
       problems.append("statementTimeout must be at least 1 ms (nil leaves the server's setting)")
     }
+    if let timeout = self.idleInTransactionTimeout, timeout < .milliseconds(1) {
+      problems.append("idleInTransactionTimeout must be at least 1 ms (nil leaves the server's setting)")
+    }
     if self.statementCacheCapacity < 0 { problems.append("statementCacheCapacity must not be negative") }
     if self.transactionMaxAttempts < 1 { problems.append("transactionMaxAttempts must be at least 1") }
     return problems
@@ -98,6 +108,9 @@ public struct PostgresConfiguration: Sendable {
   var sessionSettings: [(name: String, value: String)] {
     var settings = [("TimeZone", "UTC"), ("DateStyle", "ISO, MDY")]
     if let timeout = self.statementTimeout { settings.append(("statement_timeout", "\(timeout.wholeMilliseconds)")) }
+    if let timeout = self.idleInTransactionTimeout {
+      settings.append(("idle_in_transaction_session_timeout", "\(timeout.wholeMilliseconds)"))
+    }
     if self.genericPlans { settings.append(("plan_cache_mode", "force_generic_plan")) }
     return settings
   }

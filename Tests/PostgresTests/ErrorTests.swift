@@ -94,6 +94,34 @@ struct ErrorTests {
     }
   }
 
+  @Test("A transaction left waiting on its client past the idle-in-transaction timeout is ended by the server, and its locks go with it")
+  func idleInTransactionTimeout() async throws {
+    try await withPool { setup in
+      _ = try await setup.execute("CREATE TABLE errors_stalled (id int4 PRIMARY KEY)")
+      _ = try await setup.execute("INSERT INTO errors_stalled (id) VALUES (1)")
+    }
+    try await withPool({ $0.idleInTransactionTimeout = .milliseconds(200) }) { stalling in
+      let setting = try await stalling.query("SELECT current_setting('idle_in_transaction_session_timeout') AS timeout", [])[0]
+      #expect(try setting.decode(String.self, column: "timeout") == "200ms")
+      let error = await #expect(throws: PostgresError.self) {
+        try await stalling.transaction { tx in
+          _ = try await tx.query("SELECT id FROM errors_stalled WHERE id = 1 FOR UPDATE", [])
+          // This client now stalls while holding the row. Another session can lock it only once
+          // the server has ended this one: without the timeout it would wait until its own
+          // statement timeout and fail.
+          try await withPool({ $0.statementTimeout = .seconds(60) }) { other in
+            let locked = try await other.transaction { tx in
+              try await tx.query("SELECT id FROM errors_stalled WHERE id = 1 FOR UPDATE", []).count
+            }
+            #expect(locked == 1)
+          }
+          _ = try await tx.query("SELECT 1", [])
+        }
+      }
+      #expect(error?.kind == .connection)
+    }
+  }
+
   @Test("Cancelling the calling task cancels the running statement, and the connection is reused")
   func cancellation() async throws {
     try await withPool({ $0.maxConnections = 1 }) { pool in

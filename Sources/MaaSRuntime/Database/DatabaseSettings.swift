@@ -9,25 +9,32 @@ public import Postgres
 /// | `<PREFIX>_DATABASE_SERVICE_ROLE` | `maas_app` | the role migrations grant the service's rights to |
 /// | `<PREFIX>_DATABASE_POOL_SIZE` | `10` | most connections the service opens |
 /// | `<PREFIX>_DATABASE_STATEMENT_TIMEOUT_SECONDS` | `10` | longest a statement may run |
+/// | `<PREFIX>_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS` | `60` | longest a transaction may wait for the service; the server then ends the session and frees its locks |
 public struct DatabaseSettings: Sendable, Hashable {
   public var url: String
   public var migrationURL: String
   public var serviceRole: String
   public var poolSize: Int
   public var statementTimeout: Duration
+  /// A replica that stalls inside a transaction (frozen, cut off) holds its row locks, and the
+  /// other replicas queue behind them, until the server ends its session after this long. Longer
+  /// than any call a service makes inside a transaction (the scheduler's quota call).
+  public var idleInTransactionTimeout: Duration
 
   public init(
     url: String,
     migrationURL: String? = nil,
     serviceRole: String = "maas_app",
     poolSize: Int = 10,
-    statementTimeout: Duration = .seconds(10)
+    statementTimeout: Duration = .seconds(10),
+    idleInTransactionTimeout: Duration = .seconds(60)
   ) {
     self.url = url
     self.migrationURL = migrationURL ?? url
     self.serviceRole = serviceRole
     self.poolSize = poolSize
     self.statementTimeout = statementTimeout
+    self.idleInTransactionTimeout = idleInTransactionTimeout
   }
 
   /// Reads the settings, recording every problem in `reader` (a missing URL is one).
@@ -46,8 +53,12 @@ public struct DatabaseSettings: Sendable, Hashable {
     let timeout = reader.read(
       "\(prefix)_DATABASE_STATEMENT_TIMEOUT_SECONDS", default: .seconds(10), as: .seconds(in: 0.001...3_600)
     )
+    let idleTimeout = reader.read(
+      "\(prefix)_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", default: .seconds(60), as: .seconds(in: 0.001...3_600)
+    )
     return DatabaseSettings(
-      url: url ?? "", migrationURL: migrationURL, serviceRole: role, poolSize: poolSize, statementTimeout: timeout
+      url: url ?? "", migrationURL: migrationURL, serviceRole: role, poolSize: poolSize, statementTimeout: timeout,
+      idleInTransactionTimeout: idleTimeout
     )
   }
 
@@ -56,7 +67,8 @@ public struct DatabaseSettings: Sendable, Hashable {
   public func servicePool(applicationName: String, genericPlans: Bool = false) -> PostgresConfiguration {
     var configuration = PostgresConfiguration(
       url: self.url, applicationName: applicationName, minConnections: 1,
-      maxConnections: self.poolSize, statementTimeout: self.statementTimeout
+      maxConnections: self.poolSize, statementTimeout: self.statementTimeout,
+      idleInTransactionTimeout: self.idleInTransactionTimeout
     )
     configuration.genericPlans = genericPlans
     return configuration
