@@ -73,6 +73,12 @@ public final class ServerProcess: Sendable {
     return exit
   }
 
+  /// The end of what the process has written to stderr so far (its latest log lines, as UTF-8):
+  /// for the message of a test that fails while the process still runs.
+  public func standardErrorTail(bytes: Int = 4_000) -> String {
+    String(decoding: self.errors.data.suffix(bytes), as: UTF8.self)
+  }
+
   /// Everything written to stderr, once the process has closed it (exited); what came so far if
   /// that takes longer than `limit`.
   public func standardError(within limit: Duration = .seconds(10)) async -> String {

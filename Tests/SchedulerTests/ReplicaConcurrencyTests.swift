@@ -99,7 +99,12 @@ struct ReplicaConcurrencyTests {
           let unanswered = outcome.standardOutput.components(separatedBy: "\"outcome\": \"").dropFirst()
             .filter { !$0.hasPrefix("placed") && !$0.hasPrefix("RESOURCE_EXHAUSTED") }.prefix(3).map { $0.prefix(300) }
           let succeeded = outcome.succeeded
-          try #require(succeeded, "load \(load.prefix) failed: \(unanswered) \(outcome.standardError.suffix(2_000))")
+          try #require(
+            succeeded,
+            """
+            load \(load.prefix) failed: \(unanswered) \(outcome.standardError.suffix(2_000))
+            replicas' latest logs: \(replicas.map { $0.standardErrorTail() })
+            """)
           return (index, try JSONDecoder().decode([String: Record].self, from: Data(outcome.standardOutput.utf8)))
         }
       }
