@@ -42,27 +42,15 @@ public final class PipeCollector: Sendable {
   /// The first line, without its newline, once it has come; nil when the pipe ends without one,
   /// or none came within `limit`.
   public func firstLine(within limit: Duration) async -> String? {
-    await self.poll(within: limit) { data, ended in
-      if let newline = data.firstIndex(of: UInt8(ascii: "\n")) {
-        return .some(String(decoding: data[..<newline], as: UTF8.self))
-      }
-      return ended ? .some(nil) : nil
-    } ?? nil
+    let newline = UInt8(ascii: "\n")
+    _ = await waitUntil(within: limit) { self.state.withLock { $0.ended || $0.data.contains(newline) } }
+    let data = self.data
+    return data.firstIndex(of: newline).map { String(decoding: data[..<$0], as: UTF8.self) }
   }
 
   /// Everything, once the pipe has ended; what came so far if it has not within `limit`.
   public func all(within limit: Duration) async -> Data {
-    await self.poll(within: limit) { data, ended in ended ? data : nil } ?? self.data
-  }
-
-  /// Checks `done` every 10 ms until it answers or `limit` has passed (nil then). Polling keeps
-  /// the wait off any thread: the blocking reads are the collector's own thread's.
-  private func poll<T>(within limit: Duration, _ done: (Data, Bool) -> T?) async -> T? {
-    let deadline = ContinuousClock.now + limit
-    while true {
-      if let answer = self.state.withLock({ done($0.data, $0.ended) }) { return answer }
-      guard ContinuousClock.now < deadline else { return nil }
-      try? await Task.sleep(for: .milliseconds(10))
-    }
+    _ = await waitUntil(within: limit) { self.ended }
+    return self.data
   }
 }

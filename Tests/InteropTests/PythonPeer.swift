@@ -90,11 +90,7 @@ final class PythonProcess: Sendable {
   /// Waits until the process has ended and its output is read to the end; nil if it is still
   /// running after `limit`.
   func waitForExit(within limit: Duration) async -> PythonExit? {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-      if let exit = self.exit, self.collected.ended { return exit }
-      try? await Task.sleep(for: .milliseconds(10))
-    }
+    _ = await waitUntil(within: limit) { self.exit != nil && self.collected.ended }
     return self.exit
   }
 
