@@ -2,13 +2,7 @@ import GRPCCore
 import GRPCShimTransport
 import Logging
 import MaaSRuntime
-
-/// A bounded wait ran out: the thing waited for never happened. The bounds only keep a broken
-/// build from hanging the run; no test asserts on how long anything took.
-struct TimedOut: Error, CustomStringConvertible {
-  var what: String
-  var description: String { "timed out waiting for \(self.what)" }
-}
+import MaaSTesting
 
 /// Runs `body`, cancelling it and throwing `TimedOut` if it has not finished within `limit`.
 func withTimeout<Result: Sendable>(

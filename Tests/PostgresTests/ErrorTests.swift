@@ -1,3 +1,4 @@
+import MaaSTesting
 import Postgres
 import Testing
 

@@ -1,4 +1,5 @@
 import Logging
+import MaaSTesting
 import Postgres
 import Synchronization
 import Testing

@@ -3,13 +3,6 @@ import MaaSTesting
 import Postgres
 import Synchronization
 
-/// A bounded wait ran out: the thing waited for never happened. The bounds only keep a broken
-/// build from hanging the run; no test asserts on how long anything took.
-struct TimedOut: Error, CustomStringConvertible {
-  var what: String
-  var description: String { "timed out waiting for \(self.what)" }
-}
-
 /// A logger that drops everything, so that test output stays readable.
 let quietLogger = Logger(label: "maas.postgres.test") { _ in SwiftLogNoOpLogHandler() }
 
@@ -53,15 +46,6 @@ func withPool<Result>(
   } catch {
     await pool.close()
     throw error
-  }
-}
-
-/// Polls `condition` every few milliseconds until it holds, for at most `limit`.
-func waitUntil(_ what: String, limit: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-  let deadline = ContinuousClock.now + limit
-  while try await !condition() {
-    guard ContinuousClock.now < deadline else { throw TimedOut(what: what) }
-    try await Task.sleep(for: .milliseconds(5))
   }
 }
 
