@@ -80,16 +80,19 @@ public struct GPU: Sendable, Hashable {
     return isSharedOrFree && freeMemoryBytes >= claim.memoryBytes
   }
 
-  /// Applies (`sign` 1) or gives back (`sign` -1) a claim.
-  public mutating func apply(_ claim: GPUClaim, sign: Int = 1) {
-    if claim.exclusive {
-      exclusive = sign > 0
-      return
+  /// What allocations hold of it, as one value (its row's counters).
+  public var usage: GPUUsage {
+    get {
+      GPUUsage(memoryBytes: allocatedMemoryBytes, migSlices: allocatedMIGSlices, migMask: allocatedMIGMask, exclusive: exclusive)
     }
-    allocatedMemoryBytes += Int64(sign) * claim.memoryBytes
-    allocatedMIGSlices += sign * claim.migSlices
-    if sign > 0 { allocatedMIGMask |= claim.migMask } else { allocatedMIGMask &= ~claim.migMask }
+    set {
+      (allocatedMemoryBytes, allocatedMIGSlices, allocatedMIGMask, exclusive) =
+        (newValue.memoryBytes, newValue.migSlices, newValue.migMask, newValue.exclusive)
+    }
   }
+
+  /// Applies (`sign` 1) or gives back (`sign` -1) a claim.
+  public mutating func apply(_ claim: GPUClaim, sign: Int = 1) { usage.apply(claim, sign: sign) }
 }
 
 /// What one allocation holds of one GPU.

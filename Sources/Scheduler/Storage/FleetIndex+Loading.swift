@@ -130,16 +130,14 @@ extension FleetIndex {
     }
     let whole = nodes.filter { knownUpdateTime($0.name) != $0.updateTime }.map(\.name)
     let allocationSQL = """
-      SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, allocated_mig_mask FROM scheduler.gpus
-       WHERE age(xmin) <= age($1::text::xid)
+      SELECT g.node_name, g.uuid, \(GPUUsage.columns) FROM scheduler.gpus g
+       WHERE age(g.xmin) <= age($1::text::xid)
       """
     let allocationRows = whole.isEmpty
       ? try await tx.queryAndCommit(allocationSQL, parameters) : try await tx.query(allocationSQL, parameters)
     let allocations = try allocationRows.map { row in
       FleetIndex.GPUState(
-        node: try row.decode(String.self, at: 0), uuid: try row.decode(String.self, at: 1),
-        allocatedMemoryBytes: try row.decode(Int64.self, at: 2), allocatedMIGSlices: Int(try row.decode(Int32.self, at: 3)),
-        allocatedMIGMask: UInt64(bitPattern: try row.decode(Int64.self, at: 5)), exclusive: try row.decode(Bool.self, at: 4))
+        node: try row.decode(String.self, at: 0), uuid: try row.decode(String.self, at: 1), usage: try GPUUsage(row, from: 2))
     }
     var gpus = whole.isEmpty ? [:] : try await Self.gpus(tx, of: whole, last: true)
     for name in whole where gpus[name] == nil { gpus[name] = [] }
@@ -152,9 +150,8 @@ extension FleetIndex {
   /// - Parameter last: the transaction's last statement (COMMIT goes with it).
   static func gpus(_ tx: PostgresTransaction, of names: [String]?, last: Bool) async throws -> [String: [GPU]] {
     let sql = """
-      SELECT node_name, uuid, model, memory_bytes, mig_slices, mig_profiles, allocated_memory_bytes,
-             allocated_mig_slices, exclusive, allocated_mig_mask
-        FROM scheduler.gpus WHERE $1::text[] IS NULL OR node_name = ANY($1::text[]) ORDER BY node_name, position
+      SELECT g.node_name, g.uuid, g.model, g.memory_bytes, g.mig_slices, g.mig_profiles, \(GPUUsage.columns)
+        FROM scheduler.gpus g WHERE $1::text[] IS NULL OR g.node_name = ANY($1::text[]) ORDER BY g.node_name, g.position
       """
     let rows = last ? try await tx.queryAndCommit(sql, [names]) : try await tx.query(sql, [names])
     var gpus: [String: [GPU]] = [:]
@@ -164,12 +161,12 @@ extension FleetIndex {
       let json = try row.decode(PostgresJSON.self, at: 5)
       let migProfiles = try profiles[json.data] ?? json.decode([MIGProfile].self)
       profiles[json.data] = migProfiles
-      gpus[try row.decode(String.self, at: 0), default: []].append(GPU(
+      var gpu = GPU(
         uuid: try row.decode(String.self, at: 1), model: try row.decode(String.self, at: 2),
         memoryBytes: try row.decode(Int64.self, at: 3), migProfiles: migProfiles,
-        migSlices: Int(try row.decode(Int32.self, at: 4)),
-        allocatedMemoryBytes: try row.decode(Int64.self, at: 6), allocatedMIGSlices: Int(try row.decode(Int32.self, at: 7)),
-        allocatedMIGMask: UInt64(bitPattern: try row.decode(Int64.self, at: 9)), exclusive: try row.decode(Bool.self, at: 8)))
+        migSlices: Int(try row.decode(Int32.self, at: 4)))
+      gpu.usage = try GPUUsage(row, from: 6)
+      gpus[try row.decode(String.self, at: 0), default: []].append(gpu)
     }
     return gpus
   }
@@ -199,16 +196,11 @@ extension FleetIndex {
           let gpus = loaded.map { gpu -> GPU in
             if let known = old?.gpus.first(where: { $0.uuid == gpu.uuid }), unseen("gpu:\(gpu.uuid)") {
               var kept = gpu
-              (kept.allocatedMemoryBytes, kept.allocatedMIGSlices, kept.allocatedMIGMask, kept.exclusive) =
-                (known.allocatedMemoryBytes, known.allocatedMIGSlices, known.allocatedMIGMask, known.exclusive)
+              kept.usage = known.usage
               return kept
             }
             return State.withCommitted(
-              gpu,
-              GPUState(
-                node: row.name, uuid: gpu.uuid, allocatedMemoryBytes: gpu.allocatedMemoryBytes,
-                allocatedMIGSlices: gpu.allocatedMIGSlices, allocatedMIGMask: gpu.allocatedMIGMask, exclusive: gpu.exclusive),
-              pending: state.pending[gpu.uuid])
+              gpu, GPUState(node: row.name, uuid: gpu.uuid, usage: gpu.usage), pending: state.pending[gpu.uuid])
           }
           let node = Node(
             name: row.name, labels: row.labels, gpus: gpus, cordoned: row.cordoned, draining: row.draining,

@@ -19,10 +19,7 @@ public final class FleetIndex: Sendable {
   struct GPUState: Sendable, Hashable {
     var node: String
     var uuid: String
-    var allocatedMemoryBytes: Int64
-    var allocatedMIGSlices: Int
-    var allocatedMIGMask: UInt64
-    var exclusive: Bool
+    var usage: GPUUsage
   }
 
   struct State {
@@ -121,10 +118,7 @@ extension FleetIndex.State {
   /// `gpu` with the committed allocation `row` gives and the pending claims on top.
   static func withCommitted(_ gpu: GPU, _ row: FleetIndex.GPUState, pending: [GPUClaim]?) -> GPU {
     var gpu = gpu
-    gpu.allocatedMemoryBytes = row.allocatedMemoryBytes
-    gpu.allocatedMIGSlices = row.allocatedMIGSlices
-    gpu.allocatedMIGMask = row.allocatedMIGMask
-    gpu.exclusive = row.exclusive
+    gpu.usage = row.usage
     for claim in pending ?? [] { gpu.apply(claim) }
     return gpu
   }

@@ -282,13 +282,12 @@ extension SchedulerStore {
         PostgresStatement("SELECT pg_advisory_xact_lock($1, $2)", [lockClass, lockKey]),
         PostgresStatement(
           """
-          SELECT g.uuid, g.node_name, g.model, g.memory_bytes, g.mig_slices, g.allocated_memory_bytes, g.allocated_mig_slices,
-                 g.exclusive,
+          SELECT g.uuid, g.node_name, g.model, g.memory_bytes, g.mig_slices,
                  (SELECT n.cordoned FROM scheduler.nodes n WHERE n.name = g.node_name),
                  (SELECT n.last_heartbeat_time FROM scheduler.nodes n WHERE n.name = g.node_name),
                  EXISTS (SELECT 1 FROM scheduler.allocations a WHERE a.tenant_id = $2 AND a.workload_id = $3 AND a.state = 1) AS placed,
                  EXISTS (SELECT 1 FROM scheduler.quota_intents i WHERE i.tenant_id = $2 AND i.allocation_id = $4) AS intent,
-                 g.allocated_mig_mask
+                 \(GPUUsage.columns)
             FROM scheduler.gpus g
            WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE
           """, [uuids, command.tenantID, command.workloadID, id]),
@@ -301,18 +300,17 @@ extension SchedulerStore {
         batch = try await tx.queryBatch(statements)
       }
       let rows = batch[1]
-      if try rows.first?.decode(Bool.self, at: 10) == true { return nil }
-      if let first = rows.first, try !first.decode(Bool.self, at: 11) { throw SchedulerError.intentSettled }
+      if try rows.first?.decode(Bool.self, at: 7) == true { return nil }
+      if let first = rows.first, try !first.decode(Bool.self, at: 8) { throw SchedulerError.intentSettled }
       var gpus: [String: (node: String, gpu: GPU)] = [:]
       for row in rows {
         let node = try row.decode(String.self, at: 1)
-        let heartbeat = try row.decode(Date.self, at: 9)
-        guard try !row.decode(Bool.self, at: 8), now.timeIntervalSince(heartbeat) <= grace.seconds else { throw PlacementConflict() }
-        let gpu = GPU(
+        let heartbeat = try row.decode(Date.self, at: 6)
+        guard try !row.decode(Bool.self, at: 5), now.timeIntervalSince(heartbeat) <= grace.seconds else { throw PlacementConflict() }
+        var gpu = GPU(
           uuid: try row.decode(String.self, at: 0), model: try row.decode(String.self, at: 2),
-          memoryBytes: try row.decode(Int64.self, at: 3), migSlices: Int(try row.decode(Int32.self, at: 4)),
-          allocatedMemoryBytes: try row.decode(Int64.self, at: 5), allocatedMIGSlices: Int(try row.decode(Int32.self, at: 6)),
-          allocatedMIGMask: UInt64(bitPattern: try row.decode(Int64.self, at: 12)), exclusive: try row.decode(Bool.self, at: 7))
+          memoryBytes: try row.decode(Int64.self, at: 3), migSlices: Int(try row.decode(Int32.self, at: 4)))
+        gpu.usage = try GPUUsage(row, from: 9)
         gpus[gpu.uuid] = (node, gpu)
       }
       for (node, claim) in claims {
@@ -330,6 +328,7 @@ extension SchedulerStore {
         quotaTaken.record(reservation)
       }
       let touched = uuids.map { gpus[$0]!.gpu }
+      let usage = touched.map(\.usage).parameterArrays
       let written = try await tx.queryAndCommit(
         """
         WITH g AS (
@@ -337,7 +336,7 @@ extension SchedulerStore {
                  allocated_mig_mask = u.mask, exclusive = u.exclusive <> 0
             FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[], $19::bigint[]) AS u(uuid, memory, slices, exclusive, mask)
            WHERE g.uuid = u.uuid
-          RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive, g.allocated_mig_mask
+          RETURNING g.node_name, g.uuid, \(GPUUsage.columns)
         ), a AS (
           INSERT INTO scheduler.allocations (id, tenant_id, workload_id, request, priority, placements, state, quota_reservation_id, create_time)
           VALUES ($5, $6, $7, $8, $9, $10, 1, $11, $12)
@@ -347,16 +346,14 @@ extension SchedulerStore {
             FROM unnest($13::integer[], $14::text[], $15::text[], $16::bigint[], $17::integer[], $18::integer[], $20::integer[])
               AS u(replica, gpu, node, memory, slices, exclusive, start)
         )
-        SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text, allocated_mig_mask
-          FROM g
+        SELECT g.*, pg_current_xact_id()::text FROM g
         """,
-        [touched.map(\.uuid), touched.map(\.allocatedMemoryBytes), touched.map { Int32($0.allocatedMIGSlices) },
-         touched.map { Int32($0.exclusive ? 1 : 0) },
+        [touched.map(\.uuid), usage.memory, usage.slices, usage.exclusive,
          id, command.tenantID, command.workloadID, try PostgresJSON(encoding: command.request), Int32(command.priority),
          try PostgresJSON(encoding: placements), reservation, now,
          claims.indices.map { Int32(Self.replica(of: $0, in: placements)) }, claims.map(\.1.gpuUUID), claims.map(\.0),
          claims.map(\.1.memoryBytes), claims.map { Int32($0.1.migSlices) }, claims.map { Int32($0.1.exclusive ? 1 : 0) },
-         touched.map { Int64(bitPattern: $0.allocatedMIGMask) }, claims.map { Int32($0.1.migStart) }])
+         usage.mask, claims.map { Int32($0.1.migStart) }])
       let (states, xid) = try Self.gpuStates(written)
       return (states, xid, reservation)
     }
@@ -371,16 +368,14 @@ extension SchedulerStore {
   }
 
 
-  /// Rows of (node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, xid, allocated_mig_mask) as
-  /// the index takes them, and the transaction's xid.
+  /// Rows of (node_name, uuid, the usage columns, xid) as the index takes them, and the
+  /// transaction's xid.
   static func gpuStates(_ rows: PostgresRows) throws -> ([FleetIndex.GPUState], UInt64?) {
     var xid: UInt64?
     let states = try rows.map { row in
-      xid = UInt64(try row.decode(String.self, at: 5))
+      xid = UInt64(try row.decode(String.self, at: 6))
       return FleetIndex.GPUState(
-        node: try row.decode(String.self, at: 0), uuid: try row.decode(String.self, at: 1),
-        allocatedMemoryBytes: try row.decode(Int64.self, at: 2), allocatedMIGSlices: Int(try row.decode(Int32.self, at: 3)),
-        allocatedMIGMask: UInt64(bitPattern: try row.decode(Int64.self, at: 6)), exclusive: try row.decode(Bool.self, at: 4))
+        node: try row.decode(String.self, at: 0), uuid: try row.decode(String.self, at: 1), usage: try GPUUsage(row, from: 2))
     }
     return (states, xid)
   }
@@ -432,11 +427,10 @@ extension SchedulerStore {
       var (allocation, quotaReleased) = try Self.decodeAllocation(row)
       guard allocation.state == .active else { return (allocation, quotaReleased, [], nil) }
       // What the allocation holds of each GPU, as the domain counts it; subtracted under the locks.
-      var held: [String: GPU] = [:]
-      for claim in allocation.placements.flatMap(\.claims) {
-        held[claim.gpuUUID, default: GPU(uuid: claim.gpuUUID, model: "", memoryBytes: 0)].apply(claim)
-      }
-      let gpus = held.values.sorted { $0.uuid < $1.uuid }
+      var held: [String: GPUUsage] = [:]
+      for claim in allocation.placements.flatMap(\.claims) { held[claim.gpuUUID, default: .none].apply(claim) }
+      let uuids = held.keys.sorted()
+      let usage = uuids.map { held[$0]! }.parameterArrays
       let written = try await tx.queryAndCommit(
         """
         WITH g AS (
@@ -445,17 +439,15 @@ extension SchedulerStore {
                  exclusive = g.exclusive AND u.exclusive = 0
             FROM unnest($2::text[], $3::bigint[], $4::integer[], $5::integer[], $7::bigint[]) AS u(uuid, memory, slices, exclusive, mask)
            WHERE g.uuid = u.uuid
-          RETURNING g.node_name, g.uuid, g.allocated_memory_bytes, g.allocated_mig_slices, g.exclusive, g.allocated_mig_mask
+          RETURNING g.node_name, g.uuid, \(GPUUsage.columns)
         ), p AS (
           DELETE FROM scheduler.placements WHERE allocation_id = $1
         ), a AS (
           UPDATE scheduler.allocations SET state = 2, release_time = $6 WHERE id = $1
         )
-        SELECT node_name, uuid, allocated_memory_bytes, allocated_mig_slices, exclusive, pg_current_xact_id()::text, allocated_mig_mask
-          FROM g
+        SELECT g.*, pg_current_xact_id()::text FROM g
         """,
-        [allocation.id, gpus.map(\.uuid), gpus.map(\.allocatedMemoryBytes), gpus.map { Int32($0.allocatedMIGSlices) },
-         gpus.map { Int32($0.exclusive ? 1 : 0) }, now, gpus.map { Int64(bitPattern: $0.allocatedMIGMask) }])
+        [allocation.id, uuids, usage.memory, usage.slices, usage.exclusive, now, usage.mask])
       allocation.state = .released
       allocation.releaseTime = now
       quotaReleased = false

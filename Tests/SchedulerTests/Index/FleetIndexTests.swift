@@ -52,7 +52,7 @@ struct FleetIndexTests {
   }
 
   func state(_ gpu: String, on node: String, exclusive: Bool) -> FleetIndex.GPUState {
-    FleetIndex.GPUState(node: node, uuid: gpu, allocatedMemoryBytes: 0, allocatedMIGSlices: 0, allocatedMIGMask: 0, exclusive: exclusive)
+    FleetIndex.GPUState(node: node, uuid: gpu, usage: GPUUsage(exclusive: exclusive))
   }
 
   func place(_ index: FleetIndex, _ request: PlacementRequest) throws -> [ReplicaPlacement] {
