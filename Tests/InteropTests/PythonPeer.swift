@@ -1,13 +1,6 @@
 import Foundation
 import MaaSTesting
-import Synchronization
 import Testing
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Where the Python peer of these tests lives: the venv's python that `scripts/python-env`
 /// creates, the scripts in Tests/Interop and the stubs generated into .build-python/.
@@ -28,92 +21,13 @@ enum PythonPeer {
   }
 }
 
-/// How a Python subprocess ended.
-struct PythonExit: Sendable, Equatable, CustomStringConvertible {
-  /// The exit status, or the signal that ended the process.
-  var code: Int32
-  var bySignal: Bool
-
-  static let success = PythonExit(code: 0, bySignal: false)
-
-  var description: String { bySignal ? "killed by signal \(code)" : "exit status \(code)" }
-}
-
-/// One Python script of Tests/Interop running as a subprocess, its stdout and stderr collected
-/// (interleaved, as a person would see them) while it runs.
-///
-/// Every wait here is bounded and polls without blocking Swift's cooperative threads: the
-/// blocking pipe reads run on the collector's thread.
-final class PythonProcess: Sendable {
-  private let collected: PipeCollector
-  private let exited: ExitRecord
-  let pid: Int32
-  let name: String
-
-  /// Starts `python Tests/Interop/<script> <arguments...>`.
-  init(script: String, arguments: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: PythonPeer.python)
-    process.arguments = [PythonPeer.script(script)] + arguments
-    process.environment = PythonPeer.environment
-    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-    process.standardInput = FileHandle.nullDevice
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    let exited = ExitRecord()
-    process.terminationHandler = { process in
-      let exit = PythonExit(
-        code: process.terminationStatus,
-        bySignal: process.terminationReason == .uncaughtSignal
-      )
-      exited.value.withLock { $0 = exit }
-    }
-    try process.run()
-    self.exited = exited
-    self.collected = PipeCollector(reading: pipe.fileHandleForReading)
-    self.pid = process.processIdentifier
-    self.name = script
-  }
-
-  /// Everything the process printed so far.
-  var output: String { self.collected.text }
-
-  var exit: PythonExit? { self.exited.value.withLock { $0 } }
-
-  /// The first line the process printed, or nil when none came within `limit` (or the process
-  /// ended without one).
-  func firstLine(within limit: Duration) async -> String? {
-    await self.collected.firstLine(within: limit)
-  }
-
-  /// Waits until the process has ended and its output is read to the end; nil if it is still
-  /// running after `limit`.
-  func waitForExit(within limit: Duration) async -> PythonExit? {
-    _ = await waitUntil(within: limit) { self.exit != nil && self.collected.ended }
-    return self.exit
-  }
-
-  /// Sends `signal` unless the process has already ended (its pid may be reused by then).
-  func send(_ signal: Int32) {
-    if self.exit == nil {
-      _ = kill(self.pid, signal)
-    }
-  }
-
-  /// Stops the process: SIGTERM, then SIGKILL if it is still running after `grace`. Returns
-  /// how it ended.
-  @discardableResult
-  func stop(grace: Duration = .seconds(5)) async -> PythonExit? {
-    if let exit = self.exit { return exit }
-    self.send(SIGTERM)
-    if let exit = await self.waitForExit(within: grace) { return exit }
-    self.send(SIGKILL)
-    return await self.waitForExit(within: .seconds(5))
-  }
-
-  private final class ExitRecord: Sendable {
-    let value = Mutex<PythonExit?>(nil)
+extension ServerProcess {
+  /// `python Tests/Interop/<script> <arguments...>`, from the repository's root, its stderr
+  /// interleaved with its stdout (as a person would see them).
+  static func python(script: String, arguments: [String]) throws -> ServerProcess {
+    try ServerProcess(
+      executable: URL(fileURLWithPath: PythonPeer.python), arguments: [PythonPeer.script(script)] + arguments,
+      exactEnvironment: PythonPeer.environment, directory: repositoryRoot, mergingStandardError: true)
   }
 }
 
@@ -131,7 +45,7 @@ func withPythonEchoServer<Result: Sendable>(
   _ body: (_ port: Int) async throws -> Result
 ) async throws -> Result {
   try PythonPeer.requireSetUp(sourceLocation: sourceLocation)
-  let server = try PythonProcess(script: "echo_server.py", arguments: ["--port", "0"])
+  let server = try ServerProcess.python(script: "echo_server.py", arguments: ["--port", "0"])
   let watchdog = Task {
     try await Task.sleep(for: limit)
     Issue.record("echo_server.py was still serving after \(limit); stopped it", sourceLocation: sourceLocation)
@@ -147,7 +61,7 @@ func withPythonEchoServer<Result: Sendable>(
     else {
       await server.stop()
       throw PythonPeerError(
-        description: "echo_server.py did not report a port (first line: \(line ?? "none")); output:\n\(server.output)"
+        description: "echo_server.py did not report a port (first line: \(line ?? "none")); output:\n\(server.standardOutput)"
       )
     }
     result = try await body(port)
@@ -159,8 +73,8 @@ func withPythonEchoServer<Result: Sendable>(
   // The server's own contract: SIGTERM ends it cleanly.
   let exit = await server.stop()
   #expect(
-    exit == .success,
-    "echo_server.py ended with \(exit.map(String.init(describing:)) ?? "no exit") after SIGTERM; output:\n\(server.output)",
+    exit == .exited(0),
+    "echo_server.py ended with \(exit.map(String.init(describing:)) ?? "no exit") after SIGTERM; output:\n\(server.standardOutput)",
     sourceLocation: sourceLocation
   )
   return result
