@@ -6,6 +6,24 @@ public import Postgres
 /// database in trouble, and anything unexpected. Details go to the log only: a client learns
 /// what to do (retry or not), never our SQL.
 public enum EdgeStatus {
+  /// Whatever a service's own domain does not claim: a database failure (below), a status
+  /// already made (an upstream's answer, passed through), a cancelled call as CANCELLED, and
+  /// anything else INTERNAL. Each service's edge answers its domain errors, then calls this.
+  public static func rpcError(
+    for error: any Error, database: String, retryHint: String = "retry", method: String, logger: Logger
+  ) -> RPCError {
+    switch error {
+    case let error as PostgresError:
+      return rpcError(for: error, database: database, retryHint: retryHint, method: method, logger: logger)
+    case let error as RPCError:
+      return error
+    case is CancellationError:
+      return RPCError(code: .cancelled, message: "the call was cancelled")
+    default:
+      return unexpected(error, method: method, logger: logger)
+    }
+  }
+
   /// A database failure as UNAVAILABLE (connection, pool), DEADLINE_EXCEEDED (statement
   /// timeout), CANCELLED, or INTERNAL for anything else.
   ///

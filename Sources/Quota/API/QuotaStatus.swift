@@ -1,7 +1,6 @@
 import GRPCCore
 import MaaSRuntime
 import Logging
-import Postgres
 
 /// How the service's errors become gRPC statuses: the one place that knows both.
 enum QuotaStatus {
@@ -16,15 +15,12 @@ enum QuotaStatus {
         case .notFound: .notFound
         }
       return RPCError(code: code, message: error.description)
-    case let error as PostgresError:
-      return EdgeStatus.rpcError(for: error, database: "quota", retryHint: "retry with the same idempotency key", method: method, logger: logger)
-    case let error as RPCError:
-      return error
     case let error as BillingError:
       logger.error("billing error", metadata: ["method": "\(method)", "error": "\(error)"])
       return RPCError(code: .outOfRange, message: "the report's amounts do not fit in 64-bit micro-units: \(error)")
     default:
-      return EdgeStatus.unexpected(error, method: method, logger: logger)
+      return EdgeStatus.rpcError(
+        for: error, database: "quota", retryHint: "retry with the same idempotency key", method: method, logger: logger)
     }
   }
 }

@@ -2,7 +2,6 @@ import QuotaClient
 import GRPCCore
 import MaaSRuntime
 import Logging
-import Postgres
 
 /// How the service's errors become gRPC statuses: the one place that knows both.
 enum RegistryStatus {
@@ -22,15 +21,12 @@ enum RegistryStatus {
         logger.warning("quota service unavailable", metadata: ["method": "\(method)", "error": "\(error)"])
       }
       return RPCError(code: code, message: error.description)
-    case let error as PostgresError:
-      return EdgeStatus.rpcError(for: error, database: "registry", retryHint: "retry with the same idempotency key", method: method, logger: logger)
     case let error as QuotaGateError:
       logger.error("unexpected answer from the quota service", metadata: ["method": "\(method)", "error": "\(error)"])
       return RPCError(code: .internalError, message: "internal error")
-    case let error as RPCError:
-      return error
     default:
-      return EdgeStatus.unexpected(error, method: method, logger: logger)
+      return EdgeStatus.rpcError(
+        for: error, database: "registry", retryHint: "retry with the same idempotency key", method: method, logger: logger)
     }
   }
 }

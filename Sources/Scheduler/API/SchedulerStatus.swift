@@ -1,7 +1,6 @@
 import GRPCCore
 import MaaSRuntime
 import Logging
-import Postgres
 
 /// How the service's errors become gRPC statuses: the one place that knows both.
 enum SchedulerStatus {
@@ -22,12 +21,8 @@ enum SchedulerStatus {
         logger.warning("quota service unavailable", metadata: ["method": "\(method)", "error": "\(error)"])
       }
       return RPCError(code: code, message: error.description)
-    case let error as PostgresError:
-      return EdgeStatus.rpcError(for: error, database: "scheduler", retryHint: "retry", method: method, logger: logger)
-    case let error as RPCError:
-      return error
     default:
-      return EdgeStatus.unexpected(error, method: method, logger: logger)
+      return EdgeStatus.rpcError(for: error, database: "scheduler", method: method, logger: logger)
     }
   }
 }
