@@ -30,6 +30,7 @@ let package = Package(
     .library(name: "Postgres", targets: ["Postgres"]),
     .library(name: "PostgresMigrations", targets: ["PostgresMigrations"]),
     .library(name: "Quota", targets: ["Quota"]),
+    .library(name: "Registry", targets: ["Registry"]),
     .executable(name: "maas-echo-server", targets: ["maas-echo-server"]),
     .executable(name: "maas-gateway", targets: ["maas-gateway"]),
     .executable(name: "maas-registry", targets: ["maas-registry"]),

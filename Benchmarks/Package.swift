@@ -70,6 +70,7 @@ let package = Package(
       name: "gateway-bench",
       dependencies: [
         "BenchSupport",
+        .product(name: "Registry", package: "maas"),
         .product(name: "GRPCShimTransport", package: "maas"),
         .product(name: "MaaSContracts", package: "maas"),
         .product(name: "MaaSRuntime", package: "maas"),

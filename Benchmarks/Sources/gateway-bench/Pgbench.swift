@@ -1,5 +1,6 @@
 import BenchSupport
 import Foundation
+import Registry
 
 /// The limit: the registry's own ListModels transaction for the first page, run by pgbench (C,
 /// libpq) on the same server, as the same role, with the same statements in the same round trip:
@@ -18,8 +19,8 @@ import Foundation
 /// is paid here as it is in the registry. That is what the registry cannot beat however fast its
 /// Swift is: what the database alone serves of the exact work behind each page.
 ///
-/// Kept in step with `Sources/Registry/Storage/RegistryStore+Models.swift` (`modelSelect` and
-/// `listModels`) by hand; the run checks that this statement's first page is the gateway's.
+/// The statement is the registry's own (`RegistryStore.unfilteredListStatement`), its `$n`
+/// parameters made pgbench variables; the run checks that its first page is the gateway's.
 ///
 /// Its connections plan as the registry's pool does: each prepared statement once
 /// (`plan_cache_mode = force_generic_plan`, `genericPlans` in `RegistryService`), so the limit
@@ -39,28 +40,18 @@ struct Pgbench {
     return url + (url.contains("?") ? "&" : "?") + "options=" + value
   }
 
-  /// The registry's list statement for a first page with no filters, with psql/pgbench variables
-  /// for its parameters: `$1 tenant, $2 after name, $3 after id, $4 limit`. (The registry puts
-  /// only the filters a request uses into the statement.)
-  static let listStatement = """
-    SELECT m.id, m.name, m.description, m.state, m.create_time, m.update_time,
-      ARRAY(
-        SELECT u.x FROM jsonb_each_text(m.labels) e, unnest(ARRAY[e.key, e.value]) WITH ORDINALITY u(x, n)
-        ORDER BY e.key, u.n
-      ) AS labels,
-      ARRAY(
-        SELECT u.x FROM registry.aliases a
-        JOIN registry.versions v ON v.tenant_id = a.tenant_id AND v.id = a.version_id,
-        unnest(ARRAY[a.name, v.version]) WITH ORDINALITY u(x, n)
-        WHERE a.tenant_id = m.tenant_id AND a.model_id = m.id
-        ORDER BY a.name, u.n
-      ) AS aliases,
-      coalesce((SELECT c.version FROM registry.catalog_versions c WHERE c.tenant_id = :tenant), 0) AS catalog_version
-    FROM registry.models m
-     WHERE m.tenant_id = :tenant AND (m.tenant_id, m.name, m.id) > (:tenant, :empty::text, :after_id::uuid)
-    ORDER BY m.name, m.id
-    LIMIT :limit
-    """
+  /// The pgbench variables of the registry's statement's parameters, `$1` to `$4` in order.
+  static let parameterNames = ["tenant", "empty", "after_id", "limit"]
+
+  /// The registry's statement of an unfiltered page, with pgbench variables for its parameters.
+  static var listStatement: String {
+    var statement = RegistryStore.unfilteredListStatement
+    for (index, name) in parameterNames.enumerated() {
+      statement = statement.replacingOccurrences(of: "$\(index + 1)", with: ":\(name)")
+    }
+    precondition(!statement.contains("$"), "the registry's list statement has a parameter this bench does not set")
+    return statement
+  }
 
   /// pgbench cannot define an empty variable on its command line (`-D name=` is refused) and
   /// its expressions have no strings, so each client sets `empty` with `\gset` once, in its first
@@ -90,7 +81,7 @@ struct Pgbench {
   init(url: String, tenant: String, pageSize: Int, statementTimeoutMilliseconds: Int) throws {
     self.runner = try PgbenchRunner(url: Self.registrySession(url))
     self.variables = [
-      "ready": "0", "tenant": tenant, "after_id": Self.nilUUID, "labels": "{}", "state": "0",
+      "ready": "0", "tenant": tenant, "after_id": Self.nilUUID,
       "limit": String(pageSize + 1), "timeout_name": "statement_timeout",
       "timeout_ms": String(statementTimeoutMilliseconds), "tenant_name": "maas.tenant_id",
     ]
@@ -132,20 +123,14 @@ struct Pgbench {
   /// generic plan), executed six times (as `auto` would settle on the generic plan only after five
   /// custom ones, should the setting go), then explained.
   func plan(cluster: BenchCluster) throws -> [String] {
-    let order = ["tenant", "empty", "after_id", "labels", "state", "limit"]
-    var statement = Self.listStatement
-    for (index, name) in order.enumerated() {
-      let pattern = try NSRegularExpression(pattern: "(?<!:):\(name)\\b")
-      statement = pattern.stringByReplacingMatches(
-        in: statement, range: NSRange(statement.startIndex..., in: statement), withTemplate: "\\$\(index + 1)")
-    }
-    let arguments = ":'tenant', '', :'after_id', :'labels', :'state', :'limit'"
+    let statement = RegistryStore.unfilteredListStatement
+    let arguments = ":'tenant', '', :'after_id', :'limit'"
     let text = try cluster.sql(
       self.runner.url,
       """
       BEGIN READ ONLY;
       SET LOCAL maas.tenant_id = :'tenant';
-      PREPARE list_models(text, text, uuid, jsonb, smallint, bigint) AS \(statement);
+      PREPARE list_models(text, text, uuid, bigint) AS \(statement);
       \\o /dev/null
       EXECUTE list_models(\(arguments));
       EXECUTE list_models(\(arguments));

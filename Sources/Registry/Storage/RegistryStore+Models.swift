@@ -107,7 +107,7 @@ extension RegistryStore {
       // ("$4 = '' OR ...") hides from the planner that the tenant's rows can be read in index
       // order, and it then reads and sorts every model of the tenant for each page. One prepared
       // statement per combination of filters (eight at most).
-      var conditions = ["(m.tenant_id, m.name, m.id) > ($1, $2::text, $3::uuid)"]
+      var conditions = [Self.cursorCondition]
       var parameters: [(any PostgresEncodable)?] = [query.tenantID, after.name, after.id]
       if !query.namePrefix.isEmpty {
         parameters.append(query.namePrefix)
@@ -123,16 +123,7 @@ extension RegistryStore {
       }
       parameters.append(query.pageSize + 1)
       // The statement and COMMIT in one round trip: the whole page is this one statement.
-      let rows = try await tx.queryAndCommit(
-        """
-        SELECT \(Self.modelColumns),
-          coalesce((SELECT c.version FROM registry.catalog_versions c WHERE c.tenant_id = $1), 0) AS catalog_version
-          FROM registry.models m
-         WHERE m.tenant_id = $1 AND \(conditions.joined(separator: " AND "))
-         ORDER BY m.name, m.id
-         LIMIT $\(parameters.count)
-        """,
-        parameters)
+      let rows = try await tx.queryAndCommit(Self.listStatement(conditions, limit: "$\(parameters.count)"), parameters)
       var models = try rows.map { try Self.decodeModel($0, tenant: query.tenantID) }
       var next: ModelCursor?
       if models.count > query.pageSize {
@@ -207,6 +198,28 @@ extension RegistryStore {
       return .success(Done())
     }
   }
+
+  /// A page of a tenant's models in (name, id) order after `$2, $3`, under `conditions` (the
+  /// first is always the cursor's), with the catalogue version, at most `limit` rows. One
+  /// statement is the whole page.
+  static func listStatement(_ conditions: [String], limit: String) -> String {
+    """
+    SELECT \(modelColumns),
+      coalesce((SELECT c.version FROM registry.catalog_versions c WHERE c.tenant_id = $1), 0) AS catalog_version
+      FROM registry.models m
+     WHERE m.tenant_id = $1 AND \(conditions.joined(separator: " AND "))
+     ORDER BY m.name, m.id
+     LIMIT \(limit)
+    """
+  }
+
+  /// The statement of an unfiltered ListModels page, as the service sends it: `$1` tenant, `$2`
+  /// and `$3` the cursor's name and id, `$4` the row limit. `make bench-gateway` runs it through
+  /// pgbench as the limit the gateway is measured against.
+  public static var unfilteredListStatement: String { listStatement([cursorCondition], limit: "$4") }
+
+  /// Rows after the cursor (`$2` name, `$3` id) in the tenant's index order.
+  static let cursorCondition = "(m.tenant_id, m.name, m.id) > ($1, $2::text, $3::uuid)"
 
   // MARK: - Shared reads
 
