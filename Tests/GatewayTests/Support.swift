@@ -4,6 +4,7 @@ import JWTKit
 import Logging
 import Synchronization
 @testable import Gateway
+import MaaSRuntime
 
 let quietLogger = Logger(label: "maas.gateway.test") { _ in SwiftLogNoOpLogHandler() }
 

@@ -1,5 +1,6 @@
 public import Foundation
 import JWTKit
+import MaaSRuntime
 
 /// The keys and rules JWT bearer tokens are checked with.
 public struct JWTSettings: Sendable, Hashable {
@@ -63,7 +64,7 @@ public final class JWTVerifier: Sendable {
   public func verify(_ token: String, now: Date) async -> Result<VerifiedToken, AuthenticationError> {
     let segments = token.split(separator: ".", omittingEmptySubsequences: false)
     guard segments.count == 3, let headerData = Base64URL.decode(segments[0]),
-      let header = try? JSONDecoder().decode(Header.self, from: headerData)
+      let header = try? JSONDecoder().decode(Header.self, from: Data(headerData))
     else { return .failure(.malformedToken("the header does not decode")) }
     guard let algorithm = header.alg else { return .failure(.malformedToken("the header has no alg")) }
     guard let keys = await self.collections.value[algorithm] else {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import MaaSRuntime
 
 /// An API key as a tenant holds it: `maas_<prefix>_<secret>`.
 ///
@@ -120,31 +121,5 @@ enum ConstantTime {
   /// neither the position of the first difference nor the lengths show in the timing.
   static func equalSecrets(_ lhs: String, _ rhs: String) -> Bool {
     self.equal(Array(SHA256.hash(data: Array(lhs.utf8))), Array(SHA256.hash(data: Array(rhs.utf8))))
-  }
-}
-
-/// Base64url without padding (RFC 4648 section 5), as keys and JWTs use it.
-enum Base64URL {
-  static func encode(_ bytes: some Collection<UInt8>) -> String {
-    Data(bytes).base64EncodedString()
-      .replacingOccurrences(of: "+", with: "-")
-      .replacingOccurrences(of: "/", with: "_")
-      .replacingOccurrences(of: "=", with: "")
-  }
-
-  static func decode(_ text: some StringProtocol) -> Data? {
-    guard text.utf8.allSatisfy(self.isSymbol) else { return nil }
-    var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-    return Data(base64Encoded: base64)
-  }
-
-  static func isSymbol(_ byte: UInt8) -> Bool {
-    switch byte {
-    case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-      UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
-      true
-    default: false
-    }
   }
 }

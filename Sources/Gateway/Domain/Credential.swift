@@ -1,4 +1,5 @@
 public import Foundation
+import MaaSRuntime
 
 /// What a caller presented in `authorization: Bearer <credential>`, told apart by its shape: an
 /// API key starts with `maas_`; a JWT is three base64url segments joined by dots. Anything else

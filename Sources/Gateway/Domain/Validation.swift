@@ -1,5 +1,6 @@
 import Crypto
 public import Foundation
+import MaaSRuntime
 
 /// The Admin contract's field rules, as pure functions returning every problem at once.
 public enum Validation {
@@ -85,7 +86,7 @@ struct PageToken: Codable, Hashable {
   ///   belongs to another listing.
   static func position(_ text: String, filter: String) throws(GatewayError) -> String? {
     if text.isEmpty { return nil }
-    guard let data = Base64URL.decode(text), let token = try? JSONDecoder().decode(PageToken.self, from: data) else {
+    guard let data = Base64URL.decode(text), let token = try? JSONDecoder().decode(PageToken.self, from: Data(data)) else {
       throw .invalid("page_token", .malformed)
     }
     guard token.filter == filter else { throw .invalid("page_token", .notFromThisListing) }

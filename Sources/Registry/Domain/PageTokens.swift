@@ -1,4 +1,5 @@
 import Foundation
+import MaaSRuntime
 
 /// Opaque, tamper-evident page tokens.
 ///
@@ -88,12 +89,12 @@ public struct PageTokens: Sendable {
   private func seal(_ listing: Listing, cursor: [UInt8]) -> String {
     let body = [Self.formatVersion, listing.kind.rawValue] + listing.digest + cursor
     let mac = Digest256.hmac(key: key, message: body).prefix(Self.macBytes)
-    return Self.base64URL(body + mac)
+    return Base64URL.encode(body + mac)
   }
 
   /// The cursor bytes of a token that is well-formed, unaltered, and of `listing`.
   private func open(_ token: String, _ listing: Listing) -> [UInt8]? {
-    guard token.utf8.count <= Self.maxTokenBytes, let bytes = Self.fromBase64URL(token),
+    guard token.utf8.count <= Self.maxTokenBytes, let bytes = Base64URL.decodeCanonical(token),
       bytes.count > 2 + Self.digestBytes + Self.macBytes
     else { return nil }
     let body = Array(bytes.dropLast(Self.macBytes))
@@ -112,45 +113,6 @@ public struct PageTokens: Sendable {
   private static func uuid(_ bytes: ArraySlice<UInt8>) -> UUID {
     let b = Array(bytes)
     return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
-  }
-
-  /// base64url without padding. Written out rather than Foundation's base64 with three
-  /// replacements: every page answered seals a token, and those string passes were most of it.
-  static func base64URL(_ bytes: [UInt8]) -> String {
-    var output: [UInt8] = []
-    output.reserveCapacity((bytes.count * 4 + 2) / 3)
-    var index = 0
-    while index + 3 <= bytes.count {
-      let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-      output += [alphabet[Int(chunk >> 18)], alphabet[Int(chunk >> 12 & 63)], alphabet[Int(chunk >> 6 & 63)], alphabet[Int(chunk & 63)]]
-      index += 3
-    }
-    switch bytes.count - index {
-    case 1:
-      let chunk = UInt32(bytes[index]) << 16
-      output += [alphabet[Int(chunk >> 18)], alphabet[Int(chunk >> 12 & 63)]]
-    case 2:
-      let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
-      output += [alphabet[Int(chunk >> 18)], alphabet[Int(chunk >> 12 & 63)], alphabet[Int(chunk >> 6 & 63)]]
-    default:
-      break
-    }
-    return String(decoding: output, as: UTF8.self)
-  }
-
-  private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-  static func fromBase64URL(_ text: String) -> [UInt8]? {
-    guard text.utf8.allSatisfy({ byte in
-      (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
-        || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
-    }) else { return nil }
-    var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)
-    guard let bytes = Data(base64Encoded: standard).map(Array.init) else { return nil }
-    // Only the canonical spelling: the last character's unused bits could otherwise be changed
-    // without changing the bytes, and an altered token must never be accepted.
-    return base64URL(bytes) == text ? bytes : nil
   }
 }
 

@@ -4,6 +4,7 @@ import JWTKit
 import Synchronization
 import Testing
 @testable import Gateway
+import MaaSRuntime
 
 /// Credentials in memory, for the authentication logic without a database.
 final class InMemoryDirectory: CredentialDirectory {

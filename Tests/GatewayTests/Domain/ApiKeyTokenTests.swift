@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCShimTransport
 import Testing
 @testable import Gateway
+import MaaSRuntime
 
 @Suite("API keys: format, generation, digests")
 struct ApiKeyTokenTests {

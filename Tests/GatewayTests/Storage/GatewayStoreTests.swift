@@ -3,6 +3,7 @@ import Postgres
 import PostgresMigrations
 import Testing
 @testable import Gateway
+import MaaSRuntime
 
 /// The `gateway` schema on a real Postgres, as the service role sees it.
 @Suite("Tenants and API keys in Postgres", .serialized, .timeLimit(.minutes(5)))

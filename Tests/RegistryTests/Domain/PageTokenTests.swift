@@ -12,18 +12,6 @@ struct PageTokenTests {
         == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
   }
 
-  @Test("tokens are spelled in base64url without padding, as Foundation's base64 with its three characters replaced")
-  func base64URLSpelling() {
-    for length in 0..<70 {
-      let bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }
-      let expected = Data(bytes).base64EncodedString()
-        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-      #expect(PageTokens.base64URL(bytes) == expected, "\(bytes.count) bytes")
-      #expect(PageTokens.fromBase64URL(expected) == bytes, "\(bytes.count) bytes")
-    }
-    #expect(PageTokens.base64URL([0xfb, 0xff, 0xbf]) == "-_-_")
-  }
-
   static let listing = PageTokens.Listing.models(tenant: "acme", namePrefix: "ll", labels: ["team": "a"], state: nil)
   static let cursor = ModelCursor(name: "llama-7b", id: UUID())
 
