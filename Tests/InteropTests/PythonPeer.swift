@@ -31,11 +31,6 @@ extension ServerProcess {
   }
 }
 
-/// A Python subprocess that did not do what the test needs from it.
-struct PythonPeerError: Error, CustomStringConvertible {
-  var description: String
-}
-
 /// Starts `echo_server.py --port 0`, runs `body` with its port, and stops the server when `body`
 /// returns or throws. After `limit` the server is stopped anyway, which fails whatever call is
 /// still waiting on it, so that no test hangs on a peer that never answers.
@@ -55,16 +50,8 @@ func withPythonEchoServer<Result: Sendable>(
 
   let result: Result
   do {
-    let line = await server.firstLine(within: .seconds(30))
-    guard let line, line.hasPrefix("listening on "), let colon = line.lastIndex(of: ":"),
-      let port = Int(line[line.index(after: colon)...])
-    else {
-      await server.stop()
-      throw PythonPeerError(
-        description: "echo_server.py did not report a port (first line: \(line ?? "none")); output:\n\(server.standardOutput)"
-      )
-    }
-    result = try await body(port)
+    // Like the services, the peer prints `listening on HOST:PORT` once bound.
+    result = try await body(try await server.listeningPort(within: .seconds(30)))
   } catch {
     await server.stop()
     throw error
