@@ -1,5 +1,6 @@
 import MaaSTesting
 import Postgres
+import Synchronization
 import Testing
 
 struct Rejected: Error {}
@@ -278,7 +279,10 @@ struct TransactionTests {
       _ = try await pool.execute("INSERT INTO tx_batch_lock VALUES (1, 0)")
       let holding = Signal()
       let commit = Signal()
+      let holderPID = Mutex<Int32?>(nil)
       async let holder: Void = pool.transaction { tx in
+        let pid = try await tx.query("SELECT pg_backend_pid()", [])[0].decode(Int32.self, at: 0)
+        holderPID.withLock { $0 = pid }
         _ = try await tx.execute("UPDATE tx_batch_lock SET n = n + 1 WHERE id = 1")
         _ = try await tx.execute("INSERT INTO tx_batch_notes VALUES ('written under the lock')")
         holding.fire()
@@ -292,12 +296,12 @@ struct TransactionTests {
           PostgresStatement("SELECT count(*) AS notes FROM tx_batch_notes"),
         ])
       }
-      try await waitUntil("the batch to wait for the row lock") {
+      // Blocked by this holder's session, not merely waiting on some lock: other suites share the
+      // database, and one of theirs waiting FOR UPDATE let this test commit before the batch began.
+      let pid = try #require(holderPID.withLock { $0 })
+      try await waitUntil("the batch to wait for the holder's row lock") {
         let waiting = try await pool.query(
-          """
-          SELECT count(*)::bigint FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'
-          """, [])
+          "SELECT count(*)::bigint FROM pg_stat_activity WHERE $1::int4 = ANY (pg_blocking_pids(pid))", [pid])
         return try waiting[0].decode(Int64.self, at: 0) == 1
       }
       commit.fire()
