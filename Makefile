@@ -30,9 +30,17 @@ build: deps ## Build every service and tool (debug)
 test: deps lint lint-deploy test-swift test-deploy leak-check ## Run every test: lint, Swift suites (transport, Python interop, real Postgres), shipping files, shim leak check
 	@echo "make test: all passed"
 
+# The suites run in parallel and print thousands of lines; a failure is repeated at the end (with
+# the log's path) so that the tail of a CI log names it.
 test-swift: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@mkdir -p .build
+	@$(SWIFT) test --skip-build 2>&1 | tee .build/test-swift.log; status=$${PIPESTATUS[0]}; \
+	  if [ $$status -ne 0 ]; then \
+	    echo "== test-swift failed (exit $$status); the failures, from .build/test-swift.log:"; \
+	    grep -E -A3 '✘|error:|Fatal error|Crash|signal [0-9]' .build/test-swift.log | head -80; \
+	    exit $$status; \
+	  fi
 
 leak-check: deps ## Run thousands of calls through the shim under valgrind; fails on any leak
 	@mkdir -p .build-harness
