@@ -114,6 +114,7 @@ let package = Package(
         logging,
         serviceLifecycle,
         swiftProtobuf,
+        crypto,
       ],
       swiftSettings: swiftSettings
     ),

@@ -63,7 +63,8 @@ public enum GatewayService {
       registry: registry, registryChannel: registryChannel, quota: quota, upstream: settings.upstream, clock: clock,
       logger: logger)
     let administration = TenantAdministration(
-      store: tenants, quota: quota, upstream: settings.upstream, keyCache: keyCache, clock: clock, logger: logger)
+      store: tenants, quota: quota, upstream: settings.upstream, keyCache: keyCache,
+      pageTokens: AdminPageTokens(secret: settings.pageTokenSecret), clock: clock, logger: logger)
     return [
       GuardedService(
         GatewayRoutes(service: gateway), descriptor: Maas_Gateway_V1_Gateway.descriptor,

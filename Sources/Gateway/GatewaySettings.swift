@@ -16,7 +16,12 @@ public import MaaSRuntime
 /// | `MAAS_GATEWAY_QUOTA_TARGET` | `127.0.0.1:50054` | the quota service (`maas.quota.v1.Quota`) |
 /// | `MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS` | `10` | bound of a forwarded call whose caller sent no deadline |
 /// | `MAAS_GATEWAY_API_KEY_CACHE_SECONDS` | `1` | how long a verified API key's record is reused (0 to 10; 0: read every call); a key revoked through another replica is refused within this |
+/// | `MAAS_GATEWAY_PAGE_TOKEN_SECRET` | built in | key of the Admin listings' page tokens' MAC; the same on every replica, at least 16 bytes |
 public struct GatewaySettings: Sendable, Hashable {
+  /// Used when `MAAS_GATEWAY_PAGE_TOKEN_SECRET` is unset: tokens still cannot cross listings or
+  /// filters, but anyone who reads this source can mint one. Set a secret in production.
+  public static let defaultPageTokenSecret = "maas-gateway-development-page-token-secret"
+
   public var adminToken: String?
   public var jwt: JWTSettings
   public var registryTarget: String
@@ -25,10 +30,12 @@ public struct GatewaySettings: Sendable, Hashable {
   /// How long an API key's record read from the database is reused (`ApiKeyCache`); zero reads
   /// it for every call.
   public var apiKeyCacheTTL: Duration
+  public var pageTokenSecret: String
 
   public init(
     adminToken: String? = nil, jwt: JWTSettings = JWTSettings(), registryTarget: String = "127.0.0.1:50052",
-    quotaTarget: String = "127.0.0.1:50054", upstream: UpstreamPolicy = UpstreamPolicy(), apiKeyCacheTTL: Duration = .seconds(1)
+    quotaTarget: String = "127.0.0.1:50054", upstream: UpstreamPolicy = UpstreamPolicy(), apiKeyCacheTTL: Duration = .seconds(1),
+    pageTokenSecret: String = GatewaySettings.defaultPageTokenSecret
   ) {
     self.adminToken = adminToken
     self.jwt = jwt
@@ -36,6 +43,7 @@ public struct GatewaySettings: Sendable, Hashable {
     self.quotaTarget = quotaTarget
     self.upstream = upstream
     self.apiKeyCacheTTL = apiKeyCacheTTL
+    self.pageTokenSecret = pageTokenSecret
   }
 
   public static let minimumAdminTokenLength = 16
@@ -65,10 +73,12 @@ public struct GatewaySettings: Sendable, Hashable {
     let timeout = reader.read(
       "\(prefix)_UPSTREAM_TIMEOUT_SECONDS", default: defaults.upstream.defaultTimeout, as: .seconds(in: 0.1...300))
     let keyCache = reader.read("\(prefix)_API_KEY_CACHE_SECONDS", default: defaults.apiKeyCacheTTL, as: .seconds(in: 0...10))
+    let pageTokenSecret = PageTokenSealer.secret(prefix: prefix, fallback: defaults.pageTokenSecret, from: &reader)
     return GatewaySettings(
       adminToken: adminToken,
       jwt: JWTSettings(hs256Secret: secret.map { Array($0.utf8) }, rs256PublicKeyPEM: publicKey, audience: audience, leeway: leeway),
-      registryTarget: registry, quotaTarget: quota, upstream: UpstreamPolicy(defaultTimeout: timeout), apiKeyCacheTTL: keyCache)
+      registryTarget: registry, quotaTarget: quota, upstream: UpstreamPolicy(defaultTimeout: timeout), apiKeyCacheTTL: keyCache,
+      pageTokenSecret: pageTokenSecret)
   }
 }
 

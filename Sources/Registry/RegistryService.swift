@@ -41,17 +41,7 @@ public struct RegistrySettings: Sendable, Hashable {
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> RegistrySettings {
     let defaults = RegistrySettings()
     let quota = QuotaUpstreamSettings.read(prefix: prefix, from: &reader)
-    // Read by hand so that a refusal does not print the secret.
-    var secret = defaults.pageTokenSecret
-    if let given = reader.rawValue("\(prefix)_PAGE_TOKEN_SECRET") {
-      if given.utf8.count >= 16 {
-        secret = given
-      } else {
-        reader.report(ConfigurationProblem(
-          variable: "\(prefix)_PAGE_TOKEN_SECRET", value: nil,
-          reason: "must be at least 16 bytes (it has \(given.utf8.count); the value is not shown)"))
-      }
-    }
+    let secret = PageTokenSealer.secret(prefix: prefix, fallback: defaults.pageTokenSecret, from: &reader)
     let retentionHours = reader.read("\(prefix)_IDEMPOTENCY_RETENTION_HOURS", default: 48, as: .integer(in: 24...24 * 365))
     let retry = reader.read("\(prefix)_RELEASE_RETRY_SECONDS", default: defaults.releaseRetryInterval, as: .seconds(in: 1...3600))
     let listCache = reader.read("\(prefix)_LIST_CACHE_MODELS", default: defaults.listCacheModels, as: .integer(in: 0...10_000_000))

@@ -16,7 +16,12 @@ import ServiceLifecycle
 /// | `MAAS_SCHEDULER_QUOTA_RETRY_SECONDS` | `30` | how often quota holds of released allocations that could not be given back are retried, and quota intents reconciled |
 /// | `MAAS_SCHEDULER_QUOTA_MARK_SECONDS` | `1` | how often the marks of quota holds Releases gave back are written, all in one statement (and once more at a graceful stop) |
 /// | `MAAS_SCHEDULER_QUOTA_INTENT_GRACE_SECONDS` | `300` | a Schedule's quota intent this old with no allocation is taken for a dead Schedule's, and its hold given back; longer than any Schedule can take |
+/// | `MAAS_SCHEDULER_PAGE_TOKEN_SECRET` | built in | key of the page tokens' MAC; the same on every replica, at least 16 bytes |
 public struct SchedulerSettings: Sendable, Hashable {
+  /// Used when `MAAS_SCHEDULER_PAGE_TOKEN_SECRET` is unset: tokens still cannot cross listings or
+  /// filters, but anyone who reads this source can mint one. Set a secret in production.
+  public static let defaultPageTokenSecret = "maas-scheduler-development-page-token-secret"
+
   public var quota: QuotaUpstreamSettings
   public var heartbeatGrace: Duration
   public var indexRefreshInterval: Duration
@@ -24,12 +29,13 @@ public struct SchedulerSettings: Sendable, Hashable {
   public var quotaRetryInterval: Duration
   public var quotaIntentGrace: Duration
   public var quotaMarkInterval: Duration
+  public var pageTokenSecret: String
 
   public init(
     quota: QuotaUpstreamSettings = QuotaUpstreamSettings(),
     heartbeatGrace: Duration = .seconds(30), indexRefreshInterval: Duration = .seconds(5), placementAttempts: Int = 5,
     quotaRetryInterval: Duration = .seconds(30), quotaIntentGrace: Duration = .seconds(300),
-    quotaMarkInterval: Duration = .seconds(1)
+    quotaMarkInterval: Duration = .seconds(1), pageTokenSecret: String = SchedulerSettings.defaultPageTokenSecret
   ) {
     self.quota = quota
     self.heartbeatGrace = heartbeatGrace
@@ -38,6 +44,7 @@ public struct SchedulerSettings: Sendable, Hashable {
     self.quotaRetryInterval = quotaRetryInterval
     self.quotaIntentGrace = quotaIntentGrace
     self.quotaMarkInterval = quotaMarkInterval
+    self.pageTokenSecret = pageTokenSecret
   }
 
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> SchedulerSettings {
@@ -50,9 +57,11 @@ public struct SchedulerSettings: Sendable, Hashable {
     let intentGrace = reader.read(
       "\(prefix)_QUOTA_INTENT_GRACE_SECONDS", default: defaults.quotaIntentGrace, as: .seconds(in: 60...86_400))
     let marks = reader.read("\(prefix)_QUOTA_MARK_SECONDS", default: defaults.quotaMarkInterval, as: .seconds(in: 0.1...3600))
+    let secret = PageTokenSealer.secret(prefix: prefix, fallback: defaults.pageTokenSecret, from: &reader)
     return SchedulerSettings(
       quota: quota, heartbeatGrace: grace, indexRefreshInterval: refresh,
-      placementAttempts: attempts, quotaRetryInterval: retry, quotaIntentGrace: intentGrace, quotaMarkInterval: marks)
+      placementAttempts: attempts, quotaRetryInterval: retry, quotaIntentGrace: intentGrace, quotaMarkInterval: marks,
+      pageTokenSecret: secret)
   }
 }
 
@@ -75,7 +84,7 @@ public enum SchedulerService {
         pool: pool, quota: quota, heartbeatGrace: settings.heartbeatGrace,
         maxAttempts: settings.placementAttempts, logger: logger)
       return .init(
-        services: [SchedulerRPCService(store: store, logger: logger)],
+        services: [SchedulerRPCService(store: store, tokens: SchedulerPageTokens(secret: settings.pageTokenSecret), logger: logger)],
         background: [
           upstream,
           // The placement index in step with the database (what other replicas placed and

@@ -21,20 +21,25 @@ public struct TenantAdministration: Sendable {
   let quota: any Maas_Quota_V1_Quota.ClientProtocol
   let upstream: UpstreamPolicy
   let keyCache: ApiKeyCache?
+  let pageTokens: AdminPageTokens
   let clock: any GatewayClock
   let logger: Logger
 
   /// - Parameter keyCache: the cache of the `Authenticator` that checks this store's keys, so
   ///   that a key revoked here is refused from the next call on rather than within the cache's
   ///   TTL.
+  /// - Parameter pageTokens: sealed under the secret every replica shares
+  ///   (`MAAS_GATEWAY_PAGE_TOKEN_SECRET`); the default is the built-in development one.
   public init(
     store: any TenantStore, quota: any Maas_Quota_V1_Quota.ClientProtocol, upstream: UpstreamPolicy = UpstreamPolicy(),
-    keyCache: ApiKeyCache? = nil, clock: any GatewayClock = SystemGatewayClock(), logger: Logger
+    keyCache: ApiKeyCache? = nil, pageTokens: AdminPageTokens = AdminPageTokens(secret: GatewaySettings.defaultPageTokenSecret),
+    clock: any GatewayClock = SystemGatewayClock(), logger: Logger
   ) {
     self.store = store
     self.quota = quota
     self.upstream = upstream
     self.keyCache = keyCache
+    self.pageTokens = pageTokens
     self.clock = clock
     self.logger = logger
   }
@@ -113,11 +118,11 @@ public struct TenantAdministration: Sendable {
     -> (tenants: [Tenant], nextPageToken: String)
   {
     try Validation.check(Validation.pageSize(pageSize))
-    let filter = RequestFingerprint.of("tenants", namePrefix)
-    let after = try PageToken.position(pageToken, filter: filter)
+    let listing = AdminPageTokens.tenants(namePrefix: namePrefix)
+    let after = try pageTokens.tenantName(pageToken, in: listing)
     let rows = try await self.store.tenants(after: after, namePrefix: namePrefix, limit: Int(pageSize) + 1)
     let page = Array(rows.prefix(Int(pageSize)))
-    let next = rows.count > page.count ? PageToken(after: page.last!.name, filter: filter).text : ""
+    let next = rows.count > page.count ? pageTokens.token(afterTenant: page.last!.name, in: listing) : ""
     return (page, next)
   }
 
@@ -202,17 +207,14 @@ public struct TenantAdministration: Sendable {
     async throws -> (keys: [ApiKeyRecord], nextPageToken: String)
   {
     try Validation.check(Validation.required(tenantID, field: "tenant_id") + Validation.pageSize(pageSize))
-    let filter = RequestFingerprint.of("api_keys", tenantID, includeRevoked ? "all" : "active")
-    let after = try PageToken.position(pageToken, filter: filter).map { text throws(GatewayError) in
-      guard let id = UUID(uuidString: text) else { throw GatewayError.invalid("page_token", .malformed) }
-      return id
-    }
+    let listing = AdminPageTokens.apiKeys(tenantID: tenantID, includeRevoked: includeRevoked)
+    let after = try pageTokens.keyID(pageToken, in: listing)
     guard try await self.store.tenant(id: tenantID) != nil else {
       throw GatewayError.tenantNotFound(field: "tenant_id", value: tenantID)
     }
     let rows = try await self.store.apiKeys(tenantID: tenantID, after: after, includeRevoked: includeRevoked, limit: Int(pageSize) + 1)
     let page = Array(rows.prefix(Int(pageSize)))
-    let next = rows.count > page.count ? PageToken(after: page.last!.id.uuidString, filter: filter).text : ""
+    let next = rows.count > page.count ? pageTokens.token(afterKey: page.last!.id, in: listing) : ""
     return (page, next)
   }
 

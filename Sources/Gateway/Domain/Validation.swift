@@ -70,30 +70,6 @@ public enum RequestFingerprint {
   }
 }
 
-/// Opaque page tokens: base64url of JSON naming where the next page starts and the filters of
-/// the listing, so that a token is refused for another listing (INVALID_ARGUMENT "page_token").
-/// They are not signed: they only ever select rows the caller may see anyway.
-struct PageToken: Codable, Hashable {
-  /// The last row of the previous page (a tenant's name, a key's id).
-  var after: String
-  /// The listing's filters, as `RequestFingerprint` text.
-  var filter: String
-
-  var text: String { Base64URL.encode(Array((try? JSONEncoder().encode(self)) ?? Data())) }
-
-  /// The position after which to continue, or nil for the first page.
-  /// - Throws: `GatewayError` INVALID_ARGUMENT "page_token" for a token that does not decode or
-  ///   belongs to another listing.
-  static func position(_ text: String, filter: String) throws(GatewayError) -> String? {
-    if text.isEmpty { return nil }
-    guard let data = Base64URL.decode(text), let token = try? JSONDecoder().decode(PageToken.self, from: Data(data)) else {
-      throw .invalid("page_token", .malformed)
-    }
-    guard token.filter == filter else { throw .invalid("page_token", .notFromThisListing) }
-    return token.after
-  }
-}
-
 extension String {
   func leftPadded(to width: Int) -> String {
     String(repeating: "0", count: max(0, width - self.count)) + self

@@ -1,3 +1,5 @@
+import MaaSRuntime
+
 /// A mutating request, validated: what the idempotency records key and fingerprint.
 ///
 /// Keys are scoped to the tenant and the method; the fingerprint covers everything else in the

@@ -1,3 +1,5 @@
+import MaaSRuntime
+
 /// How the registry derives the keys of its quota calls from the caller's.
 enum QuotaKeys {
   /// Reserve's key: the method and a digest of the caller's key (traceable in the quota ledger,

@@ -1,3 +1,5 @@
+import MaaSRuntime
+
 /// A validated CreateModelVersion.
 public struct CreateVersionCommand: RegistryCommand, Hashable {
   public static let method = "CreateModelVersion"

@@ -8,10 +8,12 @@ import SwiftProtobuf
 /// The deployment RPCs and WatchDeployment belong to a later issue and answer UNIMPLEMENTED.
 public struct SchedulerRPCService: Maas_Scheduler_V1_Scheduler.SimpleServiceProtocol {
   let store: SchedulerStore
+  let tokens: SchedulerPageTokens
   let logger: Logger
 
-  public init(store: SchedulerStore, logger: Logger) {
+  public init(store: SchedulerStore, tokens: SchedulerPageTokens, logger: Logger) {
     self.store = store
+    self.tokens = tokens
     self.logger = logger
   }
 
@@ -99,12 +101,12 @@ public struct SchedulerRPCService: Maas_Scheduler_V1_Scheduler.SimpleServiceProt
       var problems = Self.pageSize(request.pageSize)
       problems += Rules.labels("label_selector", request.labelSelector)
       var after = ""
-      let filters = PageToken.fingerprint(["\(request.state.rawValue)", request.gpuModel], request.labelSelector)
+      let listing = SchedulerPageTokens.nodes(state: request.state.rawValue, gpuModel: request.gpuModel, labels: request.labelSelector)
       if !request.pageToken.isEmpty {
-        if let position = PageToken.position(request.pageToken, kind: "n", filters: filters) {
+        if let position = tokens.nodePosition(request.pageToken, in: listing) {
           after = position
         } else {
-          problems.append(FieldViolation("page_token", "is not a token of this listing with these filters"))
+          problems.append(FieldViolation("page_token", "is not an unaltered token of this listing with these filters"))
         }
       }
       if case .UNRECOGNIZED = request.state { problems.append(FieldViolation("state", "is not a node state")) }
@@ -115,7 +117,7 @@ public struct SchedulerRPCService: Maas_Scheduler_V1_Scheduler.SimpleServiceProt
       return .with {
         $0.nodes = nodes.map(Maas_Scheduler_V1_Node.init)
         if nodes.count == limit, let last = nodes.last {
-          $0.nextPageToken = PageToken.encode(kind: "n", filters: filters, position: last.node.name)
+          $0.nextPageToken = tokens.token(afterNode: last.node.name, in: listing)
         }
       }
     }
@@ -201,10 +203,11 @@ public struct SchedulerRPCService: Maas_Scheduler_V1_Scheduler.SimpleServiceProt
       var problems = Self.pageSize(request.pageSize)
       if request.tenantID.utf8.count > 128 { problems.append(FieldViolation("tenant_id", "at most 128 bytes")) }
       var after: (Date, UUID)?
-      let filters = PageToken.fingerprint([request.tenantID, request.nodeName, request.state == .released ? "released" : "active"])
+      let listing = SchedulerPageTokens.allocations(
+        tenant: request.tenantID, node: request.nodeName, state: request.state == .released ? .released : .active)
       if !request.pageToken.isEmpty {
-        after = PageToken.allocationCursor(request.pageToken, filters: filters)
-        if after == nil { problems.append(FieldViolation("page_token", "is not a token of this listing with these filters")) }
+        after = tokens.allocationCursor(request.pageToken, in: listing)
+        if after == nil { problems.append(FieldViolation("page_token", "is not an unaltered token of this listing with these filters")) }
       }
       let state: AllocationState
       switch request.state {
@@ -221,7 +224,7 @@ public struct SchedulerRPCService: Maas_Scheduler_V1_Scheduler.SimpleServiceProt
       return .with {
         $0.allocations = allocations.map(Maas_Scheduler_V1_Allocation.init)
         if allocations.count == limit, let last = allocations.last {
-          $0.nextPageToken = PageToken.allocation(after: last, filters: filters)
+          $0.nextPageToken = tokens.token(after: last, in: listing)
         }
       }
     }

@@ -4,14 +4,6 @@ import Testing
 
 @Suite("Page tokens")
 struct PageTokenTests {
-  @Test("the digests page tokens use are SHA-256 and HMAC-SHA256 (RFC 4231 case 2)")
-  func digests() {
-    #expect(Digest256.hex(Digest256.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-    #expect(
-      Digest256.hex(Digest256.hmac(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8)))
-        == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-  }
-
   static let listing = PageTokens.Listing.models(tenant: "acme", namePrefix: "ll", labels: ["team": "a"], state: nil)
   static let cursor = ModelCursor(name: "llama-7b", id: UUID())
 

@@ -23,7 +23,8 @@ struct SchedulerRPCServiceTests {
         let quota = Maas_Quota_V1_Quota.Client(wrapping: quotaClient)
         try await withMigratedDatabase(named: "\(name)_s", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
           let store = SchedulerStore(pool: db.app, quota: GRPCQuotaGate(channel: quotaServer.clientTransport), logger: quietLogger)
-          try await withLoopbackServer(services: [SchedulerRPCService(store: store, logger: quietLogger)]) { client, _ in
+          let tokens = SchedulerPageTokens(secret: "scheduler-tests-page-token-secret")
+          try await withLoopbackServer(services: [SchedulerRPCService(store: store, tokens: tokens, logger: quietLogger)]) { client, _ in
             try await body(Maas_Scheduler_V1_Scheduler.Client(wrapping: client), quota)
           }
         }
@@ -149,9 +150,9 @@ struct SchedulerRPCServiceTests {
     }
   }
 
-  @Test("a page token continues its own listing, and is INVALID_ARGUMENT page_token with other filters or in another listing")
+  @Test("a page token continues its own listing, and is INVALID_ARGUMENT page_token altered, with other filters or in another listing")
   func pageTokensAreBoundToTheirListing() async throws {
-    try await withScheduler("scheduler_rpc_page_tokens") { scheduler, _ in
+    try await withScheduler("scheduler_rpc_page_tokens") { scheduler, quota in
       for name in ["node-a", "node-b", "node-c"] { try await register(scheduler, name, gpus: 1) }
       let first = try await scheduler.listNodes(.with { $0.pageSize = 2 })
       #expect(first.nodes.map(\.name) == ["node-a", "node-b"])
@@ -178,6 +179,36 @@ struct SchedulerRPCServiceTests {
       }
       #expect(otherListing?.code == .invalidArgument)
       #expect(otherListing?.message.hasPrefix("page_token") == true, "\(String(describing: otherListing))")
+      // Sealed: a token with one character changed does not start some other page.
+      var altered = Array(first.nextPageToken)
+      altered[altered.count / 2] = altered[altered.count / 2] == "A" ? "B" : "A"
+      let alteredStatus = await status {
+        try await scheduler.listNodes(.with {
+          $0.pageSize = 2
+          $0.pageToken = String(altered)
+        })
+      }
+      #expect(alteredStatus?.code == .invalidArgument)
+      #expect(alteredStatus?.message.hasPrefix("page_token") == true, "\(String(describing: alteredStatus))")
+
+      // A tenant's allocations page by (create time, id), every one exactly once.
+      _ = try await quota.setLimits(.with { $0.tenantID = "acme"; $0.idempotencyKey = "register" })
+      var scheduled: Set<String> = []
+      for workload in ["w1", "w2", "w3"] {
+        scheduled.insert(try await scheduler.schedule(exclusive("acme", workload, replicas: 1, gpus: 1)).id)
+      }
+      var listed: [String] = []
+      var token = ""
+      repeat {
+        let page = try await scheduler.listAllocations(.with {
+          $0.tenantID = "acme"
+          $0.pageSize = 2
+          $0.pageToken = token
+        })
+        listed += page.allocations.map(\.id)
+        token = page.nextPageToken
+      } while !token.isEmpty && listed.count < 10
+      #expect(listed.count == 3 && Set(listed) == scheduled, "\(listed)")
     }
   }
 

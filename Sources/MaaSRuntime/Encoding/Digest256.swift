@@ -25,7 +25,7 @@ public enum Digest256 {
   }
 
   /// Whether two byte strings are equal, in time that depends only on their lengths.
-  static func constantTimeEqual(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+  public static func constantTimeEqual(_ left: [UInt8], _ right: [UInt8]) -> Bool {
     guard left.count == right.count else { return false }
     var difference: UInt8 = 0
     for (a, b) in zip(left, right) { difference |= a ^ b }
