@@ -185,8 +185,30 @@ final class ConnectionCore {
     guard elapsed >= threshold else { return }
     self.logger.warning(
       "slow postgres statement",
-      metadata: ["sql": "\(sql())", "duration_ms": "\(elapsed.wholeMilliseconds)", "backend_pid": "\(self.pq.backendPID)"]
+      metadata: [
+        "sql": "\(Self.excerpt(sql(), limit: Self.loggedSQLBytes))", "duration_ms": "\(elapsed.wholeMilliseconds)",
+        "backend_pid": "\(self.pq.backendPID)",
+      ]
     )
+  }
+
+  /// How much of a slow statement's SQL is logged: enough to recognise it. A batch's joined text
+  /// runs to kilobytes, and a stalled database logs one line per waiting statement.
+  static let loggedSQLBytes = 512
+
+  /// `sql` cut to at most `limit` bytes on a character boundary, saying how long it was.
+  static func excerpt(_ sql: String, limit: Int) -> String {
+    let total = sql.utf8.count
+    guard total > limit else { return sql }
+    var kept = ""
+    var bytes = 0
+    for character in sql {
+      let size = character.utf8.count
+      if bytes + size > limit { break }
+      kept.append(character)
+      bytes += size
+    }
+    return "\(kept)... (\(total) bytes in all)"
   }
 
   /// 26000: the prepared statement is gone. 0A000 on a cached statement: "cached plan must not

@@ -31,8 +31,8 @@ public struct PostgresConfiguration: Sendable {
   public var idleInTransactionTimeout: Duration?
   /// A connection idle longer than this answers `SELECT 1` before it is handed out again.
   public var healthCheckAfterIdle: Duration
-  /// Statements slower than this are logged at warning level (with their SQL, never their
-  /// parameters); nil turns that off.
+  /// Statements slower than this are logged at warning level (with the first 512 bytes of their
+  /// SQL and its length, never their parameters); nil turns that off.
   public var slowQueryThreshold: Duration?
   /// Statements prepared and kept per connection, least recently used evicted first; 0 sends
   /// every statement unprepared.
