@@ -60,16 +60,19 @@ struct ReplicaConcurrencyTests {
             PythonEnvironment.python,
             [PythonEnvironment.script("quota_load.py"), load.target, "hot", load.mode, "\(load.count)", "48", load.prefix],
             environment: PythonEnvironment.environment, timeLimit: .seconds(300))
-          // A summary on failure (the answers are thousands of lines), with the replicas' latest
-          // logs: a failure here is usually theirs.
+          // A summary on failure, formed only then (the comment is an autoclosure; the answers
+          // are thousands of lines), with the replicas' latest logs: a failure here is usually
+          // theirs.
           let succeeded = outcome.succeeded
-          let unanswered = outcome.standardOutput.split(separator: ",").filter {
-            !$0.contains("\"ok ") && !$0.contains("\"committed\"") && !$0.contains("\"RESOURCE_EXHAUSTED\"")
+          func unanswered() -> [Substring] {
+            outcome.standardOutput.split(separator: ",").filter {
+              !$0.contains("\"ok ") && !$0.contains("\"committed\"") && !$0.contains("\"RESOURCE_EXHAUSTED\"")
+            }
           }
           try #require(
             succeeded,
             """
-            load \(load) failed: \(unanswered.count) calls not answered, e.g. \(unanswered.prefix(3)); \(outcome.standardError.suffix(2_000))
+            load \(load) failed: \(unanswered().count) calls not answered, e.g. \(unanswered().prefix(3)); \(outcome.standardError.suffix(2_000))
             replicas' latest logs: \(replicas.map { $0.standardErrorTail() })
             """)
           let decoded = try JSONDecoder().decode([String: String].self, from: Data(outcome.standardOutput.utf8))

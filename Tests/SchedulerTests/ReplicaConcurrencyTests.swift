@@ -95,14 +95,17 @@ struct ReplicaConcurrencyTests {
             [PythonEnvironment.script("scheduler_load.py"), load.target, "\(load.count)", "16", load.prefix,
              Self.tenants.joined(separator: ","), "\(load.keepEvery)"],
             environment: PythonEnvironment.environment, timeLimit: .seconds(400))
-          // Only a summary on failure: the full answer is megabytes.
-          let unanswered = outcome.standardOutput.components(separatedBy: "\"outcome\": \"").dropFirst()
-            .filter { !$0.hasPrefix("placed") && !$0.hasPrefix("RESOURCE_EXHAUSTED") }.prefix(3).map { $0.prefix(300) }
+          // Only a summary on failure, and only formed then (the comment is an autoclosure): the
+          // full answer is megabytes.
+          func unanswered() -> [Substring] {
+            outcome.standardOutput.components(separatedBy: "\"outcome\": \"").dropFirst()
+              .filter { !$0.hasPrefix("placed") && !$0.hasPrefix("RESOURCE_EXHAUSTED") }.prefix(3).map { $0.prefix(300) }
+          }
           let succeeded = outcome.succeeded
           try #require(
             succeeded,
             """
-            load \(load.prefix) failed: \(unanswered) \(outcome.standardError.suffix(2_000))
+            load \(load.prefix) failed: \(unanswered()) \(outcome.standardError.suffix(2_000))
             replicas' latest logs: \(replicas.map { $0.standardErrorTail() })
             """)
           return (index, try JSONDecoder().decode([String: Record].self, from: Data(outcome.standardOutput.utf8)))
