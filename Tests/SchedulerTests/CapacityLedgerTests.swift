@@ -33,7 +33,7 @@ struct CapacityLedgerTests {
     #expect(GPUCapacity.summarize(fleet, gpuModel: "L4-24GB", at: epoch, grace: grace).isEmpty)
   }
 
-  @Test("capacity equals a per-node grouping after every change: registering, taking and freeing GPUs, cordoning, draining, heartbeats, silence, removal")
+  @Test("capacity, with and without a label selector, equals a per-node grouping after every change: registering, relabelling, taking and freeing GPUs, cordoning, draining, heartbeats, silence, removal")
   func sumsFollowEveryChange() {
     var random = SeededRandom(seed: 11)
     let models = ["H100-80GB", "L4-24GB", "A100-40GB"]
@@ -48,7 +48,7 @@ struct CapacityLedgerTests {
           gpu("\(name)-g\(slot)", models.randomElement(using: &random)!, memory: Int64.random(in: 1...80, using: &random) * GiB)
         }
         let heard = now.addingTimeInterval(-Double(Int.random(in: 0...60, using: &random)))
-        fleet.upsert(Node(name: name, gpus: gpus, lastHeartbeat: heard))
+        fleet.upsert(Node(name: name, labels: ["zone": Bool.random(using: &random) ? "a" : "b"], gpus: gpus, lastHeartbeat: heard))
       case 1:
         fleet.remove(name)
       case 2:
@@ -60,6 +60,9 @@ struct CapacityLedgerTests {
           node.draining.toggle()
           node.cordoned = node.draining
         }
+      case 5:
+        let labels: [[String: String]] = [[:], ["zone": "a"], ["zone": "b", "rack": "r1"], ["rack": "r1"]]
+        fleet.update(name) { $0.labels = labels.randomElement(using: &random)! }
       default:
         fleet.update(name) { node in
           guard !node.gpus.isEmpty else { return }
@@ -74,8 +77,10 @@ struct CapacityLedgerTests {
         }
       }
       for model in [""] + models {
-        let got = GPUCapacity.summarize(fleet, gpuModel: model, at: now, grace: grace)
-        #expect(got == PlacementEngineTests.grouped(Array(fleet.nodes.values), model: model, selector: [:], at: now))
+        for selector in [[:], ["zone": "a"], ["zone": "b", "rack": "r1"], ["rack": "r2"]] {
+          let got = GPUCapacity.summarize(fleet, gpuModel: model, selector: selector, at: now, grace: grace)
+          #expect(got == PlacementEngineTests.grouped(Array(fleet.nodes.values), model: model, selector: selector, at: now))
+        }
       }
     }
   }

@@ -32,11 +32,11 @@ public struct GPUCapacity: Sendable, Hashable {
     return scan(fleet, gpuModel: gpuModel, selector: selector, at: now, grace: grace)
   }
 
-  /// `summarize` by a walk over every node.
+  /// `summarize` by a walk over the nodes the selector matches.
   static func scan(_ fleet: Fleet, gpuModel: String, selector: [String: String], at now: Date, grace: Duration) -> [GPUCapacity] {
     var byModel: [String: GPUCapacity] = [:]
     var tallies: [NodeTally] = []
-    for node in fleet.nodes.values where node.matches(selector: selector) {
+    for node in fleet.nodes(matching: selector) {
       NodeTally.count(node, gpuModel: gpuModel, into: &tallies)
       let ready = node.state(at: now, grace: grace) == .ready
       for tally in tallies {

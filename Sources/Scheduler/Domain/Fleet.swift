@@ -211,6 +211,9 @@ public struct Fleet: Sendable, Hashable {
   /// Every node by the time of its last heartbeat, oldest first: the silent ones are found
   /// without a walk over every node (`leaveOutSilent`, `capacity`).
   private var heartbeats = SortedSet<Heard>()
+  /// Node names by label, `[key][value]`: a label selector's nodes are found without a walk over
+  /// every node (GetCapacity with a selector runs under the index's lock, and placements wait).
+  private var labelIndex: [String: [String: Set<String>]] = [:]
 
   /// A node by the time of its last heartbeat.
   struct Heard: Comparable, Sendable {
@@ -239,6 +242,7 @@ public struct Fleet: Sendable, Hashable {
       if let old { heartbeats.remove(Heard(time: old.lastHeartbeat, node: old.name)) }
       heartbeats.insert(Heard(time: node.lastHeartbeat, node: node.name))
     }
+    if old?.labels != node.labels { relabel(node.name, from: old?.labels ?? [:], to: node.labels) }
     if !(old.map { $0.sameInventory(as: node) } ?? false) { inventoryChanged(removing: old, adding: node) }
   }
 
@@ -247,7 +251,20 @@ public struct Fleet: Sendable, Hashable {
     orders.replace(old, with: nil, silentBefore: silentBefore)
     capacityLedger.replace(old, with: nil)
     heartbeats.remove(Heard(time: old.lastHeartbeat, node: old.name))
+    relabel(old.name, from: old.labels, to: [:])
     inventoryChanged(removing: old, adding: nil)
+  }
+
+  /// The nodes whose labels include every pair of `selector` (every node for an empty one), in no
+  /// particular order. Looks only at the nodes of the selector's least common pair.
+  public func nodes(matching selector: [String: String]) -> [Node] {
+    guard !selector.isEmpty else { return Array(nodes.values) }
+    var fewest: Set<String>?
+    for (key, value) in selector {
+      guard let names = labelIndex[key]?[value] else { return [] }
+      if names.count < fewest?.count ?? .max { fewest = names }
+    }
+    return (fewest ?? []).compactMap { nodes[$0] }.filter { $0.matches(selector: selector) }
   }
 
   /// Changes the node named `name`, if there is one.
@@ -300,6 +317,15 @@ public struct Fleet: Sendable, Hashable {
       return true
     }
     return found
+  }
+
+  private mutating func relabel(_ name: String, from old: [String: String], to new: [String: String]) {
+    for (key, value) in old where new[key] != value {
+      labelIndex[key]?[value]?.remove(name)
+      if labelIndex[key]?[value]?.isEmpty == true { labelIndex[key]?[value] = nil }
+      if labelIndex[key]?.isEmpty == true { labelIndex[key] = nil }
+    }
+    for (key, value) in new where old[key] != value { labelIndex[key, default: [:]][value, default: []].insert(name) }
   }
 
   private mutating func inventoryChanged(removing old: Node?, adding new: Node?) {
