@@ -21,10 +21,17 @@ public func withMigratedDatabase<Result>(
 ) async throws -> Result {
   let quiet = Logger(label: "maas.testing.database") { _ in SwiftLogNoOpLogHandler() }
   let database = try await PostgresFixture.shared().createDatabase(named: name)
+  // Generous bounds: with the whole suite running at once on two cores, one connection has taken
+  // over 5 s (the defaults) to be accepted. These tests do not measure that; they only must not hang.
   let owner = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.ownerURL, minConnections: 0, maxConnections: 4), logger: quiet)
+    configuration: PostgresConfiguration(
+      url: database.ownerURL, minConnections: 0, maxConnections: 4, acquireTimeout: .seconds(30), connectTimeout: .seconds(15)),
+    logger: quiet)
   let app = try PostgresPool(
-    configuration: PostgresConfiguration(url: database.appURL, minConnections: 0, maxConnections: appConnections), logger: quiet)
+    configuration: PostgresConfiguration(
+      url: database.appURL, minConnections: 0, maxConnections: appConnections, acquireTimeout: .seconds(30),
+      connectTimeout: .seconds(15)),
+    logger: quiet)
   do {
     try await Migrator(pool: owner, logger: quiet).apply(plan)
     let result = try await body(MigratedDatabase(app: app, owner: owner, database: database))

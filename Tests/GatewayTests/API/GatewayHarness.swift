@@ -31,6 +31,10 @@ struct GatewayHarness {
   /// Creates a tenant through Admin (which registers it with quota), with an API-call limit if
   /// given, and an API key for it. Returns the tenant and the key's secret.
   func tenant(_ name: String, apiCallsPerDay: Int64? = nil) async throws -> (tenant: Maas_Gateway_V1_Tenant, key: String) {
+    // A deadline of its own, so that the setup is not held to a test's tight upstream bound (one
+    // test sets 1 s; on a loaded machine registering the tenant at quota took longer).
+    var options = CallOptions.defaults
+    options.timeout = .seconds(60)
     let tenant = try await admin.createTenant(
       .with {
         $0.name = name
@@ -41,8 +45,8 @@ struct GatewayHarness {
             $0.value = apiCallsPerDay
           }]
         }
-      }, metadata: asAdmin)
-    let key = try await admin.createApiKey(.with { $0.tenantID = tenant.id }, metadata: asAdmin)
+      }, metadata: asAdmin, options: options)
+    let key = try await admin.createApiKey(.with { $0.tenantID = tenant.id }, metadata: asAdmin, options: options)
     return (tenant, key.secret)
   }
 
