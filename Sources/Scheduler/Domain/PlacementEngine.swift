@@ -12,13 +12,15 @@ public import Foundation
 /// Pure: no clock, no I/O; every tie is broken by node name, then GPU order, so the same fleet and
 /// request always give the same answer.
 ///
-/// Two ways to the same answer: `placeByScan` walks every node, as the phases read;
+/// Three ways to the same answer: `placeByScan` walks every node, as the phases read;
 /// `placeByOrders` walks the fleet's orders (`FleetOrders`) from the front and stops as soon as no
 /// node further on could score better, so a placement on a fleet of 10,000 nodes looks at a
-/// handful. `place` takes the orders and falls back to the scan when no order serves the request
-/// (BINPACK over several GPU models, or EXCLUSIVE with a memory floor some GPUs of the model fall
-/// below) and for every refusal, so refusals and their reasons are the scan's own. The check of
-/// phase 1 is remembered per request until the inventory changes.
+/// handful; and a request whose node selector few nodes carry (at most a quarter of the fleet)
+/// runs phase 3 over just those (`selectiveCandidates`), where the orders would pass over the
+/// others one by one. `place` takes the orders and falls back to the scan when no order serves
+/// the request (BINPACK over several GPU models, or EXCLUSIVE with a memory floor some GPUs of the
+/// model fall below) and for every refusal, so refusals and their reasons are the scan's own. The
+/// check of phase 1 is remembered per request until the inventory changes.
 public struct PlacementEngine: Sendable {
   public var heartbeatGrace: Duration
 
@@ -31,8 +33,25 @@ public struct PlacementEngine: Sendable {
   public func place(_ request: PlacementRequest, in fleet: Fleet, at now: Date) -> Result<[ReplicaPlacement], SchedulerError> {
     let violations = fleet.checks.answer(request.gpu) { Self.check(request.gpu, against: Array(fleet.nodes.values)) }
     guard violations.isEmpty else { return .failure(.invalidRequest(violations)) }
+    if let carrying = selectiveCandidates(request, in: fleet, at: now) {
+      // The orders would pass over the many nodes without the labels one by one.
+      if case .success(let placements) = Self.choose(request, among: carrying) { return .success(placements) }
+      return placeByScan(request, in: fleet, at: now)
+    }
     if let placements = placeByOrders(request, in: fleet, at: now) { return .success(placements) }
     return placeByScan(request, in: fleet, at: now)
+  }
+
+  /// For a request whose node selector at most a quarter of the fleet carries (found by the
+  /// fleet's label index, not by a walk): those nodes that are READY and have GPUs of the type,
+  /// in name order, as `placeByScan` would pass them to phase 3. Nil for other requests.
+  func selectiveCandidates(_ request: PlacementRequest, in fleet: Fleet, at now: Date) -> [Node]? {
+    guard !request.nodeSelector.isEmpty else { return nil }
+    let carrying = fleet.nodes(matching: request.nodeSelector)
+    guard carrying.count * 4 <= fleet.nodes.count else { return nil }
+    return carrying.filter { node in
+      node.gpus.contains { Self.typeMatches($0, request.gpu) } && node.state(at: now, grace: heartbeatGrace) == .ready
+    }.sorted { $0.name < $1.name }
   }
 
   /// The three phases over every node: the reference `placeByOrders` must agree with, and what
@@ -44,11 +63,17 @@ public struct PlacementEngine: Sendable {
 
     let typed = all.filter { node in node.gpus.contains { Self.typeMatches($0, request.gpu) } }
     let selected = typed.filter { $0.matches(selector: request.nodeSelector) }
-    var nodes = selected.filter { $0.state(at: now, grace: heartbeatGrace) == .ready }
+    let nodes = selected.filter { $0.state(at: now, grace: heartbeatGrace) == .ready }
     guard !nodes.isEmpty else {
       return .failure(.capacityExhausted(Self.noNodeReason(request, typed: typed, selected: selected, now: now, grace: heartbeatGrace)))
     }
+    return Self.choose(request, among: nodes)
+  }
 
+  /// Phase 3 over `nodes` (READY, carrying the selector and the GPU type, in name order): for each
+  /// replica the node with the best key, the first in name order on ties.
+  static func choose(_ request: PlacementRequest, among nodes: [Node]) -> Result<[ReplicaPlacement], SchedulerError> {
+    var nodes = nodes
     if request.policy == .spread {
       let roomy = nodes.filter { Self.fit(request.gpu, on: $0, policy: .spread) != nil }.count
       if roomy < request.replicas {

@@ -83,13 +83,21 @@ struct PlacementOrdersTests {
   func ordersAgreeWithTheScan() {
     var random = SeededRandom(seed: 7)
     var decidedByOrders = 0
-    for round in 0..<400 {
+    var decidedAmongSelected = 0
+    for round in 0..<500 {
       var fleet = Fleet(nodes: randomFleet(&random, nodes: 2 + Int(random.next() % 12)))
       for step in 0..<12 {
         let request = randomRequest(&random)
         let now = epoch.addingTimeInterval(Double(random.next() % 50))
         let expected = engine.placeByScan(request, in: fleet, at: now)
         if engine.placeByOrders(request, in: fleet, at: now) != nil { decidedByOrders += 1 }
+        if let carrying = engine.selectiveCandidates(request, in: fleet, at: now) {
+          let amongSelected = PlacementEngine.choose(request, among: carrying)
+          if case .success = amongSelected {
+            decidedAmongSelected += 1
+            #expect(amongSelected == expected, "round \(round), step \(step), among the selector's nodes: \(request)")
+          }
+        }
         let answer = engine.place(request, in: fleet, at: now)
         #expect(answer == expected, "round \(round), step \(step): \(request)")
         guard case .success(let placements) = answer else { continue }
@@ -104,6 +112,7 @@ struct PlacementOrdersTests {
       }
     }
     #expect(decidedByOrders > 1_000)
+    #expect(decidedAmongSelected > 40)
   }
 
   @Test("the orders hold exactly the entries a fleet built afresh would, after any sequence of changes")
@@ -204,6 +213,26 @@ struct PlacementOrdersTests {
       #expect(engine.placeByScan(request, in: fleet, at: epoch) == .success(byOrders ?? []))
     }
   }
+
+  @Test("on a fleet of 10,000 nodes, a selector 50 nodes carry is placed among those 50, with the scan's answer")
+  func selectiveSelectorOnALargeFleet() throws {
+    let fleet = Fleet(nodes: (0..<10_000).map {
+      node(String(format: "n%05d", $0), 8, labels: ["rack": "r\($0 % 200)"], used: $0 % 9)
+    })
+    for request in [
+      exclusive(2, 4, policy: .binpack, selector: ["rack": "r7"]), exclusive(3, 1, policy: .spread, selector: ["rack": "r7"]),
+      exclusive(1, 8, selector: ["rack": "r7"]),
+    ] {
+      let carrying = try #require(engine.selectiveCandidates(request, in: fleet, at: epoch))
+      #expect(carrying.count == 50)
+      #expect(carrying.allSatisfy { $0.labels["rack"] == "r7" })
+      let answer = engine.place(request, in: fleet, at: epoch)
+      #expect(answer == engine.placeByScan(request, in: fleet, at: epoch), "\(request)")
+      #expect(answer == PlacementEngine.choose(request, among: carrying), "\(request)")
+    }
+    // A selector most nodes carry goes by the orders.
+    #expect(engine.selectiveCandidates(exclusive(1, 1, selector: [:]), in: fleet, at: epoch) == nil)
+  }
 }
 
 // MARK: - Random fleets
@@ -213,7 +242,7 @@ func randomNode(_ random: inout SeededRandom, name: String) -> Node {
   let (model, memory, migCapable) = kinds[Int(random.next() % 3)]
   var built = node(
     name, 1 + Int(random.next() % 8), model: model, memory: random.next() % 5 == 0 ? memory / 2 : memory, mig: migCapable,
-    labels: ["zone": random.next() % 2 == 0 ? "x" : "y"], cordoned: random.next() % 10 == 0,
+    labels: ["zone": random.next() % 2 == 0 ? "x" : "y", "rack": "r\(random.next() % 8)"], cordoned: random.next() % 10 == 0,
     heartbeat: epoch.addingTimeInterval(random.next() % 8 == 0 ? -100 : 0))
   for index in built.gpus.indices {
     switch random.next() % 5 {
@@ -244,7 +273,8 @@ func randomRequest(_ random: inout SeededRandom) -> PlacementRequest {
   let types = ["H100-80GB", "L4-24GB", "A100-80GB", ""]
   let type = types[Int(random.next() % 4)]
   let replicas = 1 + Int(random.next() % 3)
-  let selector: [String: String] = random.next() % 4 == 0 ? ["zone": "x"] : [:]
+  let selectors: [[String: String]] = [["zone": "x"], ["rack": "r3"], ["zone": "y", "rack": "r5"], [:], [:], [:], [:], [:]]
+  let selector = selectors[Int(random.next() % 8)]
   let gpu: GPURequest
   switch random.next() % 3 {
   case 0:
