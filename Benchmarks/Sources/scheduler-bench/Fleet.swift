@@ -62,9 +62,13 @@ func registerNodes(_ scheduler: SchedulerClient, _ range: Range<Int>, concurrenc
   }
 }
 
-/// GetCapacity for H100-80GB, as the scheduler's index sees it.
-func capacity(_ scheduler: SchedulerClient) async throws -> Maas_Scheduler_V1_GpuCapacity {
-  let answer = try await scheduler.getCapacity(.with { $0.gpuModel = gpuModel })
+/// GetCapacity for H100-80GB, as the scheduler's index sees it (of the nodes carrying
+/// `selector`'s labels).
+func capacity(_ scheduler: SchedulerClient, selector: [String: String] = [:]) async throws -> Maas_Scheduler_V1_GpuCapacity {
+  let answer = try await scheduler.getCapacity(.with {
+    $0.gpuModel = gpuModel
+    $0.labelSelector = selector
+  })
   guard let entry = answer.capacity.first(where: { $0.gpuModel == gpuModel }) else {
     throw BenchError("GetCapacity has no \(gpuModel) entry")
   }
@@ -72,15 +76,15 @@ func capacity(_ scheduler: SchedulerClient) async throws -> Maas_Scheduler_V1_Gp
 }
 
 /// The median time of `calls` GetCapacity calls in a row (after one not counted), in
-/// milliseconds: the scheduler reads its capacity sums under its index's lock, so placements on
-/// that replica wait as long.
-func capacityMilliseconds(_ scheduler: SchedulerClient, calls: Int = 21) async throws -> Double {
-  _ = try await capacity(scheduler)
+/// milliseconds: the scheduler reads its capacity sums (without a selector) or the selector's
+/// nodes (with one) under its index's lock, so placements on that replica wait as long.
+func capacityMilliseconds(_ scheduler: SchedulerClient, selector: [String: String] = [:], calls: Int = 21) async throws -> Double {
+  _ = try await capacity(scheduler, selector: selector)
   let clock = ContinuousClock()
   var samples: [Double] = []
   for _ in 0..<calls {
     let start = clock.now
-    _ = try await capacity(scheduler)
+    _ = try await capacity(scheduler, selector: selector)
     samples.append(start.duration(to: clock.now).seconds * 1000)
   }
   return samples.sorted()[samples.count / 2]

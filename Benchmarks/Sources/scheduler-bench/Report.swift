@@ -59,10 +59,13 @@ struct SizeReport: Encodable {
   var freeCheck: FreeCheck
   /// GetCapacity's median time with the whole fleet registered and free.
   var capacityMilliseconds: Double
+  /// The same with a label selector a quarter of the nodes carry (`zone=zone-1`).
+  var capacityZoneMilliseconds: Double
 
   enum CodingKeys: String, CodingKey {
     case nodes, registered, cells
     case capacityMilliseconds = "get_capacity_p50_ms"
+    case capacityZoneMilliseconds = "get_capacity_zone_p50_ms"
     case mixed = "mixed_16"
     case holdCheck = "hold_check"
     case freeCheck = "free_check"
@@ -192,7 +195,8 @@ struct Report: Encodable {
     for size in self.sizes {
       let r = size.registered
       var line = "\(size.nodes) nodes: registered \(r.nodes) in \(format(r.seconds, 1)) s (\(format(r.perSecond))/s)"
-        + "; GetCapacity p50 \(format(size.capacityMilliseconds, 2)) ms"
+        + "; GetCapacity p50 \(format(size.capacityMilliseconds, 2)) ms, with a selector a quarter of the nodes carry"
+        + " \(format(size.capacityZoneMilliseconds, 2)) ms"
       if let hold = size.holdCheck {
         line += "; hold check: \(hold.allocations) allocations held \(hold.gpusHeld) GPUs, \(hold.distinctGPUs) distinct,"
           + " index counted \(hold.indexAllocatedGPUs)"

@@ -144,6 +144,13 @@ func measureAll(
     }
 
     let capacityTime = try await capacityMilliseconds(scheduler)
+    let capacityZoneTime = try await capacityMilliseconds(scheduler, selector: ["zone": "zone-1"])
+    // Nodes are labelled zone-0..3 by index, so zone-1 is every fourth, free and READY.
+    let zone = try await capacity(scheduler, selector: ["zone": "zone-1"])
+    let zoneNodes = (0..<nodes).filter { $0 % 4 == 1 }.count
+    guard zone.nodes == zoneNodes, zone.totalGpus == zoneNodes * gpusPerNode else {
+      throw BenchError("GetCapacity for zone-1 counted \(zone.nodes) nodes and \(zone.totalGpus) GPUs; expected \(zoneNodes) and \(zoneNodes * gpusPerNode)")
+    }
 
     var cells: [String: Cell] = [:]
     for concurrency in concurrencies {
@@ -169,7 +176,7 @@ func measureAll(
     sizes.append(
       SizeReport(
         nodes: nodes, registered: registration, cells: cells, mixed: mixed, holdCheck: hold, freeCheck: free,
-        capacityMilliseconds: capacityTime))
+        capacityMilliseconds: capacityTime, capacityZoneMilliseconds: capacityZoneTime))
   }
 
   let quotaHeld = try await quotaStillHeld(quota, tenants)
