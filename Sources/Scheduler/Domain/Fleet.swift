@@ -258,13 +258,24 @@ public struct Fleet: Sendable, Hashable {
   /// The nodes whose labels include every pair of `selector` (every node for an empty one), in no
   /// particular order. Looks only at the nodes of the selector's least common pair.
   public func nodes(matching selector: [String: String]) -> [Node] {
-    guard !selector.isEmpty else { return Array(nodes.values) }
+    guard let fewest = namesOfLeastCommonPair(selector) else { return Array(nodes.values) }
+    return fewest.compactMap { nodes[$0] }.filter { $0.matches(selector: selector) }
+  }
+
+  /// At most how many nodes carry `selector`: the nodes of its least common pair, found without
+  /// a walk; nil for an empty selector (every node).
+  func carryingBound(_ selector: [String: String]) -> Int? {
+    namesOfLeastCommonPair(selector)?.count
+  }
+
+  private func namesOfLeastCommonPair(_ selector: [String: String]) -> Set<String>? {
+    guard !selector.isEmpty else { return nil }
     var fewest: Set<String>?
     for (key, value) in selector {
       guard let names = labelIndex[key]?[value] else { return [] }
       if names.count < fewest?.count ?? .max { fewest = names }
     }
-    return (fewest ?? []).compactMap { nodes[$0] }.filter { $0.matches(selector: selector) }
+    return fewest
   }
 
   /// Changes the node named `name`, if there is one.

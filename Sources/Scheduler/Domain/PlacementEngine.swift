@@ -42,14 +42,14 @@ public struct PlacementEngine: Sendable {
     return placeByScan(request, in: fleet, at: now)
   }
 
-  /// For a request whose node selector at most a quarter of the fleet carries (found by the
-  /// fleet's label index, not by a walk): those nodes that are READY and have GPUs of the type,
-  /// in name order, as `placeByScan` would pass them to phase 3. Nil for other requests.
+  /// For a request whose node selector's least common label pair at most a quarter of the fleet
+  /// carries (counted by the fleet's label index, before any node is looked at, so a selector
+  /// most nodes carry costs nothing here): the nodes carrying the selector that are READY and
+  /// have GPUs of the type, in name order, as `placeByScan` would pass them to phase 3. Nil for
+  /// other requests.
   func selectiveCandidates(_ request: PlacementRequest, in fleet: Fleet, at now: Date) -> [Node]? {
-    guard !request.nodeSelector.isEmpty else { return nil }
-    let carrying = fleet.nodes(matching: request.nodeSelector)
-    guard carrying.count * 4 <= fleet.nodes.count else { return nil }
-    return carrying.filter { node in
+    guard let bound = fleet.carryingBound(request.nodeSelector), bound * 4 <= fleet.nodes.count else { return nil }
+    return fleet.nodes(matching: request.nodeSelector).filter { node in
       node.gpus.contains { Self.typeMatches($0, request.gpu) } && node.state(at: now, grace: heartbeatGrace) == .ready
     }.sorted { $0.name < $1.name }
   }
