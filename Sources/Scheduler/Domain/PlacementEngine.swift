@@ -222,6 +222,12 @@ public struct PlacementEngine: Sendable {
 
   static func typeName(_ request: GPURequest) -> String { request.gpuType.isEmpty ? "GPU" : request.gpuType }
 
+  /// "H100-80GB GPUs", or "GPUs" when the request names no type (not "GPU GPUs").
+  static func gpusOfType(_ request: GPURequest, plural: Bool) -> String {
+    let noun = plural ? "GPUs" : "GPU"
+    return request.gpuType.isEmpty ? noun : "\(request.gpuType) \(noun)"
+  }
+
   static func describe(_ request: GPURequest) -> String {
     switch request.sharing {
     case .exclusive: "\(request.count) x \(typeName(request))"
@@ -236,7 +242,7 @@ public struct PlacementEngine: Sendable {
   }
 
   static func noNodeReason(_ request: PlacementRequest, typed: [Node], selected: [Node], now: Date, grace: Duration) -> String {
-    let what = "no READY node has \(typeName(request.gpu)) GPUs"
+    let what = "no READY node has \(gpusOfType(request.gpu, plural: true))"
     if selected.isEmpty {
       return "\(what) matching node_selector \(request.nodeSelector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
     }
@@ -264,7 +270,7 @@ public struct PlacementEngine: Sendable {
       let most = capable.map(\.freeMIGSlices).max() ?? 0
       // Free slices enough, but not at a start the profile can take (MIGLayout), or short of memory.
       let why = most >= slices ? ", but no free position (or memory) fits the instance" : ""
-      return "\(prefix)one \(gpu.migProfile) instance (\(slices) slices) requested; the most free MIG slices on any \(typeName(gpu)) GPU is \(most)\(why)"
+      return "\(prefix)one \(gpu.migProfile) instance (\(slices) slices) requested; the most free MIG slices on any \(gpusOfType(gpu, plural: false)) is \(most)\(why)"
     }
   }
 }
