@@ -70,19 +70,6 @@ public struct PageTokenSealer: Sendable {
     guard body[1] == listing.kind, Array(body[2..<(2 + Self.digestBytes)]) == listing.digest else { throw .otherListing }
     return Array(body[(2 + Self.digestBytes)...])
   }
-
-  /// The service's secret from `<prefix>_PAGE_TOKEN_SECRET`, or `fallback` when it is unset. A
-  /// value under 16 bytes is reported without printing it.
-  public static func secret(prefix: String, fallback: String, from reader: inout EnvironmentReader) -> String {
-    let variable = "\(prefix)_PAGE_TOKEN_SECRET"
-    guard let given = reader.rawValue(variable) else { return fallback }
-    guard given.utf8.count >= 16 else {
-      reader.report(ConfigurationProblem(
-        variable: variable, value: nil, reason: "must be at least 16 bytes (it has \(given.utf8.count); the value is not shown)"))
-      return fallback
-    }
-    return given
-  }
 }
 
 /// Fixed-width byte forms of the values a page token's position is made of.
