@@ -70,4 +70,40 @@ struct IndexRefreshTests {
       #expect(two.capacity(gpuModel: "H100-80GB", selector: [:]).first?.nodes == 1)
     }
   }
+
+  @Test("a load of one node reads its rows by index, not by scanning the fleet, with the plans the service uses")
+  func loadOfOneNodeScansNothing() async throws {
+    try await withMigratedDatabase(named: "scheduler_index_named_load", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      // 2,000 nodes of 8 GPUs, written straight in (registering them one by one takes long),
+      // and the statistics a running database would have.
+      _ = try await db.owner.execute(
+        """
+        INSERT INTO scheduler.nodes (name, last_heartbeat_time, create_time, update_time)
+        SELECT 'node-' || lpad(i::text, 5, '0'), now(), now(), now() FROM generate_series(0, 1999) i
+        """, [])
+      _ = try await db.owner.execute(
+        """
+        INSERT INTO scheduler.gpus (uuid, node_name, position, model, memory_bytes)
+        SELECT 'node-' || lpad(i::text, 5, '0') || '-g' || p, 'node-' || lpad(i::text, 5, '0'), p, 'H100-80GB', 85899345920
+          FROM generate_series(0, 1999) i, generate_series(0, 7) p
+        """, [])
+      _ = try await db.owner.execute("ANALYZE scheduler.nodes", [])
+      _ = try await db.owner.execute("ANALYZE scheduler.gpus", [])
+
+      let (load, scans) = try await db.app.transaction(isolation: .repeatableRead, readOnly: true) { tx in
+        // The service's pool plans every statement once (SchedulerService: genericPlans).
+        _ = try await tx.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", [])
+        let load = try await FleetIndex.load(tx, scope: .named(["node-01234"]), since: nil, last: false)
+        // What this transaction has done so far, per table.
+        let scans = try await tx.query(
+          "SELECT relname, seq_scan FROM pg_stat_xact_user_tables WHERE schemaname = 'scheduler' AND relname IN ('nodes', 'gpus')", []
+        ).reduce(into: [String: Int64]()) { $0[try $1.decode(String.self, at: 0)] = try $1.decode(Int64.self, at: 1) }
+        return (load, scans)
+      }
+      #expect(load.nodes.map(\.name) == ["node-01234"])
+      #expect(load.gpusByNode["node-01234"]?.map(\.uuid) == (0..<8).map { "node-01234-g\($0)" })
+      #expect(scans["nodes", default: 0] == 0, "scans: \(scans)")
+      #expect(scans["gpus", default: 0] == 0, "scans: \(scans)")
+    }
+  }
 }
