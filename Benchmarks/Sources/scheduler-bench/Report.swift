@@ -54,6 +54,8 @@ struct SizeReport: Encodable {
   var cells: [String: Cell]
   /// The mixed requests at 16 callers.
   var mixed: Cell?
+  /// Heartbeats of random nodes at `heartbeatCallers` callers.
+  var heartbeats: HeartbeatCell?
   var holdCheck: HoldCheck?
   /// After the cells and the hold check.
   var freeCheck: FreeCheck
@@ -67,6 +69,7 @@ struct SizeReport: Encodable {
     case capacityMilliseconds = "get_capacity_p50_ms"
     case capacityZoneMilliseconds = "get_capacity_zone_p50_ms"
     case mixed = "mixed_16"
+    case heartbeats = "heartbeat"
     case holdCheck = "hold_check"
     case freeCheck = "free_check"
   }
@@ -127,6 +130,9 @@ struct Report: Encodable {
       try container.encode(self.placementsPerSecond(size.nodes), forKey: ReportKey("placements_per_s_\(size.nodes)_nodes"))
       try container.encode(self.p99Milliseconds(size.nodes), forKey: ReportKey("p99_ms_\(size.nodes)_nodes"))
       if let best = size.best { try container.encode(best.callers, forKey: ReportKey("best_callers_\(size.nodes)_nodes")) }
+      if let beats = size.heartbeats {
+        try container.encode(beats.measurement.perSecond, forKey: ReportKey("heartbeats_per_s_\(size.nodes)_nodes"))
+      }
       if let cpu = self.schedulerCPU(size.nodes) {
         try container.encode(cpu, forKey: ReportKey("scheduler_cpu_us_per_placement_\(size.nodes)_nodes"))
       }
@@ -190,6 +196,21 @@ struct Report: Encodable {
         }
         printTableRow([String(size.nodes), label] + columns + ["\(format(cell.cpu.machineBusyShare * 100))%"])
       }
+    }
+    print("")
+    print("Heartbeat of a random node, \(heartbeatCallers) callers (beside the fleet's need: one per node every"
+      + " \(format(defaultHeartbeatIntervalSeconds)) s at the default grace of \(format(defaultHeartbeatGraceSeconds)) s)")
+    print("")
+    printTableHeader(
+      ["nodes", "heartbeats/s", "p50 (ms)", "p99 (ms)", "errors", "needed/s", "/ needed", "scheduler µs", "pg:scheduler µs",
+       "scheduler cores for the need"])
+    for size in self.sizes {
+      guard let beats = size.heartbeats else { continue }
+      let cpu = beats.cpuPerHeartbeat
+      printTableRow(
+        [String(size.nodes), format(beats.measurement.perSecond)] + beats.measurement.latencyCells
+          + [String(beats.measurement.errors), format(beats.needed), format(beats.measurement.perSecond / beats.needed, 1),
+             format(cpu["maas-scheduler"] ?? 0), format(cpu["pg:maas-scheduler"] ?? 0), format(beats.coresForNeeded, 2)])
     }
     print("")
     for size in self.sizes {

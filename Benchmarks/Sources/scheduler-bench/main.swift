@@ -5,7 +5,8 @@
 //   (the fleet grows from one size to the next), closed-loop callers each making placements:
 //   Schedule (1 replica x 1 GPU, EXCLUSIVE, LEAST_LOADED, a fresh workload of one of 100 tenants
 //   drawn at random) then Release of that allocation, at 1, 16 and 64 callers, plus the mixed
-//   requests (BINPACK, SPREAD, 2 and 4 GPUs) at 16 callers. Every Schedule takes
+//   requests (BINPACK, SPREAD, 2 and 4 GPUs) at 16 callers, and Heartbeats of random nodes at 64
+//   callers (what the fleet needs at the default interval beside it). Every Schedule takes
 //   the tenant's CONCURRENT_GPUS at maas-quota (a Reserve committed at once) and every Release gives them back, as in
 //   production; the tenants' limits are far above what a run holds.
 //
@@ -165,6 +166,9 @@ func measureAll(
     let mixed = await measureCell(
       "n\(nodes)-mixed", concurrency: 16, mix: .mixed, scheduler: scheduler, tenants: tenants, runID: runID, steps: steps,
       cpu: cpu, options: options, timeout: timeout)
+    note("\(nodes) nodes, \(heartbeatCallers) callers of Heartbeat")
+    cpu.backends = try cluster.serviceBackends()
+    let heartbeats = await measureHeartbeats(nodes: nodes, scheduler: scheduler, cpu: cpu, options: options, timeout: timeout)
     var hold: HoldCheck?
     if options.hold > 0 {
       let target = min(options.hold, nodes * gpusPerNode)
@@ -175,7 +179,7 @@ func measureAll(
     let free = try await FreeCheck.take(scheduler, cluster: cluster, nodes: nodes)
     sizes.append(
       SizeReport(
-        nodes: nodes, registered: registration, cells: cells, mixed: mixed, holdCheck: hold, freeCheck: free,
+        nodes: nodes, registered: registration, cells: cells, mixed: mixed, heartbeats: heartbeats, holdCheck: hold, freeCheck: free,
         capacityMilliseconds: capacityTime, capacityZoneMilliseconds: capacityZoneTime))
   }
 
@@ -186,6 +190,9 @@ func measureAll(
     }
     if let mixed = size.mixed, mixed.pair.errors > 0 {
       notes.append("\(size.nodes) nodes, mixed: \(mixed.pair.errors) errors; the first: \(mixed.firstError ?? "?")")
+    }
+    if let beats = size.heartbeats, beats.measurement.errors > 0 {
+      notes.append("\(size.nodes) nodes, Heartbeat: \(beats.measurement.errors) errors; the first: \(beats.firstError ?? "?")")
     }
   }
   let others = sizes.flatMap { size in size.cells.values.map { $0.cpu.cores["other"] ?? 0 } }
