@@ -31,6 +31,11 @@ public final class SchedulerStore: Sendable {
   /// Released allocations whose quota hold was given back, not yet marked so in the database
   /// (`flushQuotaMarks` writes them together).
   let pendingQuotaMarks = Mutex<[UUID]>([])
+  /// Heartbeats, written together: those that arrive while a batch is being written go in the
+  /// next (see SchedulerStore+Heartbeats.swift). One key: every node's go together.
+  let heartbeats = KeyedBatcher<Int, HeartbeatBatch.Beat, Result<NodeState, SchedulerError>>(maxBatch: HeartbeatBatch.maxBeats)
+  /// Heartbeat batches written (for tests).
+  let heartbeatBatches = Atomic<Int>(0)
 
   /// - Parameters:
   ///   - heartbeatGrace: a node that has not heartbeated for this long is NOT_READY.
@@ -152,26 +157,6 @@ public final class SchedulerStore: Sendable {
     var holders: [String: [String]] = [:]
     for row in rows { holders[try row.decode(String.self, at: 0), default: []].append(try row.decode(String.self, at: 1)) }
     return holders
-  }
-
-  /// Records a heartbeat and answers the node's state, in one statement: a fleet of 10,000 nodes
-  /// heartbeating every 10 s makes 1,000 a second.
-  /// - Throws: `.nodeNotFound`.
-  public func heartbeat(_ name: String) async throws -> NodeState {
-    let now = currentTime()
-    let rows = try await pool.query(
-      """
-      UPDATE scheduler.nodes n SET last_heartbeat_time = greatest(last_heartbeat_time, $2) WHERE name = $1
-      RETURNING n.cordoned, n.draining, n.last_heartbeat_time,
-        EXISTS (SELECT 1 FROM scheduler.gpus g
-                 WHERE g.node_name = n.name AND (g.allocated_memory_bytes > 0 OR g.allocated_mig_slices > 0 OR g.exclusive))
-      """, [name, now])
-    guard let row = rows.first else { throw SchedulerError.nodeNotFound(name) }
-    let heartbeat = try row.decode(Date.self, at: 2)
-    index.heartbeat(name, at: heartbeat)
-    return NodeState(
-      lastHeartbeat: heartbeat, cordoned: try row.decode(Bool.self, at: 0), draining: try row.decode(Bool.self, at: 1),
-      holding: try row.decode(Bool.self, at: 3), at: now, grace: heartbeatGrace)
   }
 
   /// Cordons (and with `drain`, marks draining) or uncordons a node. Idempotent.
