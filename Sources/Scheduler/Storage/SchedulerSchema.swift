@@ -15,7 +15,8 @@ public import PostgresMigrations
 /// - **Tenant-owned**: `allocations` (with the request, the placements as granted, the quota
 ///   reservation), under row-level security on `maas.tenant_id` like every other service. The
 ///   operator's cross-tenant views (DrainNode, ListAllocations without a tenant) go through the
-///   SECURITY DEFINER function `fleet_allocations`, which can only read.
+///   SECURITY DEFINER functions `node_allocations` (a node's ACTIVE ones, by its placements) and
+///   `fleet_allocations`, which can only read.
 public enum SchedulerSchema {
   public static let name = "scheduler"
 
@@ -124,6 +125,30 @@ public enum SchedulerSchema {
         "GRANT EXECUTE ON FUNCTION mark_quota_released(uuid[]) TO \"\(serviceRole)\"",
       ]),
       Migration(6, "mig_positions", migPositions),
+      Migration(7, "allocation_listings_by_state_and_node", [
+        // A tenant's listing is of one state: walked by state, it no longer passes every
+        // RELEASED allocation the tenant ever had to find its ACTIVE ones. The state moves only
+        // with an update that writes every index anyway (a partial index depends on it), so
+        // the key costs a placement nothing more.
+        "CREATE INDEX allocations_by_state_and_time ON allocations (tenant_id, state, create_time, id)",
+        "DROP INDEX allocations_by_time",
+        // Every tenant's ACTIVE allocations on one node (DrainNode's list), found through the
+        // node's placements rows (only ACTIVE allocations have them) instead of every
+        // allocation's JSON. Owner's rights like fleet_allocations; reads only.
+        """
+        CREATE FUNCTION node_allocations(on_node text, after_time timestamptz, after_id uuid, max_rows integer)
+          RETURNS SETOF scheduler.allocations
+          LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            SELECT a.* FROM scheduler.allocations a
+             WHERE a.id IN (SELECT p.allocation_id FROM scheduler.placements p WHERE p.node_name = on_node)
+               AND a.state = 1 AND (a.create_time, a.id) > (after_time, after_id)
+             ORDER BY a.create_time, a.id
+             LIMIT max_rows
+          $$
+        """,
+        "REVOKE ALL ON FUNCTION node_allocations(text, timestamptz, uuid, integer) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION node_allocations(text, timestamptz, uuid, integer) TO \"\(serviceRole)\"",
+      ]),
     ])
   }
 

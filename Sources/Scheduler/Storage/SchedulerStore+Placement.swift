@@ -515,24 +515,39 @@ extension SchedulerStore {
     if tenant.isEmpty { return try await fleetAllocations(node: node, state: state, after: after, limit: limit) }
     return try await pool.transaction(tenant: tenant, readOnly: true) { tx in
       try await tx.query(
-        """
-        SELECT \(Self.allocationColumns) FROM scheduler.allocations a
-         WHERE tenant_id = $1 AND state = $2 AND (a.create_time, a.id) > ($3, $4)
-           AND ($5 = '' OR a.placements @> jsonb_build_array(jsonb_build_object('node', $5::text)))
-         ORDER BY create_time, id LIMIT $6
-        """,
+        Self.tenantListing,
         [tenant, state.rawValue, after?.0 ?? Date(timeIntervalSince1970: 0), after?.1 ?? SchedulerStore.zeroID, node,
          Int64(limit)]
       ).map { try Self.decodeAllocation($0).allocation }
     }
   }
 
-  /// Every tenant's allocations: the operator's view, through the schema's SECURITY DEFINER function.
+  /// A tenant's allocations of one state after a (create_time, id), optionally only those with a
+  /// placement on a node: ($1 tenant, $2 state, $3 and $4 the position, $5 node or '', $6 limit).
+  /// Walks the tenant's allocations of that state only (`allocations_by_state_and_time`).
+  static let tenantListing = """
+    SELECT \(allocationColumns) FROM scheduler.allocations a
+     WHERE tenant_id = $1 AND state = $2 AND (a.create_time, a.id) > ($3, $4)
+       AND ($5 = '' OR a.placements @> jsonb_build_array(jsonb_build_object('node', $5::text)))
+     ORDER BY create_time, id LIMIT $6
+    """
+
+  /// Every tenant's allocations: the operator's view, through the schema's SECURITY DEFINER
+  /// functions. The ACTIVE ones on a node (DrainNode's list) are found through the node's
+  /// placements (`node_allocations`), the rest by walking every allocation (`fleet_allocations`).
   func fleetAllocations(node: String, state: AllocationState, after: (Date, UUID)?, limit: Int) async throws -> [Allocation] {
-    try await pool.query(
-      "SELECT \(Self.allocationColumns) FROM scheduler.fleet_allocations($1, $2, $3, $4, $5)",
-      [node, state.rawValue, after?.0 ?? Date(timeIntervalSince1970: 0), after?.1 ?? SchedulerStore.zeroID, Int32(limit)]
-    ).map { try Self.decodeAllocation($0).allocation }
+    let since = after?.0 ?? Date(timeIntervalSince1970: 0)
+    let afterID = after?.1 ?? SchedulerStore.zeroID
+    let rows =
+      if !node.isEmpty && state == .active {
+        try await pool.query(
+          "SELECT \(Self.allocationColumns) FROM scheduler.node_allocations($1, $2, $3, $4)", [node, since, afterID, Int32(limit)])
+      } else {
+        try await pool.query(
+          "SELECT \(Self.allocationColumns) FROM scheduler.fleet_allocations($1, $2, $3, $4, $5)",
+          [node, state.rawValue, since, afterID, Int32(limit)])
+      }
+    return try rows.map { try Self.decodeAllocation($0).allocation }
   }
 
   static func allocation(_ tx: PostgresTransaction, tenant: String, _ ref: AllocationRef, lock: Bool) async throws

@@ -1,0 +1,64 @@
+import Foundation
+import MaaSTesting
+import Postgres
+import Testing
+
+@testable import Scheduler
+
+/// Listings of allocations read what they list: a tenant's ACTIVE ones and DrainNode's list do
+/// not walk every allocation ever released (each placement leaves one behind).
+@Suite("Allocation listings on Postgres")
+struct AllocationListingTests {
+  /// Rows of `table` this transaction has read so far: by sequential scans, and fetched by index scans.
+  func reads(_ tx: PostgresTransaction, _ table: String) async throws -> (seqScans: Int64, indexFetches: Int64) {
+    let row = try await tx.query(
+      "SELECT seq_scan, coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables WHERE schemaname = 'scheduler' AND relname = $1",
+      [table])[0]
+    return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
+  }
+
+  @Test("a tenant's ACTIVE listing and a node's ACTIVE allocations read only those, past 3,000 released ones, with the plans the service uses")
+  func listingsSkipReleasedHistory() async throws {
+    try await withMigratedDatabase(named: "scheduler_allocation_listings", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      let store = SchedulerStore(pool: db.app, quota: InMemoryQuota(), logger: quietLogger)
+      _ = try await store.registerNode(
+        try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: (0..<4).map { gpu("a-g\($0)") }).get())
+      // The history first (older), written straight in: released allocations on the same node.
+      _ = try await db.owner.execute(
+        """
+        INSERT INTO scheduler.allocations
+          (id, tenant_id, workload_id, request, priority, placements, state, quota_reservation_id, create_time, release_time, quota_released)
+        SELECT gen_random_uuid(), 't', 'old-' || i, '{}', 0, '[{"node": "a"}]', 2, 'r-' || i,
+               now() - interval '1 day' + i * interval '1 ms', now(), true
+          FROM generate_series(1, 3000) i
+        """, [])
+      var active: [UUID] = []
+      for n in 0..<3 {
+        active.append(try await store.schedule(ScheduleCommand(tenantID: "t", workloadID: "w\(n)", request: exclusive(1, 1))).id)
+      }
+      _ = try await db.owner.execute("ANALYZE scheduler.allocations", [])
+      _ = try await db.owner.execute("ANALYZE scheduler.placements", [])
+
+      let zero = SchedulerStore.zeroID
+      let epochStart = Date(timeIntervalSince1970: 0)
+      let (listed, tenantReads) = try await db.app.transaction(tenant: "t", readOnly: true) { tx in
+        _ = try await tx.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", [])
+        let rows = try await tx.query(
+          SchedulerStore.tenantListing, ["t", AllocationState.active.rawValue, epochStart, zero, "", Int64(100)])
+        return (try rows.map { try $0.decode(UUID.self, at: 0) }, try await reads(tx, "allocations"))
+      }
+      #expect(listed == active)
+      #expect(tenantReads.seqScans == 0 && tenantReads.indexFetches <= 10, "reads: \(tenantReads)")
+
+      let (onNode, nodeReads) = try await db.app.transaction(readOnly: true) { tx in
+        let rows = try await tx.query(
+          "SELECT id FROM scheduler.node_allocations($1, $2, $3, $4)", ["a", epochStart, zero, Int32(100)])
+        return (try rows.map { try $0.decode(UUID.self, at: 0) }, try await reads(tx, "allocations"))
+      }
+      #expect(onNode == active)
+      #expect(nodeReads.seqScans == 0 && nodeReads.indexFetches <= 10, "reads: \(nodeReads)")
+      // And through the store, as DrainNode asks.
+      #expect(try await store.fleetAllocations(node: "a", state: .active, after: nil, limit: 100).map(\.id) == active)
+    }
+  }
+}
