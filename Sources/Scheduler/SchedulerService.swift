@@ -17,6 +17,7 @@ import ServiceLifecycle
 /// | `MAAS_SCHEDULER_QUOTA_MARK_SECONDS` | `1` | how often the marks of quota holds Releases gave back are written, all in one statement (and once more at a graceful stop) |
 /// | `MAAS_SCHEDULER_QUOTA_INTENT_GRACE_SECONDS` | `300` | a Schedule's quota intent this old with no allocation is taken for a dead Schedule's, and its hold given back; longer than any Schedule can take |
 /// | `MAAS_SCHEDULER_PAGE_TOKEN_SECRET` | built in | key of the page tokens' MAC; the same on every replica, at least 16 bytes |
+/// | `MAAS_SCHEDULER_RELEASED_RETENTION_HOURS` | `168` | how long RELEASED allocations are kept (GetAllocation and a repeated Release answer them) before they are deleted; 1 to 87,600 |
 public struct SchedulerSettings: Sendable, Hashable {
   /// Used when `MAAS_SCHEDULER_PAGE_TOKEN_SECRET` is unset: tokens still cannot cross listings or
   /// filters, but anyone who reads this source can mint one. Set a secret in production.
@@ -30,12 +31,14 @@ public struct SchedulerSettings: Sendable, Hashable {
   public var quotaIntentGrace: Duration
   public var quotaMarkInterval: Duration
   public var pageTokenSecret: String
+  public var releasedRetention: Duration
 
   public init(
     quota: QuotaUpstreamSettings = QuotaUpstreamSettings(),
     heartbeatGrace: Duration = .seconds(30), indexRefreshInterval: Duration = .seconds(5), placementAttempts: Int = 5,
     quotaRetryInterval: Duration = .seconds(30), quotaIntentGrace: Duration = .seconds(300),
-    quotaMarkInterval: Duration = .seconds(1), pageTokenSecret: String = SchedulerSettings.defaultPageTokenSecret
+    quotaMarkInterval: Duration = .seconds(1), pageTokenSecret: String = SchedulerSettings.defaultPageTokenSecret,
+    releasedRetention: Duration = .seconds(168 * 3600)
   ) {
     self.quota = quota
     self.heartbeatGrace = heartbeatGrace
@@ -45,6 +48,7 @@ public struct SchedulerSettings: Sendable, Hashable {
     self.quotaIntentGrace = quotaIntentGrace
     self.quotaMarkInterval = quotaMarkInterval
     self.pageTokenSecret = pageTokenSecret
+    self.releasedRetention = releasedRetention
   }
 
   public static func read(prefix: String, from reader: inout EnvironmentReader) -> SchedulerSettings {
@@ -58,10 +62,13 @@ public struct SchedulerSettings: Sendable, Hashable {
       "\(prefix)_QUOTA_INTENT_GRACE_SECONDS", default: defaults.quotaIntentGrace, as: .seconds(in: 60...86_400))
     let marks = reader.read("\(prefix)_QUOTA_MARK_SECONDS", default: defaults.quotaMarkInterval, as: .seconds(in: 0.1...3600))
     let secret = PageTokenSealer.secret(prefix: prefix, fallback: defaults.pageTokenSecret, from: &reader)
+    let retentionHours = reader.read(
+      "\(prefix)_RELEASED_RETENTION_HOURS", default: Int(defaults.releasedRetention.components.seconds / 3600),
+      as: .integer(in: 1...87_600))
     return SchedulerSettings(
       quota: quota, heartbeatGrace: grace, indexRefreshInterval: refresh,
       placementAttempts: attempts, quotaRetryInterval: retry, quotaIntentGrace: intentGrace, quotaMarkInterval: marks,
-      pageTokenSecret: secret)
+      pageTokenSecret: secret, releasedRetention: .seconds(retentionHours * 3600))
   }
 }
 
@@ -113,6 +120,12 @@ public enum SchedulerService {
             if intents.givenBack > 0 {
               logger.info("gave back quota holds of Schedules that wrote no allocation", metadata: ["count": "\(intents.givenBack)"])
             }
+          },
+          // RELEASED allocations past the retention, every ten minutes (a scan of the table;
+          // every replica may run it, SKIP LOCKED keeps them apart).
+          PeriodicTask("released allocations purge", every: .seconds(600), delayFirstRound: true, logger: logger) {
+            let purged = try await store.purgeReleasedAllocations(olderThan: settings.releasedRetention)
+            if purged > 0 { logger.info("deleted released allocations past the retention", metadata: ["count": "\(purged)"]) }
           },
         ])
     })

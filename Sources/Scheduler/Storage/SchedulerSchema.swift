@@ -149,6 +149,28 @@ public enum SchedulerSchema {
         "REVOKE ALL ON FUNCTION node_allocations(text, timestamptz, uuid, integer) FROM PUBLIC",
         "GRANT EXECUTE ON FUNCTION node_allocations(text, timestamptz, uuid, integer) TO \"\(serviceRole)\"",
       ]),
+      Migration(8, "purge_released_allocations", [
+        // RELEASED allocations past the retention, of every tenant, deleted at most `max_rows`
+        // at a time (see `SchedulerStore.purgeReleasedAllocations`). Only those whose quota hold
+        // was given back: the rest are the quota release retry's to finish. Owner's rights, as
+        // mark_quota_released; deletes nothing ACTIVE. No index serves it: a scan every few
+        // minutes costs less than an index entry on every Release.
+        """
+        CREATE FUNCTION purge_released_allocations(released_before timestamptz, max_rows integer) RETURNS integer
+          LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            WITH doomed AS (
+              SELECT a.id FROM scheduler.allocations a
+               WHERE a.state = 2 AND a.quota_released AND a.release_time < released_before
+               LIMIT max_rows FOR UPDATE SKIP LOCKED
+            ), gone AS (
+              DELETE FROM scheduler.allocations a USING doomed d WHERE a.id = d.id AND a.state = 2 RETURNING 1
+            )
+            SELECT count(*)::integer FROM gone
+          $$
+        """,
+        "REVOKE ALL ON FUNCTION purge_released_allocations(timestamptz, integer) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION purge_released_allocations(timestamptz, integer) TO \"\(serviceRole)\"",
+      ]),
     ])
   }
 

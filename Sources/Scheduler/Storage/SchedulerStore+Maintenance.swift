@@ -59,6 +59,24 @@ extension SchedulerStore {
     }
   }
 
+  /// Deletes RELEASED allocations released more than `age` ago whose quota hold was given back,
+  /// every tenant's, `batch` at a time until none is left. Returns how many. Afterwards a
+  /// repeated Release or GetAllocation of one answers NOT_FOUND.
+  ///
+  /// Each placement leaves a RELEASED row; without this the table grows for good.
+  /// - Throws: a database error (what earlier batches deleted stays deleted).
+  public func purgeReleasedAllocations(olderThan age: Duration, batch: Int = 1_000) async throws -> Int {
+    let cutoff = currentTime().addingTimeInterval(-age.seconds)
+    var purged = 0
+    while true {
+      let deleted = try await pool.query(
+        "SELECT scheduler.purge_released_allocations($1, $2)", [cutoff, Int32(clamping: batch)]
+      )[0].decode(Int32.self, at: 0)
+      purged += Int(deleted)
+      if deleted < batch { return purged }
+    }
+  }
+
   /// How many quota holds given back wait for `flushQuotaMarks` to be marked.
   public var pendingQuotaMarkCount: Int { pendingQuotaMarks.withLock { $0.count } }
 }

@@ -1,0 +1,53 @@
+import Foundation
+import MaaSTesting
+@testable import Scheduler
+import Testing
+
+/// RELEASED allocations past the retention are deleted; nothing else is.
+@Suite("Released allocations past the retention")
+struct ReleasedRetentionTests {
+  @Test("the purge deletes every tenant's allocations released before the cutoff whose hold was given back, in batches, and keeps ACTIVE, younger and still-held ones")
+  func purgeKeepsWhatItMust() async throws {
+    try await withMigratedDatabase(named: "scheduler_released_retention", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      let quota = InMemoryQuota()
+      let clock = TestClock()
+      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
+      _ = try await store.registerNode(
+        try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: (0..<8).map { gpu("a-g\($0)") }).get())
+      func place(_ tenant: String, _ workload: String) async throws -> Allocation {
+        try await store.schedule(ScheduleCommand(tenantID: tenant, workloadID: workload, request: exclusive(1, 1)))
+      }
+
+      // Released two days ago, holds given back: two of t1's and one of t2's.
+      let old = [try await place("t1", "old-1"), try await place("t1", "old-2"), try await place("t2", "old-3")]
+      for allocation in old { _ = try await store.release(tenant: allocation.tenantID, .id(allocation.id)) }
+      // Released as long ago, but the quota service was down: its hold is the retry's to give back.
+      let held = try await place("t1", "held")
+      quota.setDown(true)
+      _ = try await store.release(tenant: "t1", .id(held.id))
+      quota.setDown(false)
+      let active = try await place("t1", "active")
+      try await store.flushQuotaMarks()
+
+      clock.advance(by: 2 * 86_400)
+      _ = try await store.heartbeat("a")
+      let young = try await place("t2", "young")
+      _ = try await store.release(tenant: "t2", .id(young.id))
+      try await store.flushQuotaMarks()
+
+      #expect(try await store.purgeReleasedAllocations(olderThan: .seconds(86_400), batch: 2) == 3)
+      for allocation in old {
+        await #expect(throws: SchedulerError.allocationNotFound("with allocation_id \"\(allocation.id.uuidString.lowercased())\"")) {
+          try await store.allocation(tenant: allocation.tenantID, .id(allocation.id))
+        }
+        await #expect(throws: SchedulerError.self) { try await store.release(tenant: allocation.tenantID, .id(allocation.id)) }
+      }
+      #expect(try await store.allocation(tenant: "t1", .id(held.id)).state == .released)
+      #expect(try await store.allocation(tenant: "t1", .id(active.id)).state == .active)
+      #expect(try await store.allocation(tenant: "t2", .id(young.id)).state == .released)
+      #expect(try await store.purgeReleasedAllocations(olderThan: .seconds(86_400)) == 0)
+      let remaining = try await db.owner.query("SELECT count(*) FROM scheduler.allocations", [])[0].decode(Int64.self, at: 0)
+      #expect(remaining == 3)
+    }
+  }
+}
