@@ -14,16 +14,23 @@ struct HeartbeatTests {
       try RegisterNodeCommand.validate(name: name, labels: [:], gpus: (0..<gpus).map { gpu("\(name)-g\($0)") }).get())
   }
 
+  /// A store with a 30 s grace on a fresh database, and the clock it reads, which the test moves.
+  func withStore(named name: String, _ body: (MigratedDatabase, SchedulerStore, TestClock) async throws -> Void) async throws {
+    try await withMigratedDatabase(named: name, plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+      let clock = TestClock()
+      let store = SchedulerStore(
+        pool: db.app, quota: InMemoryQuota(), heartbeatGrace: .seconds(30), logger: quietLogger, clock: clock.reading)
+      try await body(db, store, clock)
+    }
+  }
+
   func recordedHeartbeat(_ db: MigratedDatabase, _ node: String) async throws -> Date {
     try await db.owner.query("SELECT last_heartbeat_time FROM scheduler.nodes WHERE name = $1", [node])[0].decode(Date.self, at: 0)
   }
 
   @Test("a node silent past the grace is NOT_READY, takes no placements and is listed so; its next heartbeat makes it READY again")
   func silenceAndReturn() async throws {
-    try await withMigratedDatabase(named: "scheduler_heartbeat_silence", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let clock = TestClock()
-      let store = SchedulerStore(
-        pool: db.app, quota: InMemoryQuota(), heartbeatGrace: .seconds(30), logger: quietLogger, clock: clock.reading)
+    try await withStore(named: "scheduler_heartbeat_silence") { db, store, clock in
       try await register(store, "a")
       #expect(try await store.node("a").state == .ready)
 
@@ -48,10 +55,7 @@ struct HeartbeatTests {
 
   @Test("heartbeats arriving together are written in shared batches, each answering its own node's state; an unknown node is NOT_FOUND without failing the others")
   func batchesAnswerEachNode() async throws {
-    try await withMigratedDatabase(named: "scheduler_heartbeat_batches", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let clock = TestClock()
-      let store = SchedulerStore(
-        pool: db.app, quota: InMemoryQuota(), heartbeatGrace: .seconds(30), logger: quietLogger, clock: clock.reading)
+    try await withStore(named: "scheduler_heartbeat_batches") { db, store, clock in
       let names = (0..<20).map { String(format: "n-%02d", $0) }
       for name in names { try await register(store, name, gpus: 1) }
       _ = try await store.setCordon("n-03", cordoned: true, reason: "maintenance")
@@ -90,10 +94,7 @@ struct HeartbeatTests {
 
   @Test("a heartbeat stamped earlier than the one recorded (a late one, or another replica's clock) never moves it back")
   func neverMovesBack() async throws {
-    try await withMigratedDatabase(named: "scheduler_heartbeat_back", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let clock = TestClock()
-      let store = SchedulerStore(
-        pool: db.app, quota: InMemoryQuota(), heartbeatGrace: .seconds(30), logger: quietLogger, clock: clock.reading)
+    try await withStore(named: "scheduler_heartbeat_back") { db, store, clock in
       try await register(store, "a")
       clock.advance(by: 20)
       _ = try await store.heartbeat("a")
