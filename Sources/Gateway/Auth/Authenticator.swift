@@ -85,6 +85,23 @@ public struct Authenticator: Sendable {
     switch cache.lookup(prefix: prefix) {
     case .fresh(let credential):
       return credential
+    case .refresh(let credential, let ticket):
+      // Not a child of this call: the call goes on with the record, still inside its TTL.
+      Task { [directory, logger] in
+        do {
+          if let read = try await directory.apiKeyCredential(prefix: prefix) {
+            cache.store(read, prefix: prefix, ticket: ticket)
+          } else {
+            cache.refreshed(prefix: prefix, ticket: ticket, found: false)
+          }
+        } catch {
+          logger.warning(
+            "reading an API key's record again failed; its cached record serves until its TTL",
+            metadata: ["prefix": "\(prefix)", "error": "\(error)"])
+          cache.refreshed(prefix: prefix, ticket: ticket, found: true)
+        }
+      }
+      return credential
     case .miss(let ticket):
       let credential = try await self.directory.apiKeyCredential(prefix: prefix)
       if let credential { cache.store(credential, prefix: prefix, ticket: ticket) }

@@ -191,4 +191,65 @@ struct ApiKeyCacheTests {
     _ = try await authenticator.authenticate(.apiKey(token))
     #expect(directory.lookups == 2)
   }
+
+  @Test("past three quarters of its TTL one caller is asked to read the key again, every call goes on with the record, and the new read starts a new TTL")
+  func refreshAhead() throws {
+    let cache = ApiKeyCache(ttl: .seconds(1), clock: clock)
+    let token = ApiKeyToken.generate()
+    let record = StoredApiKeyCredential(
+      keyID: UUID(), tenantID: "tenant-a", digest: token.digest, expireTime: nil, revokeTime: nil, lastUsedTime: nil)
+    guard case .miss(let first) = cache.lookup(prefix: token.prefix) else { Issue.record("a hit in an empty cache"); return }
+    cache.store(record, prefix: token.prefix, ticket: first)
+    clock.advance(by: 0.5)
+    #expect(cache.lookup(prefix: token.prefix) == .fresh(record))
+    clock.advance(by: 0.3)
+    guard case .refresh(let used, let ticket) = cache.lookup(prefix: token.prefix) else { Issue.record("no refresh asked"); return }
+    #expect(used == record)
+    #expect(cache.lookup(prefix: token.prefix) == .fresh(record), "one refresh at a time")
+    var renewed = record
+    renewed.tenantID = "tenant-renewed"
+    cache.store(renewed, prefix: token.prefix, ticket: ticket)
+    clock.advance(by: 0.4)
+    #expect(cache.lookup(prefix: token.prefix) == .fresh(renewed), "1.2 s after the first read, 0.4 s after the second")
+  }
+
+  @Test("a refresh that fails keeps the record for its TTL and lets a later caller try again; one that finds the key gone drops it")
+  func refreshOutcomes() throws {
+    let cache = ApiKeyCache(ttl: .seconds(1), clock: clock)
+    let token = ApiKeyToken.generate()
+    let record = StoredApiKeyCredential(
+      keyID: UUID(), tenantID: "tenant-a", digest: token.digest, expireTime: nil, revokeTime: nil, lastUsedTime: nil)
+    guard case .miss(let first) = cache.lookup(prefix: token.prefix) else { Issue.record("a hit in an empty cache"); return }
+    cache.store(record, prefix: token.prefix, ticket: first)
+    clock.advance(by: 0.8)
+    guard case .refresh(_, let failed) = cache.lookup(prefix: token.prefix) else { Issue.record("no refresh asked"); return }
+    cache.refreshed(prefix: token.prefix, ticket: failed, found: true)
+    guard case .refresh(_, let gone) = cache.lookup(prefix: token.prefix) else { Issue.record("no second try"); return }
+    cache.refreshed(prefix: token.prefix, ticket: gone, found: false)
+    guard case .miss = cache.lookup(prefix: token.prefix) else { Issue.record("a deleted key's record was kept"); return }
+  }
+
+  @Test("a busy key never waits for the directory: calls go on while one read in the background renews its record, and a revocation it reads is refused")
+  func busyKeyIsRenewedInTheBackground() async throws {
+    let (authenticator, _) = authenticator()
+    let token = ApiKeyToken.generate()
+    directory.add(token)
+    _ = try await authenticator.authenticate(.apiKey(token))
+    clock.advance(by: 0.8)
+    _ = try await authenticator.authenticate(.apiKey(token))
+    // The renewal runs apart from the call: wait for it (bounded), not for a time.
+    for _ in 0..<500 where directory.lookups < 2 { try await Task.sleep(for: .milliseconds(10)) }
+    #expect(directory.lookups == 2)
+    clock.advance(by: 0.4)
+    _ = try await authenticator.authenticate(.apiKey(token))
+    #expect(directory.lookups == 2, "1.2 s after the first read the renewed record served")
+
+    directory.revoke(token, at: clock.now())
+    clock.advance(by: 0.4)
+    _ = try await authenticator.authenticate(.apiKey(token))
+    for _ in 0..<500 where directory.lookups < 3 { try await Task.sleep(for: .milliseconds(10)) }
+    #expect(directory.lookups == 3)
+    let refusal = await thrownError { try await authenticator.authenticate(.apiKey(token)) }
+    #expect(refusal as? AuthenticationError == .revokedApiKey)
+  }
 }
