@@ -1,5 +1,5 @@
-public import Foundation
-public import MaaSRuntime
+import Foundation
+import MaaSRuntime
 
 /// The Admin listings' page tokens on the shared `PageTokenSealer` (opaque, bound to the
 /// listing's filters, sealed under `MAAS_GATEWAY_PAGE_TOKEN_SECRET`): a token that does not open

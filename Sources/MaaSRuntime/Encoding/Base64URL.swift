@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Base64url without padding (RFC 4648 section 5): what API keys, JWTs and page tokens are
 /// spelled in.

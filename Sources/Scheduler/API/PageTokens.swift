@@ -1,5 +1,5 @@
 import Foundation
-public import MaaSRuntime
+import MaaSRuntime
 
 /// The scheduler's page tokens: its two listings on the shared `PageTokenSealer` (opaque, bound
 /// to the listing's filters, sealed under `MAAS_SCHEDULER_PAGE_TOKEN_SECRET`). A token given with
