@@ -32,7 +32,9 @@ extension SchedulerStore {
   ///
   /// Two statements: the nodes' rows locked in name order first, so two replicas' batches that
   /// share nodes never wait on each other in a cycle (a single UPDATE would lock them in whatever
-  /// order its plan visits them); then the update, which never moves a heartbeat back.
+  /// order its plan visits them); then the update, which never moves a heartbeat back. The lock
+  /// is the one the update takes anyway (FOR NO KEY UPDATE): it does not block the key-share
+  /// locks that writing a node's GPUs takes on its row.
   func record(_ beats: [HeartbeatBatch.Beat]) async throws -> [Result<NodeState, SchedulerError>] {
     heartbeatBatches.add(1, ordering: .relaxed)
     var latest: [String: Date] = [:]
@@ -40,7 +42,7 @@ extension SchedulerStore {
     let names = latest.keys.sorted()
     let rows = try await pool.transaction { tx in
       _ = try await tx.query(
-        "SELECT name FROM scheduler.nodes WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE", [names])
+        "SELECT name FROM scheduler.nodes WHERE name = ANY($1::text[]) ORDER BY name FOR NO KEY UPDATE", [names])
       return try await tx.queryAndCommit(
         """
         UPDATE scheduler.nodes n
