@@ -38,6 +38,7 @@ public struct PostgresDataType: Hashable, Sendable, CustomStringConvertible {
   public static let time = PostgresDataType(oid: 1083)
   public static let timestamp = PostgresDataType(oid: 1114)
   public static let timestamptz = PostgresDataType(oid: 1184)
+  public static let timestamptzArray = PostgresDataType(oid: 1185)
   public static let interval = PostgresDataType(oid: 1186)
   public static let numeric = PostgresDataType(oid: 1700)
   public static let uuid = PostgresDataType(oid: 2950)
@@ -51,6 +52,7 @@ public struct PostgresDataType: Hashable, Sendable, CustomStringConvertible {
     1000: "bool[]", 1001: "bytea[]", 1003: "name[]", 1005: "int2[]", 1007: "int4[]", 1009: "text[]",
     1014: "bpchar[]", 1015: "varchar[]", 1016: "int8[]", 1022: "float8[]", 1042: "bpchar",
     1043: "varchar", 1082: "date", 1083: "time", 1114: "timestamp", 1184: "timestamptz",
+    1185: "timestamptz[]",
     1186: "interval", 1700: "numeric", 2950: "uuid", 2951: "uuid[]", 3802: "jsonb",
     3807: "jsonb[]",
   ]

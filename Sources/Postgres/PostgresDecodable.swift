@@ -38,7 +38,7 @@ extension String: PostgresDecodable {
   private static let refused: Set<PostgresDataType> = [
     .bool, .bytea, .int2, .int4, .int8, .float4, .float8, .date, .timestamp, .timestamptz,
     .boolArray, .byteaArray, .int2Array, .int4Array, .int8Array, .textArray, .varcharArray,
-    .bpcharArray, .nameArray, .float8Array, .uuidArray, .jsonbArray,
+    .bpcharArray, .nameArray, .float8Array, .uuidArray, .jsonbArray, .timestamptzArray,
   ]
 
   public static func decode(from cell: PostgresCell) throws -> String {

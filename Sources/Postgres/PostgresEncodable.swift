@@ -131,8 +131,8 @@ extension Date: PostgresEncodable {
 }
 
 /// A Swift type whose arrays are Postgres values: `[String]` is text[], `[Int64]` and `[Int]`
-/// are int8[], `[Int32]` is int4[], `[UUID]` is uuid[] (one-dimensional, no NULL elements), and
-/// `[UInt8]` is bytea.
+/// are int8[], `[Int32]` is int4[], `[UUID]` is uuid[], `[Date]` is timestamptz[]
+/// (one-dimensional, no NULL elements), and `[UInt8]` is bytea.
 ///
 /// One protocol decides both directions for the whole array, because Swift allows `Array` only
 /// one conformance to `PostgresEncodable` and `PostgresDecodable`: bytea and the real arrays
@@ -185,6 +185,21 @@ extension Int32: PostgresArrayElement {
 
   public static func decodePostgresArray(from cell: PostgresCell) throws -> [Int32] {
     try cell.decodeArray(accepting: [.int2Array, .int4Array], as: Int32.self) { Int32($0) }
+  }
+}
+
+extension Date: PostgresArrayElement {
+  public static func postgresArrayParameter(_ elements: [Date]) throws -> PostgresParameter {
+    try BinaryWriter.arrayParameter(elements, elementType: .timestamptz, arrayType: .timestamptzArray) {
+      BinaryWriter.bigEndian(PostgresTime.microseconds($0))
+    }
+  }
+
+  public static func decodePostgresArray(from cell: PostgresCell) throws -> [Date] {
+    try cell.decodeArray(accepting: [.timestamptzArray], as: Date.self) { text in
+      var utf8 = String(text)
+      return utf8.withUTF8 { PostgresTime.parse(UnsafeRawBufferPointer($0)) }
+    }
   }
 }
 

@@ -23,7 +23,7 @@ struct ValueTests {
         CREATE TABLE values_round_trip (
           id int8 PRIMARY KEY, t text, i int8, i4 int4, i2 int2, b bool, d float8, r float4,
           bytes bytea, u uuid, at timestamptz, doc jsonb, plain json, names text[], numbers int8[],
-          ids uuid[], amount numeric, state text, blob bytea
+          ids uuid[], amount numeric, state text, blob bytea, times timestamptz[]
         )
         """)
       let at = Date(timeIntervalSince1970: 1_717_171_717.123456)
@@ -32,12 +32,13 @@ struct ValueTests {
       let labels = Labels(name: "llama", labels: ["team": "ml", "tier": "gold"], replicas: 3)
       let names = ["a", "b,c", "", "NULL", "q\"uote", "back\\slash", "{brace}", " space ", "ünïcødé 😀"]
       let numbers: [Int64] = [.min, -1, 0, 1, .max]
+      let times = [at, Date(timeIntervalSince1970: 0.000_001), Date(timeIntervalSince1970: -86_400.5)]
       let inserted = try await pool.execute(
-        "INSERT INTO values_round_trip VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        "INSERT INTO values_round_trip VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         [
           1, "text", Int64.max, Int32.min, Int16(-7), true, 3.5, Float(1.25), [UInt8](0...255), uuid, at,
           try PostgresJSON(encoding: labels), PostgresJSON(#"{"a": [1, 2]}"#), names, numbers, [uuid, other], "12.50",
-          ModelState.archived, Data([0, 1, 2]),
+          ModelState.archived, Data([0, 1, 2]), times,
         ])
       #expect(inserted == 1)
       let nothing: String? = nil
@@ -63,6 +64,9 @@ struct ValueTests {
       #expect(try row.decode([String].self, column: "names") == names)
       #expect(try row.decode([Int64].self, column: "numbers") == numbers)
       #expect(try row.decode([UUID].self, column: "ids") == [uuid, other])
+      let decodedTimes = try row.decode([Date].self, column: "times")
+      #expect(decodedTimes.count == times.count)
+      for (decoded, sent) in zip(decodedTimes, times) { #expect(abs(decoded.timeIntervalSince(sent)) < 0.000_001) }
       #expect(try row.decode(String.self, column: "amount") == "12.50")
       #expect(try row.decode(Double.self, column: "amount") == 12.5)
       #expect(try row.decode(ModelState.self, column: "state") == .archived)

@@ -45,14 +45,13 @@ extension SchedulerStore {
         "SELECT name FROM scheduler.nodes WHERE name = ANY($1::text[]) ORDER BY name FOR NO KEY UPDATE", [names])
       return try await tx.queryAndCommit(
         """
-        UPDATE scheduler.nodes n
-           SET last_heartbeat_time = greatest(n.last_heartbeat_time, timestamptz 'epoch' + u.micros * interval '1 microsecond')
-          FROM unnest($1::text[], $2::bigint[]) AS u(name, micros)
+        UPDATE scheduler.nodes n SET last_heartbeat_time = greatest(n.last_heartbeat_time, u.at)
+          FROM unnest($1::text[], $2::timestamptz[]) AS u(name, at)
          WHERE n.name = u.name
         RETURNING n.name, n.cordoned, n.draining, n.last_heartbeat_time,
           EXISTS (SELECT 1 FROM scheduler.gpus g
                    WHERE g.node_name = n.name AND (g.allocated_memory_bytes > 0 OR g.allocated_mig_slices > 0 OR g.exclusive))
-        """, [names, names.map { Self.microseconds(latest[$0]!) }])
+        """, [names, names.map { latest[$0]! }])
     }
     var found: [String: (lastHeartbeat: Date, cordoned: Bool, draining: Bool, holding: Bool)] = [:]
     for row in rows {
@@ -68,7 +67,4 @@ extension SchedulerStore {
         at: beat.at, grace: heartbeatGrace))
     }
   }
-
-  /// Whole microseconds since the epoch (what `currentTime` keeps), for an array parameter.
-  static func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
 }
