@@ -29,6 +29,12 @@ func node(
   return Node(name: name, labels: labels, gpus: gpus, cordoned: cordoned, lastHeartbeat: heartbeat)
 }
 
+/// Registers node `name` with `count` H100s (uuids "<name>-g<i>") through the store.
+func register(_ store: SchedulerStore, _ name: String, gpus count: Int) async throws {
+  _ = try await store.registerNode(
+    try RegisterNodeCommand.validate(name: name, labels: [:], gpus: (0..<count).map { gpu("\(name)-g\($0)") }).get())
+}
+
 /// A quota service in memory for storage tests: limits per tenant, counts what is held.
 final class InMemoryQuota: QuotaGate {
   struct Books {

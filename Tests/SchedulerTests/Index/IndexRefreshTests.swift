@@ -9,10 +9,6 @@ import Testing
 /// changed rows.
 @Suite("Index loads on Postgres")
 struct IndexRefreshTests {
-  func register(_ store: SchedulerStore, _ name: String, _ count: Int) async throws {
-    _ = try await store.registerNode(try RegisterNodeCommand.validate(name: name, labels: [:], gpus: (0..<count).map { gpu("\(name)-g\($0)") }).get())
-  }
-
   func allocated(_ store: SchedulerStore) -> Int { store.capacity(gpuModel: "H100-80GB", selector: [:]).first?.allocatedGPUs ?? -1 }
 
   @Test("a replica's index picks up another's placements, releases, registrations and deletions by loading changed rows")
@@ -21,8 +17,8 @@ struct IndexRefreshTests {
       let quota = InMemoryQuota()
       let one = SchedulerStore(pool: db.app, quota: quota, logger: quietLogger)
       let two = SchedulerStore(pool: db.app, quota: quota, logger: quietLogger)
-      try await register(one, "a", 4)
-      try await register(one, "b", 4)
+      try await register(one, "a", gpus: 4)
+      try await register(one, "b", gpus: 4)
       try await two.refreshIndex()
       #expect(two.capacity(gpuModel: "H100-80GB", selector: [:]).first?.totalGPUs == 8)
       #expect(two.index.state.withLock { $0.since } != nil)
@@ -38,7 +34,7 @@ struct IndexRefreshTests {
       try await two.refreshIndex()
       #expect(allocated(two) == 4)
 
-      try await register(one, "c", 2)
+      try await register(one, "c", gpus: 2)
       try await two.refreshIndex()
       #expect(two.capacity(gpuModel: "H100-80GB", selector: [:]).first?.totalGPUs == 10)
 
@@ -60,8 +56,8 @@ struct IndexRefreshTests {
       let quota = InMemoryQuota()
       let one = SchedulerStore(pool: db.app, quota: quota, logger: quietLogger)
       let two = SchedulerStore(pool: db.app, quota: quota, logger: quietLogger)
-      try await register(one, "a", 2)
-      try await register(one, "b", 2)
+      try await register(one, "a", gpus: 2)
+      try await register(one, "b", gpus: 2)
       try await two.refreshIndex()
       try await one.deleteNode("a")
       // Two still has "a", empty and first by name: it chooses it, the commit finds it gone.

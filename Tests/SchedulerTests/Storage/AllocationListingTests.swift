@@ -21,8 +21,7 @@ struct AllocationListingTests {
   func listingsSkipReleasedHistory() async throws {
     try await withMigratedDatabase(named: "scheduler_allocation_listings", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
       let store = SchedulerStore(pool: db.app, quota: InMemoryQuota(), logger: quietLogger)
-      _ = try await store.registerNode(
-        try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: (0..<4).map { gpu("a-g\($0)") }).get())
+      try await register(store, "a", gpus: 4)
       // The history first (older), written straight in: released allocations on the same node.
       _ = try await db.owner.execute(
         """

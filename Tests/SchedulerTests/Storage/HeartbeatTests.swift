@@ -9,11 +9,6 @@ import Testing
 /// together in batches.
 @Suite("Heartbeats on Postgres")
 struct HeartbeatTests {
-  func register(_ store: SchedulerStore, _ name: String, gpus: Int = 8) async throws {
-    _ = try await store.registerNode(
-      try RegisterNodeCommand.validate(name: name, labels: [:], gpus: (0..<gpus).map { gpu("\(name)-g\($0)") }).get())
-  }
-
   /// A store with a 30 s grace on a fresh database, and the clock it reads, which the test moves.
   func withStore(named name: String, _ body: (MigratedDatabase, SchedulerStore, TestClock) async throws -> Void) async throws {
     try await withMigratedDatabase(named: name, plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
@@ -31,7 +26,7 @@ struct HeartbeatTests {
   @Test("a node silent past the grace is NOT_READY, takes no placements and is listed so; its next heartbeat makes it READY again")
   func silenceAndReturn() async throws {
     try await withStore(named: "scheduler_heartbeat_silence") { db, store, clock in
-      try await register(store, "a")
+      try await register(store, "a", gpus: 8)
       #expect(try await store.node("a").state == .ready)
 
       clock.advance(by: 31)
@@ -95,7 +90,7 @@ struct HeartbeatTests {
   @Test("a heartbeat stamped earlier than the one recorded (a late one, or another replica's clock) never moves it back")
   func neverMovesBack() async throws {
     try await withStore(named: "scheduler_heartbeat_back") { db, store, clock in
-      try await register(store, "a")
+      try await register(store, "a", gpus: 8)
       clock.advance(by: 20)
       _ = try await store.heartbeat("a")
       let recorded = clock.now

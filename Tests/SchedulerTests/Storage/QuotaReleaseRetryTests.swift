@@ -149,8 +149,7 @@ struct QuotaReleaseRetryTests {
       let quota = InMemoryQuota()
       let clock = TestClock()
       let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
-      _ = try await store.registerNode(
-        try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: (0..<gpus).map { gpu("a-g\($0)") }).get())
+      try await register(store, "a", gpus: gpus)
       try await body(store, quota, clock)
     }
   }

@@ -12,8 +12,7 @@ struct ReleasedRetentionTests {
       let quota = InMemoryQuota()
       let clock = TestClock()
       let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
-      _ = try await store.registerNode(
-        try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: (0..<8).map { gpu("a-g\($0)") }).get())
+      try await register(store, "a", gpus: 8)
       func place(_ tenant: String, _ workload: String) async throws -> Allocation {
         try await store.schedule(ScheduleCommand(tenantID: tenant, workloadID: workload, request: exclusive(1, 1)))
       }
