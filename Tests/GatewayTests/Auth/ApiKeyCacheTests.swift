@@ -192,14 +192,22 @@ struct ApiKeyCacheTests {
     #expect(directory.lookups == 2)
   }
 
-  @Test("past three quarters of its TTL one caller is asked to read the key again, every call goes on with the record, and the new read starts a new TTL")
-  func refreshAhead() throws {
+  /// A cache with a 1 s TTL holding one key's record, read now.
+  func cachedRecord() throws -> (ApiKeyCache, ApiKeyToken, StoredApiKeyCredential) {
     let cache = ApiKeyCache(ttl: .seconds(1), clock: clock)
     let token = ApiKeyToken.generate()
     let record = StoredApiKeyCredential(
       keyID: UUID(), tenantID: "tenant-a", digest: token.digest, expireTime: nil, revokeTime: nil, lastUsedTime: nil)
-    guard case .miss(let first) = cache.lookup(prefix: token.prefix) else { Issue.record("a hit in an empty cache"); return }
-    cache.store(record, prefix: token.prefix, ticket: first)
+    guard case .miss(let ticket) = cache.lookup(prefix: token.prefix) else { throw CacheSetupError() }
+    cache.store(record, prefix: token.prefix, ticket: ticket)
+    return (cache, token, record)
+  }
+
+  struct CacheSetupError: Error {}
+
+  @Test("past three quarters of its TTL one caller is asked to read the key again, every call goes on with the record, and the new read starts a new TTL")
+  func refreshAhead() throws {
+    let (cache, token, record) = try cachedRecord()
     clock.advance(by: 0.5)
     #expect(cache.lookup(prefix: token.prefix) == .fresh(record))
     clock.advance(by: 0.3)
@@ -215,12 +223,7 @@ struct ApiKeyCacheTests {
 
   @Test("a refresh that fails keeps the record for its TTL and lets a later caller try again; one that finds the key gone drops it")
   func refreshOutcomes() throws {
-    let cache = ApiKeyCache(ttl: .seconds(1), clock: clock)
-    let token = ApiKeyToken.generate()
-    let record = StoredApiKeyCredential(
-      keyID: UUID(), tenantID: "tenant-a", digest: token.digest, expireTime: nil, revokeTime: nil, lastUsedTime: nil)
-    guard case .miss(let first) = cache.lookup(prefix: token.prefix) else { Issue.record("a hit in an empty cache"); return }
-    cache.store(record, prefix: token.prefix, ticket: first)
+    let (cache, token, record) = try cachedRecord()
     clock.advance(by: 0.8)
     guard case .refresh(_, let failed) = cache.lookup(prefix: token.prefix) else { Issue.record("no refresh asked"); return }
     cache.refreshed(prefix: token.prefix, ticket: failed, found: true)
