@@ -14,6 +14,7 @@ struct ConfigurationTests {
     #expect(settings.logFormat == .text)
     #expect(settings.shutdownGracePeriod == .seconds(25))
     #expect(settings.maxMessageBytes == 4 * 1024 * 1024)
+    #expect(settings.metricsPort == nil)
   }
 
   @Test("Empty variables count as unset")
@@ -44,6 +45,7 @@ struct ConfigurationTests {
     for expected in [
       "MAAS_ECHO_HOST", "MAAS_ECHO_PORT", "MAAS_ECHO_LOG_LEVEL", "MAAS_ECHO_LOG_FORMAT",
       "MAAS_ECHO_SHUTDOWN_GRACE_SECONDS", "MAAS_ECHO_MAX_MESSAGE_BYTES", "MAAS_ECHO_KEEPALIVE_TIME_SECONDS",
+      "MAAS_ECHO_METRICS_PORT",
     ] {
       #expect(names.contains(expected))
     }
@@ -65,13 +67,14 @@ struct ConfigurationTests {
         "MAAS_ECHO_KEEPALIVE_TIMEOUT_SECONDS": "5",
         "MAAS_ECHO_KEEPALIVE_MIN_PING_INTERVAL_SECONDS": "10",
         "MAAS_ECHO_KEEPALIVE_PERMIT_WITHOUT_CALLS": "yes",
+        "MAAS_ECHO_METRICS_PORT": "9090",
       ]
     )
     #expect(settings == ServerSettings(
       host: "::", port: 0, logLevel: .debug, logFormat: .json,
       shutdownGracePeriod: .milliseconds(2_500), shutdownDelay: .seconds(1), maxMessageBytes: 1024,
       keepaliveTime: .seconds(30), keepaliveTimeout: .seconds(5),
-      keepaliveMinimumPingInterval: .seconds(10), keepalivePermitWithoutCalls: true
+      keepaliveMinimumPingInterval: .seconds(10), keepalivePermitWithoutCalls: true, metricsPort: 9090
     ))
     let transport = settings.transportConfiguration
     #expect(transport.maxReceiveMessageBytes == 1024)
@@ -97,6 +100,7 @@ struct ConfigurationTests {
       "MAAS_QUOTA_KEEPALIVE_TIMEOUT_SECONDS": "nan",
       "MAAS_QUOTA_KEEPALIVE_MIN_PING_INTERVAL_SECONDS": "1e9",
       "MAAS_QUOTA_KEEPALIVE_PERMIT_WITHOUT_CALLS": "maybe",
+      "MAAS_QUOTA_METRICS_PORT": "65536",
     ]
     let error = try #require(throws: ConfigurationError.self) {
       try ServerSettings.load(prefix: "MAAS_QUOTA", environment: environment)

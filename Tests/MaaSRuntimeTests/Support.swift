@@ -37,13 +37,14 @@ extension ServerSettings {
 /// Runs a `MaaSServer` with `services` on loopback and a client connected to it; shuts both
 /// down when `body` returns, and waits (bounded) for the server to stop.
 func withRunningServer<Result: Sendable>(
+  settings: ServerSettings = .loopback,
   services: [any RegistrableRPCService] = [],
   health: HealthService = HealthService(),
   interceptors: [any ServerInterceptor] = [],
   _ body: (MaaSServer, GRPCClient<ShimClientTransport>) async throws -> Result
 ) async throws -> Result {
   let server = MaaSServer(
-    settings: .loopback,
+    settings: settings,
     services: services,
     interceptors: interceptors,
     health: health,

@@ -17,6 +17,7 @@ public import Logging
 /// | `MAAS_ECHO_KEEPALIVE_TIMEOUT_SECONDS`  | `20`      | how long a keepalive ping may go unanswered |
 /// | `MAAS_ECHO_KEEPALIVE_MIN_PING_INTERVAL_SECONDS` | unset | shortest client ping interval tolerated (unset: grpc's five minutes) |
 /// | `MAAS_ECHO_KEEPALIVE_PERMIT_WITHOUT_CALLS` | `false` | accept client pings on connections with no call open |
+/// | `MAAS_ECHO_METRICS_PORT`               | unset     | TCP port of the Prometheus endpoint (`GET /metrics`, on the same host); unset: none |
 ///
 /// `variables(prefix:defaults:)` returns this table from the same definitions the loader uses,
 /// so the documentation cannot drift from the behaviour; a service's README prints it.
@@ -44,6 +45,9 @@ public struct ServerSettings: Sendable, Hashable {
   public var keepaliveMinimumPingInterval: Duration?
   /// Whether client pings are accepted on a connection with no call open.
   public var keepalivePermitWithoutCalls: Bool
+  /// The port of the Prometheus metrics endpoint (see `MetricsEndpoint`); nil serves none, 0
+  /// picks a free one.
+  public var metricsPort: Int?
 
   /// Defaults that suit a service on a cluster network. The grace period stays under
   /// Kubernetes' default termination grace (30 s) so that the drain ends before SIGKILL.
@@ -58,7 +62,8 @@ public struct ServerSettings: Sendable, Hashable {
     keepaliveTime: Duration? = nil,
     keepaliveTimeout: Duration = .seconds(20),
     keepaliveMinimumPingInterval: Duration? = nil,
-    keepalivePermitWithoutCalls: Bool = false
+    keepalivePermitWithoutCalls: Bool = false,
+    metricsPort: Int? = nil
   ) {
     self.host = host
     self.port = port
@@ -71,6 +76,7 @@ public struct ServerSettings: Sendable, Hashable {
     self.keepaliveTimeout = keepaliveTimeout
     self.keepaliveMinimumPingInterval = keepaliveMinimumPingInterval
     self.keepalivePermitWithoutCalls = keepalivePermitWithoutCalls
+    self.metricsPort = metricsPort
   }
 
   /// How long after SIGTERM a server may take to stop: the delay, the grace period, and ten
@@ -211,6 +217,7 @@ extension ServerSettings {
     Field("KEEPALIVE_TIMEOUT_SECONDS", \.keepaliveTimeout, .seconds(in: 1...3_600), "How long a keepalive ping may go unanswered before the connection is closed.", render: \.secondsText),
     Field("KEEPALIVE_MIN_PING_INTERVAL_SECONDS", \.keepaliveMinimumPingInterval, .seconds(in: 1...86_400), "Shortest interval between client pings tolerated; unset keeps grpc's five minutes.", render: \.secondsText),
     Field("KEEPALIVE_PERMIT_WITHOUT_CALLS", \.keepalivePermitWithoutCalls, .boolean, "Whether client pings are accepted on connections with no call open.", render: { String($0) }),
+    Field("METRICS_PORT", \.metricsPort, .port, "TCP port of the Prometheus metrics endpoint (GET /metrics on the same host); unset serves none, 0 picks a free one (logged).", render: { String($0) }),
   ]
 }
 

@@ -23,6 +23,10 @@ import Synchronization
 /// 3. Watch streams end, the transport stops accepting calls and in-flight calls get
 ///    `settings.shutdownGracePeriod` to finish before they are cancelled;
 /// 4. `run()` returns.
+///
+/// With `settings.metricsPort` set, every call is counted and timed (`ServerMetrics`) and a
+/// `MetricsEndpoint` serves the figures for Prometheus beside the gRPC port, until `run()`
+/// returns: scrapes still see the drain.
 public final class MaaSServer: Service, Sendable {
   /// The settings the server was built with.
   public let settings: ServerSettings
@@ -30,8 +34,12 @@ public final class MaaSServer: Service, Sendable {
   public let health: HealthService
   /// The transport, bound to `settings.host` and `settings.port`.
   public let transport: ShimServerTransport
+  /// What the server counts, when it exports metrics (`settings.metricsPort` set); services may
+  /// register their own in its registry.
+  public let metrics: ServerMetrics?
 
-  private let server: GRPCServer<ShimServerTransport>
+  private let server: GRPCServer<MeteredServerTransport<ShimServerTransport>>
+  private let metricsEndpoint: MetricsEndpoint?
   private let logger: Logger
   private let onListening: @Sendable (ListeningAddress) -> Void
   private let started = Mutex(false)
@@ -45,6 +53,8 @@ public final class MaaSServer: Service, Sendable {
   ///   - interceptors: Applied, in order, to every call except health's (Kubernetes probes
   ///     carry no credentials, so an authenticating interceptor must not see them).
   ///   - health: The health service to mount; pass one to control statuses from outside.
+  ///   - metrics: Where the calls are counted when `settings.metricsPort` is set; pass one to
+  ///     add a service's own metrics to the same endpoint (a new one by default).
   ///   - logger: Receives "listening", "shutting down" and "stopped".
   ///   - onListening: Called once the port is bound, with the address (the real port when
   ///     `settings.port` is 0); executables pass `MaaSServer.printListeningLine`.
@@ -53,6 +63,7 @@ public final class MaaSServer: Service, Sendable {
     services: [any RegistrableRPCService],
     interceptors: [any ServerInterceptor] = [],
     health: HealthService = HealthService(),
+    metrics: ServerMetrics? = nil,
     logger: Logger,
     onListening: @escaping @Sendable (ListeningAddress) -> Void = { _ in }
   ) {
@@ -66,7 +77,12 @@ public final class MaaSServer: Service, Sendable {
       configuration: settings.transportConfiguration
     )
 
-    var router = RPCRouter<ShimServerTransport>()
+    let metrics = settings.metricsPort == nil ? nil : (metrics ?? ServerMetrics())
+    self.metrics = metrics
+    self.metricsEndpoint = settings.metricsPort.map { port in
+      MetricsEndpoint(host: settings.host, port: port, logger: logger) { metrics!.render() }
+    }
+    var router = RPCRouter<MeteredServerTransport<ShimServerTransport>>()
     for service in services + [health] {
       service.registerMethods(with: &router)
     }
@@ -75,7 +91,9 @@ public final class MaaSServer: Service, Sendable {
     router.registerInterceptors(
       pipeline: interceptors.map { .apply($0, to: .allExcluding(services: [healthService], methods: [])) }
     )
-    self.server = GRPCServer(transport: self.transport, router: router)
+    metrics?.serve(router.methods)
+    self.server = GRPCServer(
+      transport: MeteredServerTransport(base: self.transport, metrics: metrics), router: router)
 
     let mounted = Set(router.methods.map(\.service)).subtracting([healthService])
     for service in mounted {
@@ -89,6 +107,13 @@ public final class MaaSServer: Service, Sendable {
   /// Waits until `run()` binds; throws the transport's error if binding failed.
   public func listeningPort() async throws -> Int {
     try await self.transport.listeningPort()
+  }
+
+  /// The bound port of the metrics endpoint, once `run()` has bound it; nil when the server
+  /// exports no metrics.
+  public func metricsPort() async throws -> Int? {
+    guard let endpoint = self.metricsEndpoint else { return nil }
+    return try await endpoint.listeningPort()
   }
 
   /// Starts a graceful shutdown (see the type's documentation); `run()` then returns once
@@ -125,6 +150,12 @@ public final class MaaSServer: Service, Sendable {
         group.addTask {
           await self.drainWhenAsked()
           return false
+        }
+        if let endpoint = self.metricsEndpoint {
+          group.addTask {
+            try await endpoint.run()
+            return false
+          }
         }
         // Serving is what the other two tasks exist for: once it ends, they have nothing to do.
         while let servingEnded = try await group.next() {
