@@ -99,8 +99,19 @@ class ManifestsAgreeWithTheBinaries(unittest.TestCase):
                 described = describe(rendered.program, environment)
                 self.assertEqual(rendered.server["command"], [rendered.program] + described["commands"]["serve"])
                 ports = {port["name"]: port["containerPort"] for port in rendered.server["ports"]}
-                self.assertEqual(ports, {"grpc": described["port"]})
+                metrics_port = int(environment[f"{described['prefix']}_METRICS_PORT"])
+                self.assertEqual(ports, {"grpc": described["port"], "metrics": metrics_port})
                 self.assertEqual(described["port"], described["defaultPort"])
+
+    def test_prometheus_is_told_where_the_binary_serves_its_metrics(self):
+        for labels, rendered, described in self.cases():
+            with self.subTest(**labels):
+                environment, _ = pod_environment(rendered.server, rendered.objects)
+                self.assertIn(f"{described['prefix']}_METRICS_PORT", {v["name"] for v in described["variables"]})
+                annotations = rendered.deployment["spec"]["template"]["metadata"]["annotations"]
+                self.assertEqual(annotations["prometheus.io/scrape"], "true")
+                self.assertEqual(annotations["prometheus.io/port"], environment[f"{described['prefix']}_METRICS_PORT"])
+                self.assertEqual(annotations["prometheus.io/path"], "/metrics")
 
     def test_probes_ask_the_binarys_health_service_over_grpc(self):
         for labels, rendered, described in self.cases():
@@ -198,7 +209,11 @@ class NetworkPoliciesFollowTheCalls(unittest.TestCase):
                 with self.subTest(environment=environment, service=service):
                     policy = find(render(f"k8s/{service}/overlays/{environment}"), "NetworkPolicy", row["program"])
                     self.assertIn("Ingress", policy["spec"]["policyTypes"])
-                    (rule,) = policy["spec"]["ingress"]
+                    rule, scrape = policy["spec"]["ingress"]
+                    # The second rule lets only the monitoring namespace reach only the metrics port.
+                    self.assertEqual([p["port"] for p in scrape["ports"]], [9090])
+                    self.assertEqual([peer["namespaceSelector"]["matchLabels"] for peer in scrape["from"]],
+                                     [{"kubernetes.io/metadata.name": "monitoring"}])
                     self.assertEqual([p["port"] for p in rule["ports"]], [self.ports[service]])
                     if service == "gateway":
                         self.assertNotIn("from", rule, "the gateway is the public door")

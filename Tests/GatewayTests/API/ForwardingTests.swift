@@ -213,14 +213,18 @@ struct ForwardingEndToEndTests {
     }
   }
 
-  @Test("on the shared runtime's server, health answers without a credential while Gateway and Admin demand theirs")
+  @Test(
+    "on the shared runtime's server, health answers without a credential while Gateway and Admin demand theirs, and the refusals are counted"
+  )
   func runtimeServer() async throws {
     try await withGatewayDatabase("gateway_e2e_runtime") { db in
       let services = try GatewayService.services(
         settings: GatewaySettings(adminToken: GatewayHarness.adminToken), credentials: db.store, tenants: db.store,
         registry: NeverCalledQuota.grpcClient, registryChannel: NeverCalledQuota.grpcClient,
         quota: NeverCalledQuota.client, quotaChannel: NeverCalledQuota.grpcClient, logger: quietLogger)
-      let server = MaaSServer(settings: ServerSettings(host: "127.0.0.1", port: 0), services: services, logger: quietLogger)
+      // With metrics on: the metered transport must leave the guards in place.
+      let server = MaaSServer(
+        settings: ServerSettings(host: "127.0.0.1", port: 0, metricsPort: 0), services: services, logger: quietLogger)
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.run() }
         let port = try await server.listeningPort()
@@ -238,6 +242,11 @@ struct ForwardingEndToEndTests {
           }
           #expect(adminOK?.code == .notFound)
         }
+        let samples = try scrapeMetrics(port: try #require(try await server.metricsPort()))
+        let handled = "grpc_server_handled_total{grpc_service=\"maas.gateway.v1."
+        #expect(samples[handled + "Gateway\",grpc_method=\"GetQuota\",grpc_code=\"Unauthenticated\"}"] == 1)
+        #expect(samples[handled + "Admin\",grpc_method=\"GetTenant\",grpc_code=\"Unauthenticated\"}"] == 1)
+        #expect(samples[handled + "Admin\",grpc_method=\"GetTenant\",grpc_code=\"NotFound\"}"] == 1)
         server.beginGracefulShutdown()
         try await group.waitForAll()
       }
