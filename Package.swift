@@ -160,7 +160,7 @@ let package = Package(
       name: "Scheduler",
       dependencies: [
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
-        swiftProtobuf, logging, serviceLifecycle, "QuotaClient",
+        swiftProtobuf, logging, serviceLifecycle, prometheus, "QuotaClient",
       ],
       exclude: ["README.md"],
       swiftSettings: swiftSettings
@@ -225,6 +225,7 @@ let package = Package(
         "Postgres",
         "Quota",
         "GRPCShimTransport",
+        prometheus,
         "MaaSContracts",
         grpcCore,
         logging,

@@ -14,7 +14,7 @@ public enum GatewayService {
     program: "maas-gateway", prefix: prefix, defaultPort: 50051,
     schema: GatewaySchema.plan(serviceRole:),
     readSettings: { reader in GatewaySettings.read(prefix: prefix, from: &reader) },
-    makeServices: { settings, pool, logger in
+    makeServices: { settings, pool, logger, _ in
       // Their connections run beside the server and close after it, so forwarded calls finish
       // during a drain.
       let registry = UpstreamClient(target: settings.registryTarget)

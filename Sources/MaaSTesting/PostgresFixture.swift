@@ -281,30 +281,3 @@ private enum PostgresScript {
   }
 }
 
-/// A port on 127.0.0.1 that nothing listens on right now: the kernel's pick for port 0.
-private func freeLoopbackPort() throws -> Int {
-  #if os(Linux)
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  #else
-  let fd = socket(AF_INET, SOCK_STREAM, 0)
-  #endif
-  guard fd >= 0 else { throw portError("socket") }
-  defer { close(fd) }
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = 0
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  let bound = withUnsafeMutablePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-    }
-  }
-  guard bound else { throw portError("bind") }
-  return Int(UInt16(bigEndian: address.sin_port))
-}
-
-private func portError(_ call: String) -> PostgresFixtureError {
-  PostgresFixtureError(command: "choosing a free port", status: nil,
-    output: "\(call): \(String(cString: strerror(errno)))")
-}

@@ -66,7 +66,7 @@ public enum QuotaService {
     program: "maas-quota", prefix: prefix, defaultPort: 50054,
     schema: QuotaSchema.plan(serviceRole:),
     readSettings: { reader in QuotaSettings.read(prefix: prefix, from: &reader) },
-    makeServices: { settings, pool, logger in
+    makeServices: { settings, pool, logger, _ in
       let store = QuotaStore(pool: pool, policy: settings.policy, logger: logger, maxConsumeBatch: settings.maxConsumeBatch)
       return .init(
         services: [QuotaRPCService(store: store, logger: logger)],

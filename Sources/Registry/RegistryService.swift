@@ -65,7 +65,7 @@ public enum RegistryService {
     // Each filter combination is its own statement, and every plan leads with the tenant's index,
     // so one plan per statement loses nothing.
     genericPlans: true,
-    makeServices: { settings, pool, logger in
+    makeServices: { settings, pool, logger, _ in
       let (upstream, quota) = settings.quota.connect()
       let store = RegistryStore(
         pool: pool, quota: quota, logger: logger, holdTTL: settings.quota.holdTTL, listingCacheModels: settings.listCacheModels)

@@ -85,11 +85,12 @@ public enum SchedulerService {
     // mode the writes were planned anew on each placement (a third of the scheduler's Postgres
     // CPU per placement in bench-scheduler).
     genericPlans: true,
-    makeServices: { settings, pool, logger in
+    makeServices: { settings, pool, logger, metrics in
       let (upstream, quota) = settings.quota.connect()
       let store = SchedulerStore(
         pool: pool, quota: quota, heartbeatGrace: settings.heartbeatGrace,
         maxAttempts: settings.placementAttempts, logger: logger)
+      SchedulerMetrics.register(store, in: metrics)
       return .init(
         services: [SchedulerRPCService(store: store, tokens: SchedulerPageTokens(secret: settings.pageTokenSecret), logger: logger)],
         background: [

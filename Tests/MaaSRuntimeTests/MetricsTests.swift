@@ -4,6 +4,7 @@ import GRPCProtobuf
 import GRPCShimTransport
 import MaaSContracts
 import MaaSTesting
+import Prometheus
 import Testing
 
 @testable import MaaSRuntime
@@ -197,5 +198,17 @@ struct MetricsRequestTests {
     #expect(get.hasSuffix("Content-Length: 4\r\nConnection: close\r\n\r\nm 1\n"))
     let head = String(decoding: MetricsRequest(head: Array("HEAD /metrics HTTP/1.1\r\n\r\n".utf8)).response { Array("m 1\n".utf8) }, as: UTF8.self)
     #expect(head.hasSuffix("Content-Length: 4\r\nConnection: close\r\n\r\n"))
+  }
+}
+
+@Suite("A mirrored counter")
+struct MirroredCounterTests {
+  @Test("adds what the total grew by, and takes a total that went down as the new base")
+  func follows() {
+    let registry = PrometheusCollectorRegistry()
+    let counter = MirroredCounter(registry.makeCounter(descriptor: .init(metricName: "things", unitName: "total", helpText: "")))
+    for total in [3, 5, 5, 2, 4] { counter.follow(total) }
+    // 3 + 2 + 0, then a restart at 2 (nothing), then + 2.
+    #expect(registry.emitToString().contains("things_total 7\n"))
   }
 }

@@ -12,13 +12,15 @@ struct DemoFleetTests {
   static let agent = repositoryRoot + "/services/scheduler/demo/fleet_agent.py"
   static let inventory = repositoryRoot + "/services/scheduler/demo/fleet.yaml"
 
-  @Test("the agent registers the repository's inventory: 2 x 8 H100-80GB and 4 x 4 L4-24GB, all READY")
+  @Test("the agent registers the repository's inventory: 2 x 8 H100-80GB and 4 x 4 L4-24GB, all READY, as the metrics show too")
   func registersTheInventory() async throws {
     try #require(PythonEnvironment.isSetUp, "run scripts/python-env (or make test) first")
     let database = try await PostgresFixture.shared().createDatabase(named: "scheduler_demo_fleet")
+    let metricsPort = try freeLoopbackPort()
     let scheduler = try ServerProcess(binary: try builtProduct(named: "maas-scheduler"), environmentPrefix: "MAAS_SCHEDULER_", environment: [
       "MAAS_SCHEDULER_DATABASE_URL": database.appURL, "MAAS_SCHEDULER_MIGRATION_DATABASE_URL": database.ownerURL,
       "MAAS_SCHEDULER_HOST": "127.0.0.1", "MAAS_SCHEDULER_PORT": "0", "MAAS_SCHEDULER_LOG_LEVEL": "warning",
+      "MAAS_SCHEDULER_METRICS_PORT": String(metricsPort),
     ])
     defer { scheduler.kill() }
     let target = "127.0.0.1:\(try await scheduler.listeningPort())"
@@ -39,6 +41,19 @@ struct DemoFleetTests {
       #expect(nodes.count == 6)
       #expect(nodes.allSatisfy { $0.state == .ready })
     }
+    // The same fleet through the metrics endpoint, with the agent's six RegisterNode calls and
+    // the pool the scheduler served them from.
+    let samples = try scrapeMetrics(port: metricsPort)
+    #expect(samples["maas_scheduler_gpus{gpu_model=\"H100-80GB\"}"] == 16)
+    #expect(samples["maas_scheduler_gpus{gpu_model=\"L4-24GB\"}"] == 16)
+    #expect(samples["maas_scheduler_allocated_gpus{gpu_model=\"H100-80GB\"}"] == 0)
+    #expect(samples["maas_scheduler_unschedulable_gpus{gpu_model=\"L4-24GB\"}"] == 0)
+    #expect(samples["maas_scheduler_largest_free_block_gpus{gpu_model=\"H100-80GB\"}"] == 8)
+    #expect(
+      samples["grpc_server_handled_total{grpc_service=\"maas.scheduler.v1.Scheduler\",grpc_method=\"RegisterNode\",grpc_code=\"OK\"}"] == 6)
+    #expect(samples["maas_db_pool_max_connections"] == 10)
+    #expect((samples["maas_db_round_trips_total"] ?? 0) > 0)
+    #expect(samples["maas_db_pool_waiting_callers"] == 0)
     scheduler.signal(SIGTERM)
     #expect(try await scheduler.exitStatus() == .exited(0))
   }

@@ -20,7 +20,11 @@ public struct ServiceDefinition<Settings>: Sendable {
     }
   }
 
-  public typealias MakeServices = @Sendable (_ settings: Settings, _ pool: PostgresPool, _ logger: Logger) throws -> Parts
+  /// `metrics`: where the service may add its own metrics (the server's calls and the pool's
+  /// connections are already there); served when `<PREFIX>_METRICS_PORT` is set.
+  public typealias MakeServices = @Sendable (
+    _ settings: Settings, _ pool: PostgresPool, _ logger: Logger, _ metrics: ServerMetrics
+  ) throws -> Parts
 
   public let program: String
   public let prefix: String
@@ -81,9 +85,12 @@ extension ServiceCommandLine {
       let pool = try PostgresPool(
         configuration: database.servicePool(applicationName: service.program, genericPlans: service.genericPlans), logger: logger)
       do {
-        let parts = try makeServices(settings, pool, logger)
+        let metrics = ServerMetrics()
+        DatabasePoolMetrics.register(pool, in: metrics)
+        let parts = try makeServices(settings, pool, logger, metrics)
         let maas = MaaSServer(
-          settings: server, services: parts.services, logger: logger, onListening: MaaSServer.printListeningLine)
+          settings: server, services: parts.services, metrics: metrics, logger: logger,
+          onListening: MaaSServer.printListeningLine)
         try await maas.runService(alongside: parts.background)
         await pool.close()
         return 0

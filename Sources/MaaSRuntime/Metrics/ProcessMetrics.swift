@@ -1,6 +1,5 @@
 import Foundation
 import Prometheus
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,18 +9,18 @@ import Glibc
 /// `process_resident_memory_bytes`, `process_open_fds`, `process_start_time_seconds`), read from
 /// /proc at each scrape. Where /proc is missing (not Linux) they stay 0.
 final class ProcessMetrics: Sendable {
-  private let cpu: Counter
+  private let cpu: MirroredCounter
   private let residentMemory: Gauge
   private let openFiles: Gauge
   private let startTime: Gauge
-  /// The CPU seconds already added to `cpu`: the counter only goes up, by what was used since.
-  private let countedCPU = Mutex<Double>(0)
 
   private static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
   private static let pageBytes = Double(sysconf(Int32(_SC_PAGESIZE)))
 
   init(registry: PrometheusCollectorRegistry) {
-    self.cpu = registry.makeCounter(descriptor: .init(metricName: "process_cpu_seconds", unitName: "total", helpText: "User and system CPU time spent, in seconds."))
+    self.cpu = MirroredCounter(
+      registry.makeCounter(
+        descriptor: .init(metricName: "process_cpu_seconds", unitName: "total", helpText: "User and system CPU time spent, in seconds.")))
     self.residentMemory = registry.makeGauge(descriptor: .init(metricName: "process_resident_memory", unitName: "bytes", helpText: "Resident memory size, in bytes."))
     self.openFiles = registry.makeGauge(descriptor: .init(metricName: "process_open", unitName: "fds", helpText: "Open file descriptors."))
     self.startTime = registry.makeGauge(
@@ -33,13 +32,7 @@ final class ProcessMetrics: Sendable {
   /// Reads the figures now.
   func update() {
     if let stat = Self.stat() {
-      let used = stat.cpuSeconds
-      self.countedCPU.withLock { counted in
-        if used > counted {
-          self.cpu.increment(by: used - counted)
-          counted = used
-        }
-      }
+      self.cpu.follow(stat.cpuSeconds)
       self.residentMemory.set(stat.residentBytes)
     }
     if let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {

@@ -27,6 +27,8 @@ public final class ServerMetrics: Sendable {
   private let unknownMethod: MethodMetrics
   private let inflight: Gauge
   private let process: ProcessMetrics
+  /// Run at each scrape, before the registry is rendered: gauges read from a pool or an index.
+  private let scrapeHooks = Mutex<[@Sendable () -> Void]>([])
 
   /// Upper bounds of `grpc_server_handling_seconds`: from half a millisecond (a cached read) to
   /// ten seconds (the callers' usual deadline).
@@ -66,10 +68,17 @@ public final class ServerMetrics: Sendable {
     return CallMeter(metrics: metrics, inflight: inflight, start: ContinuousClock.now)
   }
 
+  /// Runs `update` at each scrape, before rendering: for gauges that read a state (a pool, an
+  /// index) rather than count events. It runs on the metrics endpoint's thread and must be quick.
+  public func onScrape(_ update: @escaping @Sendable () -> Void) {
+    self.scrapeHooks.withLock { $0.append(update) }
+  }
+
   /// The registry in Prometheus's text exposition format (version 0.0.4), the process's figures
-  /// read just before.
+  /// and the `onScrape` gauges read just before.
   public func render() -> [UInt8] {
     self.process.update()
+    for update in self.scrapeHooks.withLock({ $0 }) { update() }
     return self.registry.emitToBuffer()
   }
 }

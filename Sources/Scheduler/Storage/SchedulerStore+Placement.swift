@@ -142,6 +142,7 @@ extension SchedulerStore {
         }
       } catch is PlacementConflict {
         index.giveBack(placements)
+        placementConflicts.add(1, ordering: .relaxed)
         logger.debug("placement conflict; reloading the index", metadata: ["attempt": "\(attempt)"])
         // The chosen nodes whole first (one may have been deleted or registered again by
         // another replica, which a load of changed rows alone would not say), then the rest.

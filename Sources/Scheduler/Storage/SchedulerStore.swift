@@ -34,8 +34,11 @@ public final class SchedulerStore: Sendable {
   /// Heartbeats, written together: those that arrive while a batch is being written go in the
   /// next (see SchedulerStore+Heartbeats.swift). One key: every node's go together.
   let heartbeats = KeyedBatcher<Int, HeartbeatBatch.Beat, Result<NodeState, SchedulerError>>(maxBatch: HeartbeatBatch.maxBeats)
-  /// Heartbeat batches written (for tests).
+  /// Heartbeat batches written (exported as `maas_scheduler_heartbeat_batches_total`).
   let heartbeatBatches = Atomic<Int>(0)
+  /// Schedule commits that found the index stale (another replica had taken a chosen GPU, or a
+  /// node changed) and were tried again (`maas_scheduler_placement_conflicts_total`).
+  let placementConflicts = Atomic<Int>(0)
 
   /// - Parameters:
   ///   - heartbeatGrace: a node that has not heartbeated for this long is NOT_READY.

@@ -50,7 +50,7 @@ struct IndexRefreshTests {
     }
   }
 
-  @Test("a placement chosen on a node another replica deleted is placed again elsewhere, not aborted")
+  @Test("a placement chosen on a node another replica deleted is placed again elsewhere, not aborted, and counted as a conflict")
   func deletedNodeIsDropped() async throws {
     try await withMigratedDatabase(named: "scheduler_index_deleted", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
       let quota = InMemoryQuota()
@@ -64,6 +64,8 @@ struct IndexRefreshTests {
       let allocation = try await two.schedule(ScheduleCommand(tenantID: "t", workloadID: "w", request: exclusive(1, 1)))
       #expect(allocation.placements[0].node == "b")
       #expect(two.capacity(gpuModel: "H100-80GB", selector: [:]).first?.nodes == 1)
+      #expect(two.placementConflicts.load(ordering: .relaxed) == 1)
+      #expect(one.placementConflicts.load(ordering: .relaxed) == 0)
     }
   }
 
