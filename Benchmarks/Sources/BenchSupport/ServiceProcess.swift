@@ -38,6 +38,8 @@ public struct ServiceProcess {
       "\(prefix)_PORT": "0",
       "\(prefix)_LOG_LEVEL": "warning",
       "\(prefix)_DATABASE_POOL_SIZE": String(poolSize),
+      // As deployed (k8s config.env sets a port): every call metered, the endpoint served.
+      "\(prefix)_METRICS_PORT": "0",
     ]
     environment.merge(extra) { _, new in new }
     note("starting \(executable)")
