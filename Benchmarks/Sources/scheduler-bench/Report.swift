@@ -10,6 +10,8 @@ struct Cell: Encodable {
   var cpu: CPUUsage
   var refused: Int
   var firstError: String?
+  /// The fleet's heartbeats sent beside the cell (warm-up included).
+  var fleetHeartbeats: FleetHeartbeats.Outcome
 
   /// CPU µs per placement in each group.
   var cpuPerPlacement: [String: Double] { self.cpu.microsecondsPerOperation(self.pair.perSecond) }
@@ -27,6 +29,7 @@ struct Cell: Encodable {
     try container.encode(self.cpu, forKey: "cpu")
     try container.encode(self.cpuPerPlacement, forKey: "cpu_us_per_placement")
     try container.encodeIfPresent(self.firstError, forKey: "first_error")
+    try container.encode(self.fleetHeartbeats, forKey: "fleet_heartbeats")
   }
 }
 
@@ -229,6 +232,14 @@ struct Report: Encodable {
       line += "; afterwards: index \(free.indexNodes) nodes, \(free.indexFreeGPUs)/\(free.indexTotalGPUs) GPUs free,"
         + " database \(free.databaseHeldGPUs) held, \(free.databaseActiveAllocations) active" + (free.ok ? "   ok" : "   WRONG")
       print(line)
+      let beside = (Array(size.cells.values) + (size.mixed.map { [$0] } ?? [])).map(\.fleetHeartbeats)
+      if let slowest = beside.map(\.perSecond).min(), let fastest = beside.map(\.perSecond).max() {
+        let failed = beside.map(\.failed).reduce(0, +)
+        print(
+          "\(size.nodes) nodes: the fleet heartbeated beside each placement cell at \(format(slowest))-\(format(fastest))/s"
+            + " (its need: \(format(heartbeatsNeeded(nodes: size.nodes)))/s), \(failed) failed"
+            + (failed == 0 ? "   ok" : " (first: \(beside.compactMap(\.firstError).first ?? "?"))   WRONG"))
+      }
     }
     print("maas-quota after the run: the tenants hold \(self.quotaHeldAfter) CONCURRENT_GPUS (used + reserved)"
       + (self.quotaHeldAfter == 0 ? "   ok" : "   WRONG"))

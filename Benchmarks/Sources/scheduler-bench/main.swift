@@ -6,7 +6,9 @@
 //   Schedule (1 replica x 1 GPU, EXCLUSIVE, LEAST_LOADED, a fresh workload of one of 100 tenants
 //   drawn at random) then Release of that allocation, at 1, 16 and 64 callers, plus the mixed
 //   requests (BINPACK, SPREAD, 2 and 4 GPUs) at 16 callers, and Heartbeats of random nodes at 64
-//   callers (what the fleet needs at the default interval beside it). Every Schedule takes
+//   callers (what the fleet needs at the default interval beside it). During every placement
+//   cell the fleet also heartbeats at that need (N / 10 per second, paced, round-robin:
+//   FleetHeartbeats), so the cells' figures carry what keeping the fleet READY costs. Every Schedule takes
 //   the tenant's CONCURRENT_GPUS at maas-quota (a Reserve committed at once) and every Release gives them back, as in
 //   production; the tenants' limits are far above what a run holds.
 //
@@ -37,8 +39,8 @@ let goalPlacementsPerSecond = 2_000.0
 let goalP99Milliseconds = 5.0
 /// Kubernetes' scheduler_perf holds 680-810 pods/s at 5,000 nodes as its floor.
 let kubeSchedulerFloor = 680.0
-/// The run never heartbeats (10,000 nodes heartbeating would be a load of their own): the grace,
-/// at its allowed maximum, outlasts the run, so every node stays READY throughout.
+/// The fleet heartbeats only during the cells (and the heartbeat cell): the grace, at its allowed
+/// maximum, outlasts the run, so every node stays READY between cells and through a late heartbeat.
 let heartbeatGraceSeconds = 3_600
 /// Each call's deadline, as a caller such as the gateway sends one.
 let callTimeout = Duration.seconds(10)
@@ -158,13 +160,13 @@ func measureAll(
       note("\(nodes) nodes, \(concurrency) callers")
       cpu.backends = try cluster.serviceBackends()
       cells[String(concurrency)] = await measureCell(
-        "n\(nodes)", concurrency: concurrency, mix: .single, scheduler: scheduler, tenants: tenants, runID: runID,
+        "n\(nodes)", nodes: nodes, concurrency: concurrency, mix: .single, scheduler: scheduler, tenants: tenants, runID: runID,
         steps: steps, cpu: cpu, options: options, timeout: timeout)
     }
     note("\(nodes) nodes, 16 callers, mixed requests")
     cpu.backends = try cluster.serviceBackends()
     let mixed = await measureCell(
-      "n\(nodes)-mixed", concurrency: 16, mix: .mixed, scheduler: scheduler, tenants: tenants, runID: runID, steps: steps,
+      "n\(nodes)-mixed", nodes: nodes, concurrency: 16, mix: .mixed, scheduler: scheduler, tenants: tenants, runID: runID, steps: steps,
       cpu: cpu, options: options, timeout: timeout)
     note("\(nodes) nodes, \(heartbeatCallers) callers of Heartbeat")
     cpu.backends = try cluster.serviceBackends()
@@ -191,6 +193,11 @@ func measureAll(
     if let mixed = size.mixed, mixed.pair.errors > 0 {
       notes.append("\(size.nodes) nodes, mixed: \(mixed.pair.errors) errors; the first: \(mixed.firstError ?? "?")")
     }
+    for cell in Array(size.cells.values) + (size.mixed.map { [$0] } ?? []) where cell.fleetHeartbeats.failed > 0 {
+      notes.append(
+        "\(size.nodes) nodes: \(cell.fleetHeartbeats.failed) of the fleet's heartbeats beside a cell failed; the first:"
+          + " \(cell.fleetHeartbeats.firstError ?? "?")")
+    }
     if let beats = size.heartbeats, beats.measurement.errors > 0 {
       notes.append("\(size.nodes) nodes, Heartbeat: \(beats.measurement.errors) errors; the first: \(beats.firstError ?? "?")")
     }
@@ -204,25 +211,31 @@ func measureAll(
   notes.append(
     "p99_ms_<N>_nodes is Schedule's p99 at 16 callers; placements_per_s_<N>_nodes the best cell's (best_callers_<N>_nodes)")
   notes.append(
-    "nodes never heartbeat during the run: MAAS_SCHEDULER_HEARTBEAT_GRACE_SECONDS=\(heartbeatGraceSeconds) keeps them READY;"
-      + " the index refresh interval is the default")
+    "during each placement cell the fleet heartbeats at its need at the default interval (nodes / 10 per second, paced,"
+      + " round-robin), so the cells' figures include that load; MAAS_SCHEDULER_HEARTBEAT_GRACE_SECONDS=\(heartbeatGraceSeconds)"
+      + " keeps every node READY between cells and through a late heartbeat; the index refresh interval is the default")
   return Report(sizes: sizes, quotaHeldAfter: quotaHeld, options: options, notes: notes)
 }
 
-/// A cell of placement callers, with the CPU of every process accounted over the measured phase.
+/// A cell of placement callers, with the CPU of every process accounted over the measured phase,
+/// while the fleet of `nodes` heartbeats at its need (`FleetHeartbeats`).
 func measureCell(
-  _ label: String, concurrency: Int, mix: RequestMix, scheduler: SchedulerClient, tenants: [String], runID: String,
+  _ label: String, nodes: Int, concurrency: Int, mix: RequestMix, scheduler: SchedulerClient, tenants: [String], runID: String,
   steps: StepLatencies, cpu: CPUAccounting, options: Options, timeout: CallTimeout
 ) async -> Cell {
   let call = placementCall(scheduler: scheduler, tenants: tenants, mix: mix, runID: runID, steps: steps, timeout: timeout)
+  let fleet = FleetHeartbeats(scheduler: scheduler, nodes: nodes, timeout: timeout)
+  let heartbeating = Task { await fleet.run() }
   let (measured, usage) = await cpu.measureCallers(
     cell: label, concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, call: call)
+  fleet.stop()
+  let heartbeats = await heartbeating.value
   let latencies = steps.take(phase: "\(label)-\(concurrency)-m")
   let seconds = measured.measurement.seconds
   return Cell(
     pair: measured.measurement, schedule: BenchMeasurement(latenciesNanoseconds: latencies.schedule, seconds: seconds),
     release: BenchMeasurement(latenciesNanoseconds: latencies.release, seconds: seconds), cpu: usage,
-    refused: measured.run.refused, firstError: measured.run.firstError)
+    refused: measured.run.refused, firstError: measured.run.firstError, fleetHeartbeats: heartbeats)
 }
 
 /// CONCURRENT_GPUS still used or reserved, summed over `tenants`: 0 once everything is released.
