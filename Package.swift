@@ -126,7 +126,7 @@ let package = Package(
       name: "Gateway",
       dependencies: [
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
-        swiftProtobuf, logging, serviceLifecycle, jwtKit, crypto,
+        swiftProtobuf, logging, serviceLifecycle, jwtKit, crypto, prometheus,
       ],
       exclude: ["README.md"],
       swiftSettings: swiftSettings

@@ -14,7 +14,7 @@ public enum GatewayService {
     program: "maas-gateway", prefix: prefix, defaultPort: 50051,
     schema: GatewaySchema.plan(serviceRole:),
     readSettings: { reader in GatewaySettings.read(prefix: prefix, from: &reader) },
-    makeServices: { settings, pool, logger, _ in
+    makeServices: { settings, pool, logger, metrics in
       // Their connections run beside the server and close after it, so forwarded calls finish
       // during a drain.
       let registry = UpstreamClient(target: settings.registryTarget)
@@ -29,7 +29,7 @@ public enum GatewayService {
       let services = try GatewayService.services(
         settings: settings, credentials: store, tenants: store, registry: registry.client,
         registryChannel: registry.transport, quota: Maas_Quota_V1_Quota.Client(wrapping: quota.client),
-        quotaChannel: quota.transport, logger: logger)
+        quotaChannel: quota.transport, logger: logger, metrics: metrics)
       return .init(services: services, background: [registry, quota])
     })
 
@@ -53,12 +53,15 @@ public enum GatewayService {
     quota: any Maas_Quota_V1_Quota.ClientProtocol,
     quotaChannel: any UnaryChannel,
     clock: any GatewayClock = SystemGatewayClock(),
-    logger: Logger
+    logger: Logger,
+    metrics: ServerMetrics? = nil
   ) throws -> [any RegistrableRPCService] {
     let jwt = settings.jwt.acceptsTokens ? try JWTVerifier(settings: settings.jwt) : nil
     // One cache for the keys the Gateway service checks and the ones Admin revokes.
     let keyCache = settings.apiKeyCacheTTL > .zero ? ApiKeyCache(ttl: settings.apiKeyCacheTTL, clock: clock) : nil
-    let authenticator = Authenticator(directory: credentials, jwt: jwt, keyCache: keyCache, clock: clock, logger: logger)
+    let authenticator = Authenticator(
+      directory: credentials, jwt: jwt, keyCache: keyCache, clock: clock, logger: logger,
+      metrics: metrics.map(AuthenticationMetrics.init))
     let gateway = GatewayRPCService(
       registry: registry, registryChannel: registryChannel, quota: quota, upstream: settings.upstream, clock: clock,
       logger: logger)

@@ -18,20 +18,23 @@ public struct Authenticator: Sendable {
   let keyCache: ApiKeyCache?
   let clock: any GatewayClock
   let logger: Logger
+  let metrics: AuthenticationMetrics?
 
   /// - Parameters:
   ///   - jwt: nil to refuse every JWT.
   ///   - keyCache: where API-key records read from `directory` are kept for a short time; nil
   ///     reads every call's record from the directory.
+  ///   - metrics: where each call's credential and outcome are counted; nil counts nothing.
   public init(
     directory: any CredentialDirectory, jwt: JWTVerifier?, keyCache: ApiKeyCache? = nil,
-    clock: any GatewayClock = SystemGatewayClock(), logger: Logger
+    clock: any GatewayClock = SystemGatewayClock(), logger: Logger, metrics: AuthenticationMetrics? = nil
   ) {
     self.directory = directory
     self.jwt = jwt
     self.keyCache = keyCache
     self.clock = clock
     self.logger = logger
+    self.metrics = metrics
   }
 
   /// The tenant the call's credential proves.
@@ -42,9 +45,15 @@ public struct Authenticator: Sendable {
   ///   when it cannot be asked (the caller must then refuse the call too).
   public func authenticate(_ metadata: Metadata, recordUse: Bool = true) async throws -> AuthenticatedTenant {
     let values = metadata[stringValues: "authorization"].map { $0 }
-    switch BearerCredential.parse(authorization: values) {
-    case .failure(let error): throw error
-    case .success(let credential): return try await self.authenticate(credential, recordUse: recordUse)
+    let parsed = BearerCredential.parse(authorization: values)
+    let credential = try? parsed.get()
+    do {
+      let tenant = try await self.authenticate(try parsed.get(), recordUse: recordUse)
+      self.metrics?.authenticated(credential, outcome: "ok")
+      return tenant
+    } catch {
+      self.metrics?.authenticated(credential, outcome: (error as? AuthenticationError)?.reason ?? "unavailable")
+      throw error
     }
   }
 
@@ -84,8 +93,10 @@ public struct Authenticator: Sendable {
     guard let cache = self.keyCache else { return try await self.directory.apiKeyCredential(prefix: prefix) }
     switch cache.lookup(prefix: prefix) {
     case .fresh(let credential):
+      self.metrics?.lookedUp("fresh")
       return credential
     case .refresh(let credential, let ticket):
+      self.metrics?.lookedUp("refresh")
       // Not a child of this call: the call goes on with the record, still inside its TTL.
       Task { [directory, logger] in
         do {
@@ -103,6 +114,7 @@ public struct Authenticator: Sendable {
       }
       return credential
     case .miss(let ticket):
+      self.metrics?.lookedUp("miss")
       let credential = try await self.directory.apiKeyCredential(prefix: prefix)
       if let credential { cache.store(credential, prefix: prefix, ticket: ticket) }
       return credential

@@ -118,3 +118,25 @@ public enum AuthenticationError: Error, Sendable, Hashable, CustomStringConverti
     }
   }
 }
+
+extension AuthenticationError {
+  /// The refusal as a metric label: one fixed word per case, whatever the case carries.
+  public var reason: String {
+    switch self {
+    case .missingCredential: "missing_credential"
+    case .malformedCredential: "malformed_credential"
+    case .unknownApiKey: "unknown_api_key"
+    case .revokedApiKey: "revoked_api_key"
+    case .expiredApiKey: "expired_api_key"
+    case .jwtNotAccepted: "jwt_not_accepted"
+    case .unsupportedAlgorithm: "unsupported_algorithm"
+    case .invalidSignature: "invalid_signature"
+    case .malformedToken: "malformed_token"
+    case .tokenExpired: "token_expired"
+    case .tokenNotYetValid: "token_not_yet_valid"
+    case .missingClaim: "missing_claim"
+    case .wrongAudience: "wrong_audience"
+    case .unknownTenant: "unknown_tenant"
+    }
+  }
+}
