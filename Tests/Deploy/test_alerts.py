@@ -1,0 +1,77 @@
+"""The suite's alerts (k8s/monitoring/prometheusrule.yaml): valid rules, firing when they should
+and not otherwise (promtool's unit tests in k8s/monitoring/alerts_test.yaml), and only on metrics
+the servers export."""
+import os
+import re
+import shutil
+import tempfile
+import unittest
+
+import yaml
+
+from support import ROOT, render, run
+
+RULE = os.path.join(ROOT, "k8s", "monitoring", "prometheusrule.yaml")
+TESTS = os.path.join(ROOT, "k8s", "monitoring", "alerts_test.yaml")
+
+
+def groups():
+    with open(RULE) as file:
+        return yaml.safe_load(file)["spec"]["groups"]
+
+
+class AlertsAreTested(unittest.TestCase):
+    def setUp(self):
+        self.directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.directory)
+
+    def write_rules(self, name, keep_annotations):
+        rules = groups()
+        if not keep_annotations:
+            for group in rules:
+                for rule in group["rules"]:
+                    rule.pop("annotations", None)
+        path = os.path.join(self.directory, name)
+        with open(path, "w") as file:
+            yaml.safe_dump({"groups": rules}, file)
+        return path
+
+    def test_the_rules_and_their_templates_are_valid(self):
+        output = run("promtool", "check", "rules", self.write_rules("full.yaml", keep_annotations=True))
+        self.assertIn("SUCCESS", output)
+
+    def test_each_alert_fires_when_it_should_and_not_otherwise(self):
+        # The unit tests match labels only: annotations are templates of the values, checked above.
+        self.write_rules("rules.yaml", keep_annotations=False)
+        shutil.copy(TESTS, self.directory)
+        output = run("promtool", "test", "rules", os.path.join(self.directory, os.path.basename(TESTS)))
+        self.assertIn("SUCCESS", output)
+
+    def test_every_alert_has_a_unit_test(self):
+        alerts = {rule["alert"] for group in groups() for rule in group["rules"]}
+        with open(TESTS) as file:
+            tested = {case["alertname"] for test in yaml.safe_load(file)["tests"] for case in test["alert_rule_test"]}
+        self.assertEqual(alerts, tested)
+
+    def test_alerts_read_only_metrics_the_servers_export(self):
+        # The names the runtime's and the services' READMEs document: each is in one of their tables.
+        documented = ""
+        for readme in ("README.md", "Sources/Scheduler/README.md", "Sources/Gateway/README.md"):
+            with open(os.path.join(ROOT, readme)) as file:
+                documented += file.read()
+        for group in groups():
+            for rule in group["rules"]:
+                # Label matchers and `by (...)` name labels, not metrics.
+                expression = re.sub(r"by \([^)]*\)", "", re.sub(r"\{[^}]*\}", "", rule["expr"]))
+                for metric in set(re.findall(r"\b((?:grpc|maas)_[a-z_]+)", expression)):
+                    base = re.sub(r"_(bucket|sum|count)$", "", metric)
+                    with self.subTest(alert=rule["alert"], metric=metric):
+                        self.assertTrue(f"`{base}`" in documented, f"{base} is in no README's metrics table")
+
+    def test_the_kustomization_renders_the_rule(self):
+        (rule,) = render("k8s/monitoring")
+        self.assertEqual((rule["apiVersion"], rule["kind"]), ("monitoring.coreos.com/v1", "PrometheusRule"))
+
+
+if __name__ == "__main__":
+    unittest.main()
