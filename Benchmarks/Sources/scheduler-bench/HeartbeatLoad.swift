@@ -21,13 +21,18 @@ let heartbeatCallers = 64
 func heartbeatCall(scheduler: SchedulerClient, nodes: Int, timeout: CallTimeout) -> Call {
   { _, _, _, random in
     let name = nodeName(Int(random.next() % UInt64(nodes)))
-    do {
-      let answer = try await scheduler.heartbeat(.with { $0.nodeName = name }, metadata: timeout.metadata)
-      guard answer.state == .ready else { return .failed(BenchError("Heartbeat of \(name) answered \(answer.state)")) }
-      return .answered(window: nil)
-    } catch {
-      return .failed(error)
-    }
+    if let problem = await heartbeat(name, scheduler: scheduler, timeout: timeout) { return .failed(BenchError(problem)) }
+    return .answered(window: nil)
+  }
+}
+
+/// One Heartbeat of node `name`: nil when it answered READY, else what went wrong.
+func heartbeat(_ name: String, scheduler: SchedulerClient, timeout: CallTimeout) async -> String? {
+  do {
+    let answer = try await scheduler.heartbeat(.with { $0.nodeName = name }, metadata: timeout.metadata)
+    return answer.state == .ready ? nil : "Heartbeat of \(name) answered \(answer.state)"
+  } catch {
+    return "\(error)"
   }
 }
 
@@ -133,7 +138,7 @@ final class FleetHeartbeats: Sendable {
             continue
           }
           let name = nodeName(outcome.sent % self.nodes)
-          group.addTask { await self.heartbeat(name) }
+          group.addTask { await heartbeat(name, scheduler: self.scheduler, timeout: self.timeout) }
           outcome.sent += 1
           pending += 1
         }
@@ -143,15 +148,5 @@ final class FleetHeartbeats: Sendable {
     }
     outcome.seconds = start.duration(to: clock.now).seconds
     return outcome
-  }
-
-  /// nil when the node answered READY, else what went wrong.
-  private func heartbeat(_ name: String) async -> String? {
-    do {
-      let answer = try await self.scheduler.heartbeat(.with { $0.nodeName = name }, metadata: self.timeout.metadata)
-      return answer.state == .ready ? nil : "Heartbeat of \(name) answered \(answer.state)"
-    } catch {
-      return "\(error)"
-    }
   }
 }
