@@ -174,7 +174,7 @@ let package = Package(
       name: "Quota",
       dependencies: [
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", grpcCore, swiftProtobuf, logging,
-        serviceLifecycle,
+        serviceLifecycle, prometheus,
       ],
       exclude: ["README.md"],
       swiftSettings: swiftSettings

@@ -66,10 +66,10 @@ public enum QuotaService {
     program: "maas-quota", prefix: prefix, defaultPort: 50054,
     schema: QuotaSchema.plan(serviceRole:),
     readSettings: { reader in QuotaSettings.read(prefix: prefix, from: &reader) },
-    makeServices: { settings, pool, logger, _ in
+    makeServices: { settings, pool, logger, metrics in
       let store = QuotaStore(pool: pool, policy: settings.policy, logger: logger, maxConsumeBatch: settings.maxConsumeBatch)
       return .init(
-        services: [QuotaRPCService(store: store, logger: logger)],
+        services: [QuotaRPCService(store: store, logger: logger, metrics: QuotaMetrics(metrics))],
         background: [
           // Remembered idempotency answers past their retention, hourly.
           PeriodicTask("idempotency sweep", every: .seconds(3600), logger: logger) {

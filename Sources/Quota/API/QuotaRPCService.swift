@@ -10,11 +10,14 @@ public struct QuotaRPCService: Maas_Quota_V1_Quota.SimpleServiceProtocol {
   let store: QuotaStore
   let clock: any QuotaClock
   let logger: Logger
+  let metrics: QuotaMetrics?
 
-  public init(store: QuotaStore, clock: any QuotaClock = SystemQuotaClock(), logger: Logger) {
+  /// - Parameter metrics: where refusals at a limit are counted; nil counts nothing.
+  public init(store: QuotaStore, clock: any QuotaClock = SystemQuotaClock(), logger: Logger, metrics: QuotaMetrics? = nil) {
     self.store = store
     self.clock = clock
     self.logger = logger
+    self.metrics = metrics
   }
 
   public func setLimits(request: Maas_Quota_V1_SetLimitsRequest, context: ServerContext) async throws
@@ -123,6 +126,7 @@ public struct QuotaRPCService: Maas_Quota_V1_Quota.SimpleServiceProtocol {
     do {
       return try await body()
     } catch {
+      metrics?.record(error)
       throw QuotaStatus.rpcError(for: error, method: context.descriptor.method, logger: logger)
     }
   }

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCShimTransport
 import MaaSContracts
+import MaaSRuntime
 import MaaSTesting
 import Quota
 import SwiftProtobuf
@@ -11,11 +12,12 @@ import Testing
 @Suite("maas.quota.v1.Quota over gRPC", .serialized, .timeLimit(.minutes(5)))
 struct QuotaRPCServiceTests {
   /// Runs `body` with a client of a QuotaRPCService on a fresh database, tenant "acme" registered.
-  func withService(_ name: String, _ body: (Maas_Quota_V1_Quota.Client<ShimClientTransport>, StoreFixture) async throws -> Void)
-    async throws
-  {
+  func withService(
+    _ name: String, metrics: QuotaMetrics? = nil,
+    _ body: (Maas_Quota_V1_Quota.Client<ShimClientTransport>, StoreFixture) async throws -> Void
+  ) async throws {
     try await withStore(name) { fixture in
-      let service = QuotaRPCService(store: fixture.store, clock: fixture.clock, logger: quietLogger)
+      let service = QuotaRPCService(store: fixture.store, clock: fixture.clock, logger: quietLogger, metrics: metrics)
       try await withLoopbackServer(services: [service]) { client, _ in
         let quota = Maas_Quota_V1_Quota.Client(wrapping: client)
         _ = try await quota.setLimits(.with {
@@ -110,9 +112,12 @@ struct QuotaRPCServiceTests {
     }
   }
 
-  @Test("refusals carry their status: RESOURCE_EXHAUSTED with limit and usage, NOT_FOUND, FAILED_PRECONDITION")
+  @Test(
+    "refusals carry their status: RESOURCE_EXHAUSTED with limit and usage, NOT_FOUND, FAILED_PRECONDITION; those at a limit are counted by resource"
+  )
   func refusals() async throws {
-    try await withService("quota_api_refusals") { quota, _ in
+    let metrics = ServerMetrics()
+    try await withService("quota_api_refusals", metrics: QuotaMetrics(metrics)) { quota, _ in
       _ = try await quota.setLimits(.with {
         $0.tenantID = "acme"
         $0.limits = [.with { $0.resource = .concurrentGpus; $0.value = 4 }]
@@ -161,6 +166,10 @@ struct QuotaRPCServiceTests {
       }
       #expect(released?.code == .failedPrecondition)
     }
+    // Only the refusal at the limit counts, under the resource its message names.
+    let samples = String(decoding: metrics.render(), as: UTF8.self).split(separator: "\n")
+    #expect(samples.contains("maas_quota_refusals_total{resource=\"concurrent_gpus\"} 1"))
+    #expect(samples.contains("maas_quota_refusals_total{resource=\"models\"} 0"))
   }
 
   @Test("GetQuota lists every resource in enum order with its window, reset time and unit")
