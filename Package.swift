@@ -146,7 +146,7 @@ let package = Package(
       name: "Registry",
       dependencies: [
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
-        swiftProtobuf, logging, serviceLifecycle, crypto, "QuotaClient",
+        swiftProtobuf, logging, serviceLifecycle, crypto, prometheus, "QuotaClient",
       ],
       exclude: ["README.md"],
       swiftSettings: swiftSettings

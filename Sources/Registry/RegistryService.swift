@@ -65,10 +65,11 @@ public enum RegistryService {
     // Each filter combination is its own statement, and every plan leads with the tenant's index,
     // so one plan per statement loses nothing.
     genericPlans: true,
-    makeServices: { settings, pool, logger, _ in
+    makeServices: { settings, pool, logger, metrics in
       let (upstream, quota) = settings.quota.connect()
       let store = RegistryStore(
         pool: pool, quota: quota, logger: logger, holdTTL: settings.quota.holdTTL, listingCacheModels: settings.listCacheModels)
+      RegistryMetrics.register(store, in: metrics)
       return .init(
         services: [RegistryRPCService(store: store, tokens: PageTokens(secret: settings.pageTokenSecret), logger: logger)],
         // The group stops these in reverse: the maintenance loops before the quota client they use.

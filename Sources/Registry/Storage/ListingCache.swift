@@ -21,6 +21,7 @@ final class ListingCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     var weight = 0
     var clock: UInt64 = 0
     var hits = 0
+    var reads = 0
   }
 
   /// The most items (the sum of the entries' weights) kept.
@@ -68,8 +69,14 @@ final class ListingCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
   /// Records a page served from the cache (after its version was found current).
   func countHit() { state.withLock { $0.hits += 1 } }
 
+  /// Records a page read from the database: not kept, or kept at an older version.
+  func countRead() { state.withLock { $0.reads += 1 } }
+
   /// Pages served from the cache so far.
   var hits: Int { state.withLock { $0.hits } }
+
+  /// Pages read from the database so far.
+  var reads: Int { state.withLock { $0.reads } }
 
   /// Items kept now, the sum of the entries' weights.
   var weight: Int { state.withLock { $0.weight } }

@@ -73,6 +73,7 @@ extension RegistryStore {
         for: query)
       return rendering
     }
+    listings?.countRead()
     let (page, version) = try await readModelPage(query)
     let rendering = try render(page)
     // An empty page carries no version (the version rides on the rows) and costs little to read.

@@ -50,8 +50,12 @@ public final class RegistryStore: Sendable {
     self.versionReads = KeyedBatcher()
   }
 
-  /// ListModels pages answered from the cache so far (for tests and logs).
+  /// ListModels pages answered from the cache so far (exported by `RegistryMetrics`).
   public var listingCacheHits: Int { listings?.hits ?? 0 }
+  /// ListModels pages read from the database while the cache is on (exported by `RegistryMetrics`).
+  public var listingCacheReads: Int { listings?.reads ?? 0 }
+  /// Models the cache holds now, and the most it holds; nil when it is off.
+  public var listingCacheItems: (held: Int, capacity: Int)? { listings.map { ($0.weight, $0.capacity) } }
 
   // MARK: - The shape of every mutation
 

@@ -1,4 +1,5 @@
 import Foundation
+import MaaSRuntime
 import Postgres
 import Registry
 import Testing
@@ -353,9 +354,13 @@ struct ListingCacheStoreTests {
     try await store.listModels(query).items.map(\.name)
   }
 
-  @Test("a page read again with nothing changed comes from memory, and every kind of change is seen at once")
+  @Test(
+    "a page read again with nothing changed comes from memory, and every kind of change is seen at once; the metrics count both"
+  )
   func everyChangeIsSeen() async throws {
     try await withStore("registry_listing_cache") { f in
+      let metrics = ServerMetrics()
+      RegistryMetrics.register(f.store, in: metrics)
       let all = try listModels("acme")
       _ = try await f.store.createModel(try createModel("acme", "llama"))
       #expect(try await names(f.store, all) == ["llama"])
@@ -385,6 +390,12 @@ struct ListingCacheStoreTests {
       #expect(f.store.listingCacheHits == 1, "no page was answered from memory after a change")
       #expect(try await names(f.store, all) == ["mixtral"])
       #expect(f.store.listingCacheHits == 2)
+      // Eight listings: two from memory, six read (the first, and one after each change).
+      let samples = String(decoding: metrics.render(), as: UTF8.self).split(separator: "\n")
+      #expect(samples.contains("maas_registry_list_pages_total{source=\"cache\"} 2"))
+      #expect(samples.contains("maas_registry_list_pages_total{source=\"database\"} 6"))
+      #expect(samples.contains("maas_registry_list_cache_models 1.0"))
+      #expect(samples.contains { $0.hasPrefix("maas_registry_list_cache_max_models ") && !$0.hasSuffix(" 0.0") })
     }
   }
 
