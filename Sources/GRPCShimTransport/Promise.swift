@@ -1,7 +1,8 @@
 import Synchronization
 
-/// A value that arrives once, from any thread, and that any number of tasks can wait for.
-final class Promise<Value: Sendable>: Sendable {
+/// A value that arrives once, from any thread, and that any number of tasks can wait for. Package
+/// wide: the runtime's metrics endpoint announces its port with one, as the transport does.
+package final class Promise<Value: Sendable>: Sendable {
   private struct State {
     var result: Result<Value, any Error>?
     var waiters: [CheckedContinuation<Value, any Error>] = []
@@ -9,11 +10,13 @@ final class Promise<Value: Sendable>: Sendable {
 
   private let state = Mutex(State())
 
-  func succeed(_ value: Value) { self.complete(.success(value)) }
-  func fail(_ error: any Error) { self.complete(.failure(error)) }
+  package init() {}
+
+  package func succeed(_ value: Value) { self.complete(.success(value)) }
+  package func fail(_ error: any Error) { self.complete(.failure(error)) }
 
   /// Completes the promise; only the first completion counts.
-  func complete(_ result: Result<Value, any Error>) {
+  package func complete(_ result: Result<Value, any Error>) {
     let waiters = self.state.withLock { state in
       guard state.result == nil else { return [CheckedContinuation<Value, any Error>]() }
       state.result = result
@@ -25,7 +28,7 @@ final class Promise<Value: Sendable>: Sendable {
 
   /// The value, once it has arrived. Waiting does not end early when the task is cancelled: the
   /// promises here stand for events (a port bound, a server stopped) that always come.
-  var value: Value {
+  package var value: Value {
     get async throws {
       try await withCheckedThrowingContinuation { continuation in
         let result: Result<Value, any Error>? = self.state.withLock { state in

@@ -1,4 +1,5 @@
 import Foundation
+import GRPCShimTransport
 public import Logging
 import Synchronization
 
@@ -20,7 +21,8 @@ public final class MetricsEndpoint: Sendable {
   private let port: Int
   private let render: @Sendable () -> [UInt8]
   private let logger: Logger
-  private let bound = BoundPort()
+  /// The port `run()` bound, for callers of `listeningPort()` that come before it.
+  private let bound = Promise<Int>()
   /// Set when `run()` is cancelled; the accept loop polls it.
   private let stopping = Atomic<Bool>(false)
 
@@ -37,7 +39,7 @@ public final class MetricsEndpoint: Sendable {
 
   /// The bound port once `run()` has bound it; throws what binding threw.
   public func listeningPort() async throws -> Int {
-    try await self.bound.value()
+    try await self.bound.value
   }
 
   /// Binds and serves until the task is cancelled. Runs once.
@@ -106,7 +108,7 @@ public final class MetricsEndpoint: Sendable {
       let received = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
       if received <= 0 { break }
       head.append(contentsOf: buffer[0..<received])
-      if head.count >= 4, head.suffix(2048 + 4).firstRange(of: end) != nil { break }
+      if head.firstRange(of: end) != nil { break }
     }
     return head.isEmpty ? nil : head
   }
@@ -203,32 +205,5 @@ struct MetricsRequest {
     let head =
       "HTTP/1.1 \(code) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)Connection: close\r\n\r\n"
     return Array(head.utf8) + (headOnly ? [] : body)
-  }
-}
-
-/// The port `run()` bound, for the callers of `listeningPort()` that come before it.
-private final class BoundPort: Sendable {
-  private let state = Mutex<(result: Result<Int, any Error>?, waiters: [CheckedContinuation<Int, any Error>])>((nil, []))
-
-  func value() async throws -> Int {
-    try await withCheckedThrowingContinuation { continuation in
-      let ready = self.state.withLock { state -> Result<Int, any Error>? in
-        if state.result == nil { state.waiters.append(continuation) }
-        return state.result
-      }
-      if let ready { continuation.resume(with: ready) }
-    }
-  }
-
-  func succeed(_ port: Int) { self.settle(.success(port)) }
-  func fail(_ error: any Error) { self.settle(.failure(error)) }
-
-  private func settle(_ result: Result<Int, any Error>) {
-    let waiters = self.state.withLock { state in
-      state.result = result
-      defer { state.waiters = [] }
-      return state.waiters
-    }
-    for waiter in waiters { waiter.resume(with: result) }
   }
 }

@@ -1,4 +1,5 @@
 import GRPCCore
+import MaaSContracts
 public import Prometheus
 import Synchronization
 
@@ -54,7 +55,7 @@ public final class ServerMetrics: Sendable {
       for descriptor in descriptors where methods[descriptor] == nil {
         methods[descriptor] = MethodMetrics(
           registry: self.registry, service: descriptor.service.fullyQualifiedService, method: descriptor.method,
-          inFlight: descriptor.service.fullyQualifiedService != "grpc.health.v1.Health")
+          inFlight: descriptor.service != Grpc_Health_V1_Health.descriptor)
       }
     }
   }
