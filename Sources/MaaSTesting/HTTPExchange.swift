@@ -68,10 +68,21 @@ public func exchangeHTTP(port: Int, _ request: String) throws -> HTTPAnswer {
 public func scrapeMetrics(port: Int) throws -> [String: Double] {
   let answer = try exchangeHTTP(port: port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
   guard answer.status == 200 else { throw HTTPExchangeError(description: "GET /metrics answered \(answer.status)") }
+  return metricSamples(answer.body)
+}
+
+/// The samples of metrics in Prometheus's text format (`ServerMetrics.render()`'s, or a scrape's
+/// body) by series, as written (`name{label="value",...}`), without HELP and TYPE lines.
+public func metricSamples(_ text: some StringProtocol) -> [String: Double] {
   var samples: [String: Double] = [:]
-  for line in answer.body.split(separator: "\n") where !line.hasPrefix("#") {
+  for line in text.split(separator: "\n") where !line.hasPrefix("#") {
     guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
     samples[String(line[..<space])] = value
   }
   return samples
+}
+
+/// The samples of metrics rendered as bytes (`ServerMetrics.render()`).
+public func metricSamples(_ rendered: [UInt8]) -> [String: Double] {
+  metricSamples(String(decoding: rendered, as: UTF8.self))
 }

@@ -167,9 +167,9 @@ struct QuotaRPCServiceTests {
       #expect(released?.code == .failedPrecondition)
     }
     // Only the refusal at the limit counts, under the resource its message names.
-    let samples = String(decoding: metrics.render(), as: UTF8.self).split(separator: "\n")
-    #expect(samples.contains("maas_quota_refusals_total{resource=\"concurrent_gpus\"} 1"))
-    #expect(samples.contains("maas_quota_refusals_total{resource=\"models\"} 0"))
+    let samples = metricSamples(metrics.render())
+    #expect(samples["maas_quota_refusals_total{resource=\"concurrent_gpus\"}"] == 1)
+    #expect(samples["maas_quota_refusals_total{resource=\"models\"}"] == 0)
   }
 
   @Test("GetQuota lists every resource in enum order with its window, reset time and unit")
