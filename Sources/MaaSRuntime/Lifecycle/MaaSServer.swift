@@ -77,10 +77,12 @@ public final class MaaSServer: Service, Sendable {
       configuration: settings.transportConfiguration
     )
 
-    let metrics = settings.metricsPort == nil ? nil : (metrics ?? ServerMetrics())
-    self.metrics = metrics
-    self.metricsEndpoint = settings.metricsPort.map { port in
-      MetricsEndpoint(host: settings.host, port: port, logger: logger) { metrics!.render() }
+    if let port = settings.metricsPort {
+      let metrics = metrics ?? ServerMetrics()
+      self.metrics = metrics
+      self.metricsEndpoint = MetricsEndpoint(host: settings.host, port: port, logger: logger) { metrics.render() }
+    } else {
+      (self.metrics, self.metricsEndpoint) = (nil, nil)
     }
     var router = RPCRouter<MeteredServerTransport<ShimServerTransport>>()
     for service in services + [health] {
@@ -91,9 +93,9 @@ public final class MaaSServer: Service, Sendable {
     router.registerInterceptors(
       pipeline: interceptors.map { .apply($0, to: .allExcluding(services: [healthService], methods: [])) }
     )
-    metrics?.serve(router.methods)
+    self.metrics?.serve(router.methods)
     self.server = GRPCServer(
-      transport: MeteredServerTransport(base: self.transport, metrics: metrics), router: router)
+      transport: MeteredServerTransport(base: self.transport, metrics: self.metrics), router: router)
 
     let mounted = Set(router.methods.map(\.service)).subtracting([healthService])
     for service in mounted {
