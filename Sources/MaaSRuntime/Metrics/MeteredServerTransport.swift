@@ -24,12 +24,12 @@ struct MeteredServerTransport<Base: ServerTransport>: ServerTransport {
   ) async throws {
     guard let metrics = self.metrics else { return try await self.base.listen(streamHandler: streamHandler) }
     try await self.base.listen { stream, context in
-      let meter = metrics.start(stream.descriptor)
-      let outbound = StatusWatchingWriter(base: stream.outbound)
+      let outbound = StatusWatchingWriter(base: stream.outbound, meter: metrics.start(stream.descriptor))
       await streamHandler(
         RPCStream(descriptor: stream.descriptor, inbound: stream.inbound, outbound: RPCWriter.Closable(wrapping: outbound)),
         context)
-      meter.finish(code: outbound.code)
+      // A call whose handler ended without sending a status (its stream broke, or it was cancelled).
+      outbound.finishMeter(code: nil)
     }
   }
 
@@ -38,26 +38,35 @@ struct MeteredServerTransport<Base: ServerTransport>: ServerTransport {
   }
 }
 
-/// Passes a call's response parts on, noting the status code it sends.
+/// Passes a call's response parts on, and records the call's end with the status it sends, before
+/// passing that status on: so a caller that has its answer never finds the call still counted in
+/// flight, and the duration ends where the contract's does.
 private final class StatusWatchingWriter<Bytes: GRPCContiguousBytes & Sendable>: ClosableRPCWriterProtocol, Sendable {
   let base: RPCWriter<RPCResponsePart<Bytes>>.Closable
-  private let sent = Mutex<Status.Code?>(nil)
+  /// Taken by the first end recorded: the status, or the handler's return without one.
+  private let meter: Mutex<CallMeter?>
 
-  /// The code of the status sent, if one was.
-  var code: Status.Code? { self.sent.withLock { $0 } }
-
-  init(base: RPCWriter<RPCResponsePart<Bytes>>.Closable) {
+  init(base: RPCWriter<RPCResponsePart<Bytes>>.Closable, meter: CallMeter) {
     self.base = base
+    self.meter = Mutex(meter)
+  }
+
+  /// Records the call's end, once.
+  func finishMeter(code: Status.Code?) {
+    self.meter.withLock { meter in
+      defer { meter = nil }
+      return meter
+    }?.finish(code: code)
   }
 
   func write(_ element: RPCResponsePart<Bytes>) async throws {
-    if case .status(let status, _) = element { self.sent.withLock { $0 = status.code } }
+    if case .status(let status, _) = element { self.finishMeter(code: status.code) }
     try await self.base.write(element)
   }
 
   func write(contentsOf elements: some Sequence<RPCResponsePart<Bytes>>) async throws {
     for element in elements {
-      if case .status(let status, _) = element { self.sent.withLock { $0 = status.code } }
+      if case .status(let status, _) = element { self.finishMeter(code: status.code) }
     }
     try await self.base.write(contentsOf: elements)
   }
