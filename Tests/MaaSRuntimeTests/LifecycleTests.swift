@@ -41,7 +41,15 @@ struct LifecycleTests {
 
   @Test("Shutting down reports NOT_SERVING to watchers, then ends their streams")
   func healthGoesNotServing() async throws {
-    let server = MaaSServer(settings: .loopback, services: [EchoService()], logger: quietLogger)
+    // A short delay, as deployed (5 s there), so NOT_SERVING reaches the watcher before the
+    // drain. Without one, NOT_SERVING, the stream's end and the connection's close leave
+    // together, and grpc C-core closes a connection as soon as its last stream ends after
+    // GOAWAY: a client frame (a BDP ping, say) that crosses that close draws a reset, and the
+    // client can fail the Watch with UNAVAILABLE "Broken pipe" before it reads the end. That
+    // happened once in a CI run.
+    var settings = ServerSettings.loopback
+    settings.shutdownDelay = .milliseconds(200)
+    let server = MaaSServer(settings: settings, services: [EchoService()], logger: quietLogger)
     let group = server.makeServiceGroup(handlingSignals: false)
 
     let running = Task { try await group.run() }
