@@ -11,7 +11,7 @@ LIST_LOAD := .build-bench/list_load
 PYTHON := $(CURDIR)/.venv/bin/python
 export MAAS_PYTHON := $(PYTHON)
 
-.PHONY: help deps build test test-swift leak-check run generate check-generated lint \
+.PHONY: help deps build test test-swift test-run leak-check run generate check-generated lint \
 	bench bench-transport bench-postgres bench-quota bench-gateway bench-scheduler clean postgres postgres-stop psql \
 	lint-deploy test-deploy deploy FORCE
 
@@ -27,7 +27,7 @@ deps: ## Install missing system packages (grpc C++, protobuf, postgresql, ...) a
 build: deps ## Build every service and tool (debug)
 	$(SWIFT) build
 
-test: deps lint lint-deploy test-swift test-deploy leak-check ## Run every test: lint, Swift suites (transport, Python interop, real Postgres), shipping files, shim leak check
+test: deps lint lint-deploy test-swift test-run test-deploy leak-check ## Run every test: lint, Swift suites (transport, Python interop, real Postgres), `make run` end to end, shipping files, shim leak check
 	@echo "make test: all passed"
 
 # The suites run in parallel and print thousands of lines; a failure is repeated at the end (with
@@ -41,6 +41,13 @@ test-swift: deps
 	    grep -E -A3 '✘|error:|Fatal error|Crash|signal [0-9]' .build/test-swift.log | head -80; \
 	    exit $$status; \
 	  fi
+
+# `make run`'s script in a temporary MAAS_RUN_DIR on free ports (a developer's own suite in .run is
+# left alone): it comes up, the commands it prints work, SIGTERM stops all of it, a second run
+# finds the first one's data.
+test-run: deps ## Test `make run` end to end: the printed commands, SIGTERM, and a second run keeping the data
+	$(SWIFT) build --build-tests
+	$(PYTHON) -m unittest discover -s Tests/Run -v
 
 leak-check: deps ## Run thousands of calls through the shim under valgrind; fails on any leak
 	@mkdir -p .build-harness
