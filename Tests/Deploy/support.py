@@ -1,8 +1,10 @@
 """What the deployment tests share: the repository, the deploy tools, the built binaries, and
 rendering an overlay the way the pipeline does."""
 import functools
+import glob
 import json
 import os
+import re
 import subprocess
 
 import yaml
@@ -69,3 +71,17 @@ def find(objects, kind, name):
 def load_yaml(path):
     with open(os.path.join(ROOT, path)) as file:
         return yaml.safe_load(file)
+
+
+def documented_metrics():
+    """The metrics in the first column of the READMEs' metrics tables (the top-level one and each
+    library's): what the servers export, as the docs say."""
+    names = set()
+    for readme in ["README.md", *sorted(glob.glob(os.path.join(ROOT, "Sources", "*", "README.md")))]:
+        with open(os.path.join(ROOT, readme)) as file:
+            for line in file:
+                if line.startswith("| `"):
+                    first = line.split("|")[1]
+                    names.update(name for name in re.findall(r"`([a-z_]+)`", first)
+                                 if re.fullmatch(r"(?:grpc|maas|process)_[a-z_]+", name))
+    return names

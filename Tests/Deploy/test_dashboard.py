@@ -1,7 +1,6 @@
 """The suite's Grafana dashboard (k8s/monitoring/dashboard.json): every query is valid PromQL
 (promtool), reads only metrics the servers export, and every exported metric has a panel; it
 ships as the ConfigMap Grafana's sidecar loads."""
-import glob
 import json
 import os
 import re
@@ -11,7 +10,7 @@ import unittest
 
 import yaml
 
-from support import ROOT, render, run
+from support import ROOT, documented_metrics, render, run
 
 DASHBOARD = os.path.join(ROOT, "k8s", "monitoring", "dashboard.json")
 # What Grafana puts in place of its variables before a query reaches Prometheus.
@@ -33,18 +32,6 @@ def metrics_in(expression):
     """The metric names an expression reads: label matchers and `by (...)` lists left out."""
     bare = re.sub(r"by \([^)]*\)", "", re.sub(r"\{[^}]*\}", "", expression))
     return {re.sub(r"_(bucket|sum|count)$", "", name) for name in METRIC.findall(bare)}
-
-
-def documented_metrics():
-    """The metrics in the first column of the READMEs' metrics tables."""
-    names = set()
-    for readme in ["README.md", *glob.glob(os.path.join(ROOT, "Sources", "*", "README.md"))]:
-        with open(os.path.join(ROOT, readme)) as file:
-            for line in file:
-                if line.startswith("| `"):
-                    first = line.split("|")[1]
-                    names.update(name for name in re.findall(r"`([a-z_]+)`", first) if METRIC.fullmatch(name))
-    return names
 
 
 class DashboardQueries(unittest.TestCase):
