@@ -1,6 +1,6 @@
 """`make run` end to end, as a newcomer meets it: scripts/run-local brings the suite up (its own
 Postgres, the four services, the demo fleet and tenant), the commands it prints work as printed,
-SIGTERM stops everything, and a second run finds what the first one made.
+SIGTERM stops everything, and a second run finds what the first one made; Ctrl-C stops that one.
 
 The suite runs in a temporary MAAS_RUN_DIR on free ports, so a developer's own `make run` (in
 .run, on the default ports) is left alone. Run by `make test-run` after the build."""
@@ -86,10 +86,15 @@ class Suite:
                     raise AssertionError(f"scripts/run-local never printed {text!r}; its output:\n" + "\n".join(self.lines))
                 self.changed.wait(min(left, 1))
 
-    def stop(self):
-        """SIGTERM, as `kill` or a service manager sends it; the script stops what it started."""
+    def stop(self, ctrl_c=False):
+        """SIGTERM to the script, as `kill` or a service manager sends it; or, with `ctrl_c`,
+        SIGINT to its whole process group, as a terminal's Ctrl-C does (the servers get it too).
+        Either way the script stops what it started."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if ctrl_c:
+                os.killpg(self.process.pid, signal.SIGINT)
+            else:
+                self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(STOP_SECONDS)
         except subprocess.TimeoutExpired:
@@ -126,8 +131,8 @@ class MakeRunTests(unittest.TestCase):
         self.assertEqual(result.returncode, 0, f"{script}\nexited {result.returncode}:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def assertStopped(self, suite):
-        suite.stop()
+    def assertStopped(self, suite, ctrl_c=False):
+        suite.stop(ctrl_c=ctrl_c)
         self.assertIn("Stopped.", suite.output)
         # The script ran in a session of its own: nothing it started (servers, the fleet agent)
         # may outlive it. Postgres is the exception, in its own session, and checked below.
@@ -163,6 +168,7 @@ class MakeRunTests(unittest.TestCase):
         return commands
 
     def test_the_suite_comes_up_answers_the_printed_commands_stops_and_keeps_its_data(self):
+        # The first run stops on SIGTERM, the second on Ctrl-C.
         first = Suite(self.environment)
         try:
             first.wait_for("Ctrl-C stops everything.", READY_SECONDS)
@@ -222,8 +228,8 @@ class MakeRunTests(unittest.TestCase):
             with open(os.path.join(self.run_dir, "demo-token")) as file:
                 self.assertEqual(file.read(), token, "the second run made another demo key")
         finally:
-            second.stop()
-        self.assertStopped(second)
+            second.stop(ctrl_c=True)
+        self.assertStopped(second, ctrl_c=True)
 
 
 if __name__ == "__main__":
