@@ -126,7 +126,7 @@ let package = Package(
       name: "Gateway",
       dependencies: [
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", "GRPCShimTransport", grpcCore,
-        swiftProtobuf, logging, serviceLifecycle, jwtKit, crypto, prometheus,
+        swiftProtobuf, logging, serviceLifecycle, jwtKit, crypto,
       ],
       exclude: ["README.md"],
       swiftSettings: swiftSettings
@@ -174,7 +174,7 @@ let package = Package(
       name: "Quota",
       dependencies: [
         "MaaSContracts", "MaaSRuntime", "Postgres", "PostgresMigrations", grpcCore, swiftProtobuf, logging,
-        serviceLifecycle, prometheus,
+        serviceLifecycle,
       ],
       exclude: ["README.md"],
       swiftSettings: swiftSettings

@@ -9,15 +9,11 @@ import Prometheus
 public enum RegistryMetrics {
   public static func register(_ store: RegistryStore, in metrics: ServerMetrics) {
     let registry = metrics.registry
-    func pages(_ source: String) -> MirroredCounter {
-      MirroredCounter(
-        registry.makeCounter(
-          descriptor: .init(
-            metricName: "maas_registry_list_pages", unitName: "total",
-            helpText: "ListModels pages answered, from the listing cache or read from the database (while the cache is on)."),
-          labels: [("source", source)]))
-    }
-    let (cached, read) = (pages("cache"), pages("database"))
+    let pages = LabelledCounters<String>(
+      registry, metricName: "maas_registry_list_pages",
+      helpText: "ListModels pages answered, from the listing cache or read from the database (while the cache is on)."
+    ) { [("source", $0)] }
+    let (cached, read) = (MirroredCounter(pages["cache"]), MirroredCounter(pages["database"]))
     let held = registry.makeGauge(
       descriptor: .init(metricName: "maas_registry_list_cache", unitName: "models", helpText: "Models the listing cache holds now."))
     let capacity = registry.makeGauge(

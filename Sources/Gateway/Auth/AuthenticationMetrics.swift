@@ -1,6 +1,4 @@
 public import MaaSRuntime
-import Prometheus
-import Synchronization
 
 /// What the gateway's door sees, for its metrics endpoint: each credential presented to the
 /// Gateway service (Admin's own token is checked apart, and not counted here), by kind
@@ -10,21 +8,23 @@ import Synchronization
 /// again behind the call, `miss`: read during the call). A rising `miss` share under steady load
 /// means the cache's TTL is shorter than the keys' call intervals.
 public final class AuthenticationMetrics: Sendable {
-  private let registry: PrometheusCollectorRegistry
-  private let outcomes = Mutex<[String: Counter]>([:])
-  private let lookups: [String: Counter]
+  private struct Outcome: Hashable, Sendable {
+    var credential: String
+    var outcome: String
+  }
+
+  private let outcomes: LabelledCounters<Outcome>
+  private let lookups: LabelledCounters<String>
 
   public init(_ metrics: ServerMetrics) {
-    self.registry = metrics.registry
-    var lookups: [String: Counter] = [:]
-    for result in ["fresh", "refresh", "miss"] {
-      lookups[result] = metrics.registry.makeCounter(
-        descriptor: .init(
-          metricName: "maas_gateway_api_key_cache_lookups", unitName: "total",
-          helpText: "API-key records looked up in the gateway's cache, by what the cache had."),
-        labels: [("result", result)])
-    }
-    self.lookups = lookups
+    self.outcomes = LabelledCounters(
+      metrics.registry, metricName: "maas_gateway_authentications",
+      helpText: "Credentials presented to the gateway, by kind and outcome."
+    ) { [("credential", $0.credential), ("outcome", $0.outcome)] }
+    self.lookups = LabelledCounters(
+      metrics.registry, metricName: "maas_gateway_api_key_cache_lookups",
+      helpText: "API-key records looked up in the gateway's cache, by what the cache had.", known: ["fresh", "refresh", "miss"]
+    ) { [("result", $0)] }
   }
 
   func authenticated(_ credential: BearerCredential?, outcome: String) {
@@ -34,21 +34,11 @@ public final class AuthenticationMetrics: Sendable {
       case .jwt: "jwt"
       case nil: "none"
       }
-    let key = kind + "/" + outcome
-    let counter = self.outcomes.withLock { outcomes in
-      if let counter = outcomes[key] { return counter }
-      let counter = self.registry.makeCounter(
-        descriptor: .init(
-          metricName: "maas_gateway_authentications", unitName: "total",
-          helpText: "Credentials presented to the gateway, by kind and outcome."),
-        labels: [("credential", kind), ("outcome", outcome)])
-      outcomes[key] = counter
-      return counter
-    }
-    counter.increment()
+    self.outcomes[Outcome(credential: kind, outcome: outcome)].increment()
   }
 
+  /// - Parameter result: `fresh`, `refresh` or `miss`.
   func lookedUp(_ result: String) {
-    self.lookups[result]?.increment()
+    self.lookups[result].increment()
   }
 }

@@ -93,7 +93,7 @@ struct CallMeter: Sendable {
   /// Records the call's status code (nil: it ended without sending one, its stream broken or
   /// cancelled) and how long it took.
   func finish(code: Status.Code?) {
-    self.metrics.handled(code).increment()
+    self.metrics.handled[code].increment()
     self.metrics.duration.record(ContinuousClock.now - self.start)
     self.inflight?.decrement()
   }
@@ -105,36 +105,23 @@ private final class MethodMetrics: Sendable {
   let duration: DurationHistogram
   /// Whether its calls count in `maas_grpc_server_inflight_calls`.
   let inFlight: Bool
-  private let labels: [(String, String)]
-  private let registry: PrometheusCollectorRegistry
-  /// One counter per status code seen, made on the first call that ends with it.
-  private let handledByCode = Mutex<[Int: Counter]>([:])
+  /// One counter per status code seen (nil: no status was sent), made on the first call that ends with it.
+  let handled: LabelledCounters<Status.Code?>
 
   init(registry: PrometheusCollectorRegistry, service: String, method: String, inFlight: Bool) {
-    self.registry = registry
     self.inFlight = inFlight
-    self.labels = [("grpc_service", service), ("grpc_method", method)]
+    let labels = [("grpc_service", service), ("grpc_method", method)]
     self.started = registry.makeCounter(
       descriptor: .init(metricName: "grpc_server_started", unitName: "total", helpText: "Calls started on the server."),
-      labels: self.labels)
+      labels: labels)
     self.duration = registry.makeDurationHistogram(
       descriptor: .init(
         metricName: "grpc_server_handling", unitName: "seconds",
         helpText: "How long the server took from a call's start to its status."),
-      labels: self.labels, buckets: ServerMetrics.durationBuckets)
-  }
-
-  func handled(_ code: Status.Code?) -> Counter {
-    // -1: no status was sent.
-    let key = code?.rawValue ?? -1
-    return self.handledByCode.withLock { counters in
-      if let counter = counters[key] { return counter }
-      let counter = self.registry.makeCounter(
-        descriptor: .init(metricName: "grpc_server_handled", unitName: "total", helpText: "Calls the server finished, by status code."),
-        labels: self.labels + [("grpc_code", Self.name(of: code))])
-      counters[key] = counter
-      return counter
-    }
+      labels: labels, buckets: ServerMetrics.durationBuckets)
+    self.handled = LabelledCounters(
+      registry, metricName: "grpc_server_handled", helpText: "Calls the server finished, by status code."
+    ) { code in labels + [("grpc_code", MethodMetrics.name(of: code))] }
   }
 
   /// The code as go-grpc-prometheus labels it (Go's `codes.Code.String()`); "Canceled" for a call
