@@ -57,6 +57,10 @@ struct SizeReport: Encodable {
   var cells: [String: Cell]
   /// The mixed requests at 16 callers.
   var mixed: Cell?
+  /// Every placement cell in the tables' order, with its row label: each caller count, then the mixed one.
+  var placementCells: [(label: String, cell: Cell)] {
+    concurrencies.compactMap { c in self.cells[String(c)].map { (String(c), $0) } } + (self.mixed.map { [("16 mixed", $0)] } ?? [])
+  }
   /// Heartbeats of random nodes at `heartbeatCallers` callers.
   var heartbeats: HeartbeatCell?
   var holdCheck: HoldCheck?
@@ -172,9 +176,7 @@ struct Report: Encodable {
       ["nodes", "callers", "placements/s", "pair p50 (ms)", "pair p99 (ms)", "Schedule p50", "Schedule p99", "Release p50",
        "Release p99", "errors", "/ 2,000 goal", "/ kube 680"])
     for size in self.sizes {
-      let rows = concurrencies.compactMap { c in size.cells[String(c)].map { (String(c), $0) } }
-        + (size.mixed.map { [("16 mixed", $0)] } ?? [])
-      for (label, cell) in rows {
+      for (label, cell) in size.placementCells {
         printTableRow(
           [String(size.nodes), label, format(cell.pair.perSecond)] + cell.pair.latencyCells + cell.schedule.latencyCells
             + cell.release.latencyCells
@@ -188,9 +190,7 @@ struct Report: Encodable {
     let groups = CPUAccounting.columns
     printTableHeader(["nodes", "callers"] + groups + ["machine busy"])
     for size in self.sizes {
-      let rows = concurrencies.compactMap { c in size.cells[String(c)].map { (String(c), $0) } }
-        + (size.mixed.map { [("16 mixed", $0)] } ?? [])
-      for (label, cell) in rows {
+      for (label, cell) in size.placementCells {
         let perPlacement = cell.cpuPerPlacement
         let columns = groups.map { group -> String in
           let cores = cell.cpu.cores[group] ?? 0
@@ -232,7 +232,7 @@ struct Report: Encodable {
       line += "; afterwards: index \(free.indexNodes) nodes, \(free.indexFreeGPUs)/\(free.indexTotalGPUs) GPUs free,"
         + " database \(free.databaseHeldGPUs) held, \(free.databaseActiveAllocations) active" + (free.ok ? "   ok" : "   WRONG")
       print(line)
-      let beside = (Array(size.cells.values) + (size.mixed.map { [$0] } ?? [])).map(\.fleetHeartbeats)
+      let beside = size.placementCells.map(\.cell.fleetHeartbeats)
       if let slowest = beside.map(\.perSecond).min(), let fastest = beside.map(\.perSecond).max() {
         let failed = beside.map(\.failed).reduce(0, +)
         print(

@@ -193,7 +193,7 @@ func measureAll(
     if let mixed = size.mixed, mixed.pair.errors > 0 {
       notes.append("\(size.nodes) nodes, mixed: \(mixed.pair.errors) errors; the first: \(mixed.firstError ?? "?")")
     }
-    for cell in Array(size.cells.values) + (size.mixed.map { [$0] } ?? []) where cell.fleetHeartbeats.failed > 0 {
+    for (_, cell) in size.placementCells where cell.fleetHeartbeats.failed > 0 {
       notes.append(
         "\(size.nodes) nodes: \(cell.fleetHeartbeats.failed) of the fleet's heartbeats beside a cell failed; the first:"
           + " \(cell.fleetHeartbeats.firstError ?? "?")")
