@@ -5,7 +5,9 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 
 import yaml
 
@@ -73,6 +75,28 @@ def load_yaml(path):
         return yaml.safe_load(file)
 
 
+# A metric name as the servers export them (what PromQL and the READMEs' tables name).
+METRIC = re.compile(r"\b((?:grpc|maas|process)_[a-z_]+)")
+
+
+def metrics_in(expression):
+    """The metric names a PromQL expression reads, a histogram's `_bucket`, `_sum` and `_count`
+    as the histogram: label matchers and `by (...)` lists name labels, not metrics."""
+    bare = re.sub(r"by \([^)]*\)", "", re.sub(r"\{[^}]*\}", "", expression))
+    return {re.sub(r"_(bucket|sum|count)$", "", name) for name in METRIC.findall(bare)}
+
+
+def check_rules(test, groups):
+    """Fails `test` unless `promtool check rules` accepts the rule `groups` (Prometheus's rules
+    file layout); also how queries that are not rules are checked, as recording rules."""
+    directory = tempfile.mkdtemp()
+    test.addCleanup(shutil.rmtree, directory)
+    path = os.path.join(directory, "rules.yaml")
+    with open(path, "w") as file:
+        yaml.safe_dump({"groups": groups}, file)
+    test.assertIn("SUCCESS", run("promtool", "check", "rules", path))
+
+
 def documented_metrics():
     """The metrics in the first column of the READMEs' metrics tables (the top-level one and each
     library's): what the servers export, as the docs say."""
@@ -82,6 +106,5 @@ def documented_metrics():
             for line in file:
                 if line.startswith("| `"):
                     first = line.split("|")[1]
-                    names.update(name for name in re.findall(r"`([a-z_]+)`", first)
-                                 if re.fullmatch(r"(?:grpc|maas|process)_[a-z_]+", name))
+                    names.update(name for name in re.findall(r"`([a-z_]+)`", first) if METRIC.fullmatch(name))
     return names

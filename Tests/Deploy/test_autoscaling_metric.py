@@ -2,13 +2,11 @@
 autoscaling component (k8s/components/inflight-calls-metric) makes each HPA read, from a metric
 the servers export, with queries Prometheus accepts."""
 import os
-import shutil
-import tempfile
 import unittest
 
 import yaml
 
-from support import ROOT, documented_metrics, run
+from support import ROOT, check_rules, documented_metrics
 
 ADAPTER = os.path.join(ROOT, "k8s", "monitoring", "prometheus-adapter.yaml")
 COMPONENT = os.path.join(ROOT, "k8s", "components", "inflight-calls-metric", "kustomization.yaml")
@@ -47,14 +45,9 @@ class AdapterRule(unittest.TestCase):
         for template, value in TEMPLATES.items():
             self.assertIn(template, query)
             query = query.replace(template, value)
-        directory = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, directory)
-        path = os.path.join(directory, "adapter.yaml")
-        with open(path, "w") as file:
-            yaml.safe_dump({"groups": [{"name": "adapter", "rules": [
-                {"record": "maas:adapter:series", "expr": rule["seriesQuery"]},
-                {"record": "maas:adapter:metric", "expr": query}]}]}, file)
-        self.assertIn("SUCCESS", run("promtool", "check", "rules", path))
+        check_rules(self, [{"name": "adapter", "rules": [
+            {"record": "maas:adapter:series", "expr": rule["seriesQuery"]},
+            {"record": "maas:adapter:metric", "expr": query}]}])
 
 
 if __name__ == "__main__":

@@ -4,18 +4,13 @@ ships as the ConfigMap Grafana's sidecar loads."""
 import json
 import os
 import re
-import shutil
-import tempfile
 import unittest
 
-import yaml
-
-from support import ROOT, documented_metrics, render, run
+from support import ROOT, check_rules, documented_metrics, metrics_in, render
 
 DASHBOARD = os.path.join(ROOT, "k8s", "monitoring", "dashboard.json")
 # What Grafana puts in place of its variables before a query reaches Prometheus.
 VARIABLES = {"$__rate_interval": "1m", "$namespace": ".*", "$job": ".*"}
-METRIC = re.compile(r"\b((?:grpc|maas|process)_[a-z_]+)")
 
 
 def dashboard():
@@ -28,26 +23,15 @@ def queries():
     return [(panel["title"], target["expr"]) for panel in dashboard()["panels"] for target in panel.get("targets", [])]
 
 
-def metrics_in(expression):
-    """The metric names an expression reads: label matchers and `by (...)` lists left out."""
-    bare = re.sub(r"by \([^)]*\)", "", re.sub(r"\{[^}]*\}", "", expression))
-    return {re.sub(r"_(bucket|sum|count)$", "", name) for name in METRIC.findall(bare)}
-
-
 class DashboardQueries(unittest.TestCase):
     def test_every_query_is_valid_promql(self):
-        directory = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, directory)
         rules = []
         for number, (title, expression) in enumerate(queries()):
             for variable, value in VARIABLES.items():
                 expression = expression.replace(variable, value)
             self.assertNotIn("$", expression, f"{title}: a Grafana variable this test does not know")
             rules.append({"record": f"maas:dashboard:query{number}", "expr": expression})
-        path = os.path.join(directory, "queries.yaml")
-        with open(path, "w") as file:
-            yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, file)
-        self.assertIn("SUCCESS", run("promtool", "check", "rules", path))
+        check_rules(self, [{"name": "dashboard", "rules": rules}])
 
     def test_queries_read_only_exported_metrics_and_every_exported_metric_has_a_panel(self):
         documented = documented_metrics()
