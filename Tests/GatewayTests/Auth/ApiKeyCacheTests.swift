@@ -223,7 +223,7 @@ struct ApiKeyCacheTests {
 
   @Test("a refresh that fails keeps the record for its TTL and lets a later caller try again; one that finds the key gone drops it")
   func refreshOutcomes() throws {
-    let (cache, token, record) = try cachedRecord()
+    let (cache, token, _) = try cachedRecord()
     clock.advance(by: 0.8)
     guard case .refresh(_, let failed) = cache.lookup(prefix: token.prefix) else { Issue.record("no refresh asked"); return }
     cache.refreshed(prefix: token.prefix, ticket: failed, found: true)
