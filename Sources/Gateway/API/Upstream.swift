@@ -1,8 +1,8 @@
 import GRPCCore
 import GRPCShimTransport
-import Crypto
 import Foundation
 import Logging
+import MaaSRuntime
 
 /// How the gateway calls the services behind it (registry, quota): every call is bounded, by
 /// the caller's deadline when it sent one, else by `defaultTimeout`, so that a service that does
@@ -76,7 +76,6 @@ enum ForwardedKey {
   /// two calls.
   static func forConsume(method: String, requestKey: String?) -> String {
     guard let requestKey, !requestKey.isEmpty else { return UUID().uuidString }
-    let digest = SHA256.hash(data: Array("\(method)\u{0}\(requestKey)".utf8))
-    return "gw:" + digest.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    return "gw:" + Digest256.hex(Digest256.hash("\(method)\u{0}\(requestKey)".utf8))
   }
 }

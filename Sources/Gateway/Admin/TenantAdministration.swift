@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 public import MaaSContracts
+import MaaSRuntime
 
 /// The operator's work on tenants and keys, behind the Admin service and usable from code (seed
 /// scripts, tests): it validates, keeps tenants and keys in the `TenantStore`, and registers
@@ -64,8 +65,7 @@ public struct TenantAdministration: Sendable {
       ? nil
       : IdempotencyStamp(
         key: idempotencyKey,
-        fingerprint: RequestFingerprint.of(
-          [Array(name.utf8), Array(displayName.utf8)] + (try limits.map { Array(try $0.serializedBytes() as [UInt8]) })))
+        fingerprint: try Self.fingerprint(name, displayName, limits))
     if let stamp, let replay = try await self.replayedTenant(stamp) { return replay }
     if try await self.store.tenant(named: name) != nil { throw GatewayError.tenantNameTaken(name) }
 
@@ -89,6 +89,15 @@ public struct TenantAdministration: Sendable {
       guard let stamp, let replay = try await self.replayedTenant(stamp) else { throw GatewayError.tenantNameTaken(name) }
       return replay
     }
+  }
+
+  /// What a CreateTenant's idempotency key recognises its request by.
+  private static func fingerprint(_ name: String, _ displayName: String, _ limits: [Maas_Quota_V1_Limit]) throws -> String {
+    var canonical = Canonical()
+    canonical.add(name)
+    canonical.add(displayName)
+    for limit in limits { canonical.add(try limit.serializedBytes() as [UInt8]) }
+    return canonical.fingerprint
   }
 
   private func replayedTenant(_ stamp: IdempotencyStamp) async throws -> Tenant? {
@@ -150,6 +159,14 @@ public struct TenantAdministration: Sendable {
 
   // MARK: - API keys
 
+  /// What a CreateApiKey's idempotency key recognises its request by.
+  private static func fingerprint(_ name: String, _ expireTime: Date?) -> String {
+    var canonical = Canonical()
+    canonical.add(name)
+    canonical.add(expireTime.map { String($0.timeIntervalSince1970) } ?? "")
+    return canonical.fingerprint
+  }
+
   /// Issues a key. The token is returned only here, only the first time: a retry with the same
   /// idempotency key returns the key's record and nil.
   ///
@@ -169,7 +186,7 @@ public struct TenantAdministration: Sendable {
       ? nil
       : IdempotencyStamp(
         key: idempotencyKey,
-        fingerprint: RequestFingerprint.of(name, expireTime.map { String($0.timeIntervalSince1970) } ?? ""))
+        fingerprint: Self.fingerprint(name, expireTime))
     if let stamp, let replay = try await self.replayedKey(tenantID: tenantID, stamp) { return (replay, nil) }
 
     // A prefix has 40 random bits; a collision is rare, and answered with another key.

@@ -1,4 +1,3 @@
-import Crypto
 public import Foundation
 import MaaSRuntime
 
@@ -50,29 +49,6 @@ public enum Validation {
   /// Throws every violation at once, if there are any.
   static func check(_ violations: [FieldViolation]) throws(GatewayError) {
     if !violations.isEmpty { throw .invalidRequest(violations) }
-  }
-}
-
-/// SHA-256 over fields, each length-prefixed so that ("ab", "c") and ("a", "bc") differ: what an
-/// idempotency key's request is recognised by.
-public enum RequestFingerprint {
-  public static func of(_ fields: [[UInt8]]) -> String {
-    var hasher = SHA256()
-    for field in fields {
-      withUnsafeBytes(of: UInt64(field.count).bigEndian) { hasher.update(bufferPointer: $0) }
-      hasher.update(data: field)
-    }
-    return hasher.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
-  }
-
-  public static func of(_ fields: String...) -> String {
-    self.of(fields.map { Array($0.utf8) })
-  }
-}
-
-extension String {
-  func leftPadded(to width: Int) -> String {
-    String(repeating: "0", count: max(0, width - self.count)) + self
   }
 }
 

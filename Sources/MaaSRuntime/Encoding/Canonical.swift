@@ -6,10 +6,11 @@ public struct Canonical: Sendable {
 
   public init() {}
 
-  public mutating func add(_ text: String) {
-    let utf8 = Array(text.utf8)
-    bytes += withUnsafeBytes(of: UInt32(utf8.count).bigEndian) { Array($0) }
-    bytes += utf8
+  public mutating func add(_ text: String) { add(Array(text.utf8)) }
+
+  public mutating func add(_ data: [UInt8]) {
+    bytes += withUnsafeBytes(of: UInt32(data.count).bigEndian) { Array($0) }
+    bytes += data
   }
 
   public mutating func add(_ map: [String: String]) {

@@ -44,7 +44,7 @@ struct AdminServiceTests {
     }
   }
 
-  @Test("CreateTenant registers the tenant with quota with its limits; names are unique; a keyed retry returns the first tenant")
+  @Test("CreateTenant registers the tenant with quota with its limits; names are unique; a keyed retry returns the first tenant, and the key with another display name or limits is refused")
   func createTenant() async throws {
     try await withGateway("gateway_admin_create_tenant") { harness in
       let request = Maas_Gateway_V1_CreateTenantRequest.with {
@@ -67,6 +67,10 @@ struct AdminServiceTests {
       let reused = await status { try await harness.admin.createTenant(changed, metadata: harness.asAdmin) }
       #expect(reused?.code == .invalidArgument)
       #expect(reused?.message == "idempotency_key: was already used for a different request")
+      var otherLimits = request
+      otherLimits.limits[0].value = 8
+      let relimited = await status { try await harness.admin.createTenant(otherLimits, metadata: harness.asAdmin) }
+      #expect(relimited?.code == .invalidArgument)
       let taken = await status { try await harness.admin.createTenant(.with { $0.name = "acme" }, metadata: harness.asAdmin) }
       #expect(taken?.code == .alreadyExists)
       #expect(taken?.message == "name: a tenant named \"acme\" already exists")

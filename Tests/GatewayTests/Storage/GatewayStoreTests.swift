@@ -22,7 +22,7 @@ struct GatewayStoreTests {
       #expect(!row.contains(key.secret))
       #expect(!row.contains(key.text))
       // Nor in any encoding of the secret's bytes: hex of the secret would be there too.
-      let secretHex = Base64URL.decode(key.secret)!.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+      let secretHex = Digest256.hex(Base64URL.decode(key.secret)!)
       #expect(!row.contains(secretHex))
       let stored = try await db.owner.query("SELECT secret_sha256, prefix FROM gateway.api_keys")
       #expect(Array(try stored[0].decode(Data.self, column: "secret_sha256")) == key.digest.bytes)
