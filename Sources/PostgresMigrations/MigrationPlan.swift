@@ -1,4 +1,5 @@
-/// One step of a schema's history: statements that run together in one transaction.
+/// One step of a schema's history: statements that run together in one transaction, or one
+/// index built without blocking writes (`concurrentIndex`).
 ///
 /// A migration never changes once it has shipped: the runner stores a checksum of its statements
 /// and refuses to go on when an applied migration no longer matches (a later change belongs in a
@@ -12,11 +13,44 @@ public struct Migration: Sendable, Hashable {
   /// `CREATE TABLE limits` creates `quota.limits`). Postgres' DDL is transactional, so a
   /// migration that fails part-way leaves the schema exactly as it was.
   public let statements: [String]
+  /// The index a `concurrentIndex` migration builds; nil for a transactional one.
+  public let concurrentIndexName: String?
 
   public init(_ version: Int, _ name: String, _ statements: [String]) {
     self.version = version
     self.name = name
     self.statements = statements
+    self.concurrentIndexName = nil
+  }
+
+  private init(_ version: Int, _ name: String, concurrentIndex index: String, statement: String) {
+    self.version = version
+    self.name = name
+    self.statements = [statement]
+    self.concurrentIndexName = index
+  }
+
+  /// A migration that builds index `index` of the plan's schema with `CREATE INDEX
+  /// CONCURRENTLY`: writes to the table go on while it builds, where a plain CREATE INDEX in a
+  /// transactional migration blocks every insert, update and delete of a large table until it is
+  /// done (during a rolling update, the old replicas still serve from that table).
+  ///
+  /// Postgres refuses CONCURRENTLY inside a transaction, so this migration is not all or
+  /// nothing as the others are. The runner makes it so: a build that fails leaves an invalid
+  /// index behind, which the runner drops before it reports the failure; one left by a run that
+  /// died is dropped and built again by the next run; the migration is recorded only once the
+  /// index is valid. The build waits for every transaction already open on the database to end.
+  ///
+  /// - Parameters:
+  ///   - index: the index's name, a plain lower-case identifier (checked by `MigrationPlan`).
+  ///   - unique: CREATE UNIQUE INDEX; duplicates fail the build (and the migration).
+  ///   - definition: the rest of the statement, from `ON`: `ON allocations (state, create_time, id)`.
+  public static func concurrentIndex(
+    _ version: Int, _ name: String, index: String, unique: Bool = false, _ definition: String
+  ) -> Migration {
+    Migration(
+      version, name, concurrentIndex: index,
+      statement: "CREATE \(unique ? "UNIQUE " : "")INDEX CONCURRENTLY \(index) \(definition)")
   }
 
   /// FNV-1a (64 bit) over the statements: stable across processes and releases, unlike Swift's
@@ -34,7 +68,7 @@ public struct MigrationPlan: Sendable {
 
   /// - Throws: `MigrationError.invalidPlan` listing every problem: a schema name that is not a
   ///   plain lower-case identifier, versions that do not run 1, 2, 3, ..., empty names or
-  ///   statements.
+  ///   statements, an index name that is not a plain identifier.
   public init(schema: String, migrations: [Migration]) throws(MigrationError) {
     var problems: [String] = []
     if !Self.isPlainIdentifier(schema) {
@@ -48,6 +82,9 @@ public struct MigrationPlan: Sendable {
       if migration.statements.isEmpty || migration.statements.contains(where: { $0.isEmpty }) {
         problems.append("migration \(migration.version) has an empty statement list or statement")
       }
+      if let index = migration.concurrentIndexName, !Self.isPlainIdentifier(index) {
+        problems.append("migration \(migration.version)'s index \"\(index)\" is not a lower-case identifier")
+      }
     }
     guard problems.isEmpty else { throw .invalidPlan(problems) }
     self.schema = schema
@@ -55,7 +92,8 @@ public struct MigrationPlan: Sendable {
   }
 
   /// The schema name, double-quoted for SQL. Identifiers cannot be bound as parameters; this is
-  /// the one name spliced into SQL, and only after `isPlainIdentifier` has vetted it.
+  /// one of the two names spliced into SQL (with a `concurrentIndex`'s index), and only after
+  /// `isPlainIdentifier` has vetted it.
   var quotedSchema: String { "\"\(self.schema)\"" }
 
   static func isPlainIdentifier(_ name: String) -> Bool {
@@ -73,7 +111,7 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
   case changedMigration(version: Int, name: String, applied: String, shipped: String)
   /// Another process held the schema's migration lock for longer than the wait allowed.
   case lockTimeout(schema: String, waited: Duration)
-  /// A migration failed; its transaction was rolled back.
+  /// A migration failed; its transaction was rolled back (a `concurrentIndex` one: its index dropped).
   case failed(version: Int, name: String, cause: any Error)
 
   public var description: String {
@@ -86,7 +124,7 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
     case .lockTimeout(let schema, let waited):
       return "another process held the migration lock of schema \(schema) for over \(waited)"
     case .failed(let version, let name, let cause):
-      return "migration \(version) (\(name)) failed and was rolled back: \(cause)"
+      return "migration \(version) (\(name)) failed and was undone: \(cause)"
     }
   }
 }

@@ -17,7 +17,8 @@ public struct MigrationReport: Sendable, Hashable {
 /// Each schema has a session-level advisory lock (a key derived from its name): the migrator
 /// takes it on one connection and runs each pending migration in its own transaction on another,
 /// recording it in `<schema>.schema_migrations` inside that same transaction. A migration is thus
-/// either applied and recorded, or neither. Processes that lose the race for the lock wait, then
+/// either applied and recorded, or neither (a `concurrentIndex` migration builds its index first,
+/// outside any transaction, then records it; see there). Processes that lose the race for the lock wait, then
 /// find nothing left to do.
 public struct Migrator: Sendable {
   public let pool: PostgresPool
@@ -135,11 +136,16 @@ public struct Migrator: Sendable {
       let clock = ContinuousClock()
       let start = clock.now
       do {
+        if let index = migration.concurrentIndexName {
+          try await self.buildConcurrently(migration, index: index, in: plan)
+        }
         try await self.pool.transaction { tx in
-          // Unqualified names in a migration mean the plan's schema.
-          _ = try await tx.execute("SET LOCAL search_path TO \(plan.quotedSchema)", [])
-          for statement in migration.statements {
-            _ = try await tx.execute(statement, [])
+          if migration.concurrentIndexName == nil {
+            // Unqualified names in a migration mean the plan's schema.
+            _ = try await tx.execute("SET LOCAL search_path TO \(plan.quotedSchema)", [])
+            for statement in migration.statements {
+              _ = try await tx.execute(statement, [])
+            }
           }
           let elapsed = start.duration(to: clock.now)
           _ = try await tx.execute(
@@ -158,6 +164,51 @@ public struct Migrator: Sendable {
     }
     let version = max(plan.migrations.last?.version ?? 0, recorded.keys.max() ?? 0)
     return MigrationReport(applied: applied, version: version, unknown: unknown)
+  }
+
+  /// Builds the index of a `concurrentIndex` migration, outside any transaction, on one
+  /// connection whose search path is the plan's schema for the build only. Leaves the schema as
+  /// it was when the build fails; an index of that name already valid is a previous run's that
+  /// died before recording it, and is kept.
+  private func buildConcurrently(_ migration: Migration, index: String, in plan: MigrationPlan) async throws {
+    let qualified = "\(plan.quotedSchema).\"\(index)\""
+    try await self.pool.withConnection { connection in
+      switch try await Self.validity(of: index, in: plan, on: connection) {
+      case true?:
+        self.logger.notice("index already built; recording its migration", metadata: ["schema": "\(plan.schema)", "index": "\(index)"])
+        return
+      case false?:
+        // Left invalid by a run that died while building it; IF NOT EXISTS would keep it so.
+        self.logger.notice("dropping an index left invalid by an earlier run", metadata: ["schema": "\(plan.schema)", "index": "\(index)"])
+        _ = try await connection.execute("DROP INDEX CONCURRENTLY IF EXISTS \(qualified)", [])
+      case nil:
+        break
+      }
+      _ = try await connection.execute("SELECT set_config('search_path', $1, false)", [plan.quotedSchema])
+      do {
+        _ = try await connection.execute(migration.statements[0], [])
+      } catch {
+        // A failed build leaves its index in the catalog, invalid (and still written to by every
+        // insert): gone, so that the schema is as it was.
+        _ = try? await connection.execute("RESET search_path", [])
+        if (try? await Self.validity(of: index, in: plan, on: connection)) == false {
+          _ = try? await connection.execute("DROP INDEX CONCURRENTLY IF EXISTS \(qualified)", [])
+        }
+        throw error
+      }
+      _ = try await connection.execute("RESET search_path", [])
+    }
+  }
+
+  /// Whether index `index` of the plan's schema is valid; nil when there is no such index.
+  private static func validity(of index: String, in plan: MigrationPlan, on connection: PostgresConnection) async throws -> Bool? {
+    let rows = try await connection.query(
+      """
+      SELECT i.indisvalid FROM pg_index i
+        JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = $2
+      """, [plan.schema, index])
+    return try rows.first.map { try $0.decode(Bool.self, at: 0) }
   }
 
   /// The advisory-lock key of a schema: FNV-1a (64 bit) of "maas.migrations.<schema>", stable
