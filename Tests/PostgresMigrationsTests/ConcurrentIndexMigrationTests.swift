@@ -19,8 +19,15 @@ struct ConcurrentIndexMigrationTests {
     return try rows.first.map { try $0.decode(Bool.self, at: 0) }
   }
 
-  func insertWidget(_ id: Int64, _ name: String, _ pool: PostgresPool) async throws {
-    _ = try await pool.execute("INSERT INTO shop.widgets (id, name) VALUES ($1, $2)", [id, name])
+  /// A database at migration 2 whose widgets 1 and 2 share a name, so that `uniqueNames` cannot
+  /// build until widget 2 is deleted.
+  func withTwins(_ name: String, _ body: (Migrator, PostgresPool) async throws -> Void) async throws {
+    try await withFreshDatabase(name) { _, pool in
+      let migrator = Migrator(pool: pool, logger: quietLogger)
+      try await migrator.apply(try plan("shop", widgets))
+      _ = try await pool.execute("INSERT INTO shop.widgets (id, name) VALUES (1, 'twin'), (2, 'twin')", [])
+      try await body(migrator, pool)
+    }
   }
 
   @Test("an index migration builds its index while the table takes new writes, then records it once")
@@ -80,11 +87,7 @@ struct ConcurrentIndexMigrationTests {
 
   @Test("an index build that fails leaves no index behind and says which migration failed; the next run builds it")
   func failedBuildLeavesNothing() async throws {
-    try await withFreshDatabase("migrations_concurrent_index_failure") { _, pool in
-      let migrator = Migrator(pool: pool, logger: quietLogger)
-      try await migrator.apply(try plan("shop", widgets))
-      try await insertWidget(1, "twin", pool)
-      try await insertWidget(2, "twin", pool)
+    try await withTwins("migrations_concurrent_index_failure") { migrator, pool in
       let withIndex = try plan("shop", widgets + [uniqueNames])
       await #expect {
         try await migrator.apply(withIndex)
@@ -106,11 +109,7 @@ struct ConcurrentIndexMigrationTests {
 
   @Test("an index left invalid by a run that died is dropped and built again")
   func invalidLeftoverIsRebuilt() async throws {
-    try await withFreshDatabase("migrations_concurrent_index_leftover") { _, pool in
-      let migrator = Migrator(pool: pool, logger: quietLogger)
-      try await migrator.apply(try plan("shop", widgets))
-      try await insertWidget(1, "twin", pool)
-      try await insertWidget(2, "twin", pool)
+    try await withTwins("migrations_concurrent_index_leftover") { migrator, pool in
       // What a build that failed (or whose process died) leaves: the index, invalid.
       _ = try? await pool.execute("CREATE UNIQUE INDEX CONCURRENTLY widgets_unique_name ON shop.widgets (name)", [])
       #expect(try await validity("widgets_unique_name", pool) == false)
