@@ -171,12 +171,42 @@ public enum SchedulerSchema {
         "REVOKE ALL ON FUNCTION purge_released_allocations(timestamptz, integer) FROM PUBLIC",
         "GRANT EXECUTE ON FUNCTION purge_released_allocations(timestamptz, integer) TO \"\(serviceRole)\"",
       ]),
-      // The operator's fleet-wide listings (`fleet_allocations` without a node) walk one state in
-      // time order instead of every allocation ever released. Built concurrently: at the
-      // retention's default, the table holds a week of placements, and Schedule and Release
-      // write to it all the while. The state moves with an update that writes every index anyway
-      // (see migration 7), so this costs a placement one index entry more.
-      .concurrentIndex(9, "fleet_allocations_by_state_and_time", index: "allocations_fleet_by_state_and_time", "ON allocations (state, create_time, id)"),
+      // The operator's fleet-wide view of what runs (`fleet_allocations` of ACTIVE ones, without
+      // a node) walks the ACTIVE allocations in time order instead of every allocation ever
+      // released. Partial: a placement adds one entry and its Release none (the released row
+      // version is outside it); an index of every state cost a placement about three times the
+      // WAL of this one (pgbench, Benchmarks/experiments/batched-placement-writes.sql at B=1).
+      // Built concurrently: the table holds a week of placements at the retention's default,
+      // and Schedule and Release write to it all the while.
+      .concurrentIndex(9, "fleet_active_allocations_by_time", index: "allocations_fleet_active", "ON allocations (create_time, id) WHERE state = 1"),
+      // The same function, with the ACTIVE listing written for that index: its state a constant,
+      // which a partial index needs (a parameter would not prove the predicate). Other states
+      // still walk every allocation: the released history is an occasional look back.
+      Migration(10, "fleet_allocations_by_active_index", [
+        """
+        CREATE OR REPLACE FUNCTION fleet_allocations(only_node text, only_state integer, after_time timestamptz, after_id uuid, max_rows integer)
+          RETURNS SETOF scheduler.allocations
+          LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+          BEGIN
+            IF only_state = 1 THEN
+              RETURN QUERY SELECT a.* FROM scheduler.allocations a
+               WHERE a.state = 1
+                 AND (only_node = '' OR a.placements @> jsonb_build_array(jsonb_build_object('node', only_node)))
+                 AND (a.create_time, a.id) > (after_time, after_id)
+               ORDER BY a.create_time, a.id
+               LIMIT max_rows;
+            ELSE
+              RETURN QUERY SELECT a.* FROM scheduler.allocations a
+               WHERE a.state = only_state
+                 AND (only_node = '' OR a.placements @> jsonb_build_array(jsonb_build_object('node', only_node)))
+                 AND (a.create_time, a.id) > (after_time, after_id)
+               ORDER BY a.create_time, a.id
+               LIMIT max_rows;
+            END IF;
+          END
+          $$
+        """,
+      ]),
     ])
   }
 
