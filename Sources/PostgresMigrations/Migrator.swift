@@ -18,8 +18,8 @@ public struct MigrationReport: Sendable, Hashable {
 /// takes it on one connection and runs each pending migration in its own transaction on another,
 /// recording it in `<schema>.schema_migrations` inside that same transaction. A migration is thus
 /// either applied and recorded, or neither (a `concurrentIndex` migration builds its index first,
-/// outside any transaction, then records it; see there). Processes that lose the race for the lock wait, then
-/// find nothing left to do.
+/// outside any transaction, then records it; see there). Processes that lose the race for the
+/// lock wait, then find nothing left to do.
 public struct Migrator: Sendable {
   public let pool: PostgresPool
   public let logger: Logger
@@ -178,7 +178,7 @@ public struct Migrator: Sendable {
         self.logger.notice("index already built; recording its migration", metadata: ["schema": "\(plan.schema)", "index": "\(index)"])
         return
       case false?:
-        // Left invalid by a run that died while building it; IF NOT EXISTS would keep it so.
+        // Left invalid by a run that died while building it: in the way of the build, and of no use.
         self.logger.notice("dropping an index left invalid by an earlier run", metadata: ["schema": "\(plan.schema)", "index": "\(index)"])
         _ = try await connection.execute("DROP INDEX CONCURRENTLY IF EXISTS \(qualified)", [])
       case nil:
