@@ -15,8 +15,8 @@ public import PostgresMigrations
 /// - **Tenant-owned**: `allocations` (with the request, the placements as granted, the quota
 ///   reservation), under row-level security on `maas.tenant_id` like every other service. The
 ///   operator's cross-tenant views (DrainNode, ListAllocations without a tenant) go through the
-///   SECURITY DEFINER functions `node_allocations` (a node's ACTIVE ones, by its placements) and
-///   `fleet_allocations`, which can only read.
+///   SECURITY DEFINER functions `node_allocations` (a node's ACTIVE ones, by its placements),
+///   `active_allocations` (every ACTIVE one) and `fleet_allocations`, which can only read.
 public enum SchedulerSchema {
   public static let name = "scheduler"
 
@@ -171,41 +171,31 @@ public enum SchedulerSchema {
         "REVOKE ALL ON FUNCTION purge_released_allocations(timestamptz, integer) FROM PUBLIC",
         "GRANT EXECUTE ON FUNCTION purge_released_allocations(timestamptz, integer) TO \"\(serviceRole)\"",
       ]),
-      // The operator's fleet-wide view of what runs (`fleet_allocations` of ACTIVE ones, without
-      // a node) walks the ACTIVE allocations in time order instead of every allocation ever
-      // released. Partial: a placement adds one entry and its Release none (the released row
-      // version is outside it); an index of every state cost a placement about three times the
-      // WAL of this one (pgbench, Benchmarks/experiments/batched-placement-writes.sql at B=1).
+      // The operator's fleet-wide view of what runs (`active_allocations`, migration 10) reads
+      // one page of the ACTIVE allocations in time order, not every allocation ever released
+      // (`fleet_allocations`) nor every ACTIVE one (all that `allocations_active_workload`
+      // offers, out of order). Partial: a placement adds one entry and its Release none (the
+      // released row version is outside it); an index of every state cost a placement about
+      // three times the WAL of this one (pgbench, batched-placement-writes.sql at B=1).
       // Built concurrently: the table holds a week of placements at the retention's default,
       // and Schedule and Release write to it all the while.
       .concurrentIndex(9, "fleet_active_allocations_by_time", index: "allocations_fleet_active", "ON allocations (create_time, id) WHERE state = 1"),
-      // The same function, with the ACTIVE listing written for that index: its state a constant,
-      // which a partial index needs (a parameter would not prove the predicate). Other states
-      // still walk every allocation: the released history is an occasional look back.
-      Migration(10, "fleet_allocations_by_active_index", [
+      // Every tenant's ACTIVE allocations (the operator's view of what runs) through that index:
+      // the state a constant, which a partial index needs (fleet_allocations' parameter would not
+      // prove the predicate). Owner's rights like node_allocations; reads only.
+      Migration(10, "active_allocations", [
         """
-        CREATE OR REPLACE FUNCTION fleet_allocations(only_node text, only_state integer, after_time timestamptz, after_id uuid, max_rows integer)
+        CREATE FUNCTION active_allocations(after_time timestamptz, after_id uuid, max_rows integer)
           RETURNS SETOF scheduler.allocations
-          LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-          BEGIN
-            IF only_state = 1 THEN
-              RETURN QUERY SELECT a.* FROM scheduler.allocations a
-               WHERE a.state = 1
-                 AND (only_node = '' OR a.placements @> jsonb_build_array(jsonb_build_object('node', only_node)))
-                 AND (a.create_time, a.id) > (after_time, after_id)
-               ORDER BY a.create_time, a.id
-               LIMIT max_rows;
-            ELSE
-              RETURN QUERY SELECT a.* FROM scheduler.allocations a
-               WHERE a.state = only_state
-                 AND (only_node = '' OR a.placements @> jsonb_build_array(jsonb_build_object('node', only_node)))
-                 AND (a.create_time, a.id) > (after_time, after_id)
-               ORDER BY a.create_time, a.id
-               LIMIT max_rows;
-            END IF;
-          END
+          LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            SELECT a.* FROM scheduler.allocations a
+             WHERE a.state = 1 AND (a.create_time, a.id) > (after_time, after_id)
+             ORDER BY a.create_time, a.id
+             LIMIT max_rows
           $$
         """,
+        "REVOKE ALL ON FUNCTION active_allocations(timestamptz, uuid, integer) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION active_allocations(timestamptz, uuid, integer) TO \"\(serviceRole)\"",
       ]),
     ])
   }

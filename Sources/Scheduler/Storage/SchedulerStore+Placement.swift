@@ -535,14 +535,18 @@ extension SchedulerStore {
 
   /// Every tenant's allocations: the operator's view, through the schema's SECURITY DEFINER
   /// functions. The ACTIVE ones on a node (DrainNode's list) are found through the node's
-  /// placements (`node_allocations`), the rest by walking every allocation (`fleet_allocations`).
+  /// placements (`node_allocations`), all ACTIVE ones through their index (`active_allocations`),
+  /// the rest by walking every allocation (`fleet_allocations`).
   func fleetAllocations(node: String, state: AllocationState, after: (Date, UUID)?, limit: Int) async throws -> [Allocation] {
     let since = after?.0 ?? Date(timeIntervalSince1970: 0)
     let afterID = after?.1 ?? SchedulerStore.zeroID
     let rows =
-      if !node.isEmpty && state == .active {
+      if state == .active && !node.isEmpty {
         try await pool.query(
           "SELECT \(Self.allocationColumns) FROM scheduler.node_allocations($1, $2, $3, $4)", [node, since, afterID, Int32(limit)])
+      } else if state == .active {
+        try await pool.query(
+          "SELECT \(Self.allocationColumns) FROM scheduler.active_allocations($1, $2, $3)", [since, afterID, Int32(limit)])
       } else {
         try await pool.query(
           "SELECT \(Self.allocationColumns) FROM scheduler.fleet_allocations($1, $2, $3, $4, $5)",
