@@ -230,6 +230,7 @@ let package = Package(
         grpcCore,
         logging,
         serviceLifecycle,
+        swiftProtobuf,
       ],
       swiftSettings: swiftSettings
     ),

@@ -90,6 +90,8 @@ struct ValidationTests {
     (now.addingTimeInterval(301), [FieldViolation("usage_time", .inFuture)]),
     (utc(2026, 1, 1), []),
     (nil, [FieldViolation("usage_time", .missing)]),
+    (Date(timeIntervalSince1970: -62_135_596_801), [FieldViolation("usage_time", .outsideTimestampRange)]),
+    (Date(timeIntervalSince1970: -62_135_596_800), []),
   ])
   func usageTime(_ usageTime: Date?, _ expected: [FieldViolation]) {
     let result = RecordUsageCommand.validate(
@@ -100,6 +102,25 @@ struct ValidationTests {
     } else {
       #expect(result.failure == .invalidRequest(expected))
     }
+  }
+
+  @Test("A report period outside the years 1 to 9999 is INVALID_ARGUMENT naming each end")
+  func reportPeriodRange() {
+    let tooLate = Date(timeIntervalSince1970: 253_402_300_800)
+    let tooEarly = Date(timeIntervalSince1970: -1e12)
+    #expect(
+      UsageReportQuery.validate(tenantID: "acme", periodStart: tooEarly, periodEnd: tooLate).failure
+        == .invalidRequest([
+          FieldViolation("period_start", .outsideTimestampRange), FieldViolation("period_end", .outsideTimestampRange),
+        ]))
+    #expect(UsageReportQuery.validate(tenantID: "acme", periodStart: Self.now, periodEnd: tooLate.addingTimeInterval(-1)).success != nil)
+  }
+
+  @Test("An idempotency key with a control character is INVALID_ARGUMENT: Postgres text cannot hold a NUL")
+  func idempotencyKeyControl() {
+    let result = ConsumeCommand.validate(tenantID: "acme", resource: .apiCallsPerDay, amount: 1, idempotencyKey: "k\u{0}")
+    #expect(result.failure == .invalidRequest([FieldViolation("idempotency_key", .notPrintable)]))
+    #expect(ConsumeCommand.validate(tenantID: "acme", resource: .apiCallsPerDay, amount: 1, idempotencyKey: "a key").success != nil)
   }
 
   @Test("RecordUsage names its amount field quantity")

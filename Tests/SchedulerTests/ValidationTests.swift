@@ -56,4 +56,39 @@ struct ValidationTests {
     }
     #expect(violations.map(\.field) == ["node.name", "node.gpus"])
   }
+
+  @Test("a GPU of more than 1 TiB is INVALID_ARGUMENT memory_bytes: the index's sums stay far from overflowing")
+  func hugeGPU() {
+    var huge = gpu("g-2")
+    huge.memoryBytes = .max
+    var largest = gpu("g-1")
+    largest.memoryBytes = GPU.maxMemoryBytes
+    let result = RegisterNodeCommand.validate(name: "n1", labels: [:], gpus: [largest, huge])
+    guard case .failure(.invalidRequest(let violations)) = result else {
+      Issue.record("expected INVALID_ARGUMENT, got \(result)")
+      return
+    }
+    #expect(violations.map(\.field) == ["node.gpus[1].memory_bytes"])
+  }
+
+  @Test("a control character in an id or label is INVALID_ARGUMENT naming it, not a database error")
+  func controlCharacters() {
+    #expect(schedule(tenant: "t\u{0}1", workload: "w\n1") == ["tenant_id", "workload_id"])
+    let selector = ScheduleCommand.validate(
+      tenantID: "t1", workloadID: "w1", replicas: 1, gpu: GPURequest(count: 1, sharing: .exclusive), sharingGiven: true,
+      policy: nil, priority: 0, nodeSelector: ["zone": "a\u{0}"])
+    guard case .failure(.invalidRequest(let selectorViolations)) = selector else {
+      Issue.record("expected INVALID_ARGUMENT, got \(selector)")
+      return
+    }
+    #expect(selectorViolations.map(\.field) == ["node_selector[zone]"])
+    var nul = gpu("g-\u{0}")
+    nul.model = "H100\u{0}"
+    let result = RegisterNodeCommand.validate(name: "n1", labels: [:], gpus: [nul])
+    guard case .failure(.invalidRequest(let violations)) = result else {
+      Issue.record("expected INVALID_ARGUMENT, got \(result)")
+      return
+    }
+    #expect(violations.map(\.field) == ["node.gpus[0].uuid", "node.gpus[0].model"])
+  }
 }

@@ -71,7 +71,7 @@ public struct AdminRPCService: Maas_Gateway_V1_Admin.SimpleServiceProtocol {
   {
     try await answer(context) { _ in
       let (key, token) = try await administration.createApiKey(
-        tenantID: request.tenantID, name: request.name, expireTime: request.hasExpireTime ? request.expireTime.date : nil,
+        tenantID: request.tenantID, name: request.name, expireTime: request.hasExpireTime ? request.expireTime.instant : nil,
         idempotencyKey: request.idempotencyKey)
       return .with {
         $0.key = Maas_Gateway_V1_ApiKey(key)
@@ -134,7 +134,7 @@ extension Maas_Gateway_V1_ApiKey {
       $0.prefix = key.displayPrefix
       $0.name = key.name
       $0.createTime = Google_Protobuf_Timestamp(date: key.createTime)
-      if let expire = key.expireTime { $0.expireTime = Google_Protobuf_Timestamp(date: expire) }
+      if let expire = key.expireTime { $0.expireTime = Google_Protobuf_Timestamp(clamping: expire) }
       if let revoke = key.revokeTime { $0.revokeTime = Google_Protobuf_Timestamp(date: revoke) }
       if let used = key.lastUsedTime { $0.lastUsedTime = Google_Protobuf_Timestamp(date: used) }
     }

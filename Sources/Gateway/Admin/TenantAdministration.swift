@@ -178,7 +178,11 @@ public struct TenantAdministration: Sendable {
     let now = self.clock.now()
     var violations = Validation.required(tenantID, field: "tenant_id")
     violations += Validation.maxBytes(name, Validation.maxKeyNameBytes, field: "name")
-    if let expireTime, expireTime <= now { violations.append(FieldViolation("expire_time", .inPast)) }
+    if let expireTime, !TimestampRange.contains(expireTime) {
+      violations.append(FieldViolation("expire_time", .outsideTimestampRange))
+    } else if let expireTime, expireTime <= now {
+      violations.append(FieldViolation("expire_time", .inPast))
+    }
     violations += Validation.idempotencyKey(idempotencyKey)
     try Validation.check(violations)
 

@@ -1,3 +1,5 @@
+import MaaSRuntime
+
 /// Why the gateway's own logic refused a request (the Admin service's tenants and keys).
 /// Handlers turn these into statuses; tests match cases, never message text.
 ///
@@ -41,6 +43,8 @@ public struct FieldViolation: Error, Sendable, Hashable, CustomStringConvertible
     case notPrintable
     case outOfRange(ClosedRange<Int>)
     case inPast
+    /// A time no google.protobuf.Timestamp can hold.
+    case outsideTimestampRange
     case malformed
     /// Both or neither of a oneof's choices.
     case oneOfRequired
@@ -68,6 +72,7 @@ public struct FieldViolation: Error, Sendable, Hashable, CustomStringConvertible
       case .notPrintable: "contains whitespace or control characters"
       case .outOfRange(let range): "must be \(range.lowerBound) to \(range.upperBound)"
       case .inPast: "is in the past"
+      case .outsideTimestampRange: TimestampRange.violation
       case .malformed: "is malformed"
       case .oneOfRequired: "exactly one of id and name is required"
       case .reusedForDifferentRequest: "was already used for a different request"

@@ -97,7 +97,7 @@ public struct QuotaRPCService: Maas_Quota_V1_Quota.SimpleServiceProtocol {
     try await answer(context) {
       let command = try RecordUsageCommand.validate(
         tenantID: request.tenantID, resource: QuotaResource(proto: request.resource), quantity: request.quantity,
-        usageTime: request.hasUsageTime ? request.usageTime.date : nil, idempotencyKey: request.idempotencyKey,
+        usageTime: request.hasUsageTime ? request.usageTime.instant : nil, idempotencyKey: request.idempotencyKey,
         labels: request.labels, now: clock.now()
       ).get()
       let receipt = try await store.recordUsage(command)
@@ -114,8 +114,8 @@ public struct QuotaRPCService: Maas_Quota_V1_Quota.SimpleServiceProtocol {
     try await answer(context) {
       let query = try UsageReportQuery.validate(
         tenantID: request.tenantID,
-        periodStart: request.hasPeriodStart ? request.periodStart.date : nil,
-        periodEnd: request.hasPeriodEnd ? request.periodEnd.date : nil
+        periodStart: request.hasPeriodStart ? request.periodStart.instant : nil,
+        periodEnd: request.hasPeriodEnd ? request.periodEnd.instant : nil
       ).get()
       return Maas_Quota_V1_UsageReport(try await store.usageReport(query))
     }

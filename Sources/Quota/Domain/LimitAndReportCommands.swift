@@ -1,4 +1,5 @@
 public import Foundation
+import MaaSRuntime
 
 /// A validated SetLimits: at most one limit per resource, and no resource both set and reset.
 public struct SetLimitsCommand: Sendable, Hashable {
@@ -74,9 +75,13 @@ public struct UsageReportQuery: Sendable, Hashable {
   {
     var problems: [FieldViolation] = []
     QuotaFieldRules.tenantID(tenantID, into: &problems)
-    if periodStart == nil { problems.append(FieldViolation("period_start", .missing)) }
-    if periodEnd == nil { problems.append(FieldViolation("period_end", .missing)) }
-    if let periodStart, let periodEnd, periodEnd <= periodStart {
+    for (field, time) in [("period_start", periodStart), ("period_end", periodEnd)] {
+      if let time, !TimestampRange.contains(time) { problems.append(FieldViolation(field, .outsideTimestampRange)) }
+      if time == nil { problems.append(FieldViolation(field, .missing)) }
+    }
+    if let periodStart, let periodEnd, TimestampRange.contains(periodStart), TimestampRange.contains(periodEnd),
+      periodEnd <= periodStart
+    {
       problems.append(FieldViolation("period_end", .notAfterStart))
     }
     return QuotaFieldRules.finish(problems) {

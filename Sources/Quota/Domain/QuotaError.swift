@@ -1,4 +1,5 @@
 public import Foundation
+import MaaSRuntime
 
 /// Why the quota domain refused something. Tests and handlers match cases, never message text;
 /// `description` is what a RESOURCE_EXHAUSTED or FAILED_PRECONDITION status carries.
@@ -86,6 +87,8 @@ public struct FieldViolation: Error, Sendable, Hashable, Codable, CustomStringCo
     case wrongKind(expected: QuotaResource.Kind)
     case outOfRange
     case inFuture
+    /// A time no google.protobuf.Timestamp can hold.
+    case outsideTimestampRange
     /// The idempotency key was used before by a different request of the same method.
     case reusedForDifferentRequest
     /// A resource named twice in one list.
@@ -117,6 +120,7 @@ public struct FieldViolation: Error, Sendable, Hashable, Codable, CustomStringCo
       case .wrongKind(let kind): "must be a \(kind) resource"
       case .outOfRange: "is out of range"
       case .inFuture: "is too far in the future"
+      case .outsideTimestampRange: TimestampRange.violation
       case .reusedForDifferentRequest: "was already used for a different request"
       case .repeated(let resource): "names \(resource) more than once"
       case .alsoInLimits(let resource): "names \(resource), which limits also sets"

@@ -1,4 +1,5 @@
 public import Foundation
+import MaaSRuntime
 
 /// Field rules shared by every quota request. Each check appends to a list instead of returning
 /// early, so a caller learns every problem with a request at once.
@@ -31,6 +32,9 @@ public enum QuotaFieldRules {
     } else if value.utf8.count > maxIdempotencyKeyBytes {
       problems.append(
         FieldViolation("idempotency_key", .tooLong(maxBytes: maxIdempotencyKeyBytes)))
+    } else if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+      // Any other text will do as a key, but Postgres text cannot hold a NUL.
+      problems.append(FieldViolation("idempotency_key", .notPrintable))
     }
   }
 
@@ -183,7 +187,9 @@ public struct RecordUsageCommand: Sendable, Hashable {
     let resource = QuotaFieldRules.resource(resource, kind: .flow, into: &problems)
     QuotaFieldRules.amount(quantity, field: "quantity", into: &problems)
     if let usageTime {
-      if usageTime > now.addingTimeInterval(QuotaFieldRules.usageTimeSkew) {
+      if !TimestampRange.contains(usageTime) {
+        problems.append(FieldViolation("usage_time", .outsideTimestampRange))
+      } else if usageTime > now.addingTimeInterval(QuotaFieldRules.usageTimeSkew) {
         problems.append(FieldViolation("usage_time", .inFuture))
       }
     } else {

@@ -77,22 +77,28 @@ public struct RegisterNodeCommand: Sendable, Hashable {
     var seen: [String: Int] = [:]
     for (index, gpu) in gpus.enumerated() {
       let field = "node.gpus[\(index)]"
-      if gpu.uuid.isEmpty || gpu.uuid.utf8.count > 128 {
-        problems.append(FieldViolation("\(field).uuid", "is required, 1 to 128 bytes"))
+      if gpu.uuid.isEmpty || gpu.uuid.utf8.count > 128 || Rules.hasControl(gpu.uuid) {
+        problems.append(FieldViolation("\(field).uuid", "is required, 1 to 128 bytes, no control characters"))
       } else if let first = seen[gpu.uuid] {
         problems.append(FieldViolation("\(field).uuid", "\"\(gpu.uuid)\" repeats node.gpus[\(first)].uuid"))
       } else {
         seen[gpu.uuid] = index
       }
-      if gpu.model.isEmpty || gpu.model.utf8.count > 64 { problems.append(FieldViolation("\(field).model", "is required, 1 to 64 bytes")) }
-      if gpu.memoryBytes <= 0 { problems.append(FieldViolation("\(field).memory_bytes", "must be > 0")) }
+      if gpu.model.isEmpty || gpu.model.utf8.count > 64 || Rules.hasControl(gpu.model) {
+        problems.append(FieldViolation("\(field).model", "is required, 1 to 64 bytes, no control characters"))
+      }
+      if gpu.memoryBytes <= 0 || gpu.memoryBytes > GPU.maxMemoryBytes {
+        problems.append(FieldViolation("\(field).memory_bytes", "must be > 0 and at most \(GPU.maxMemoryBytes) (1 TiB)"))
+      }
       if gpu.migSlices < 0 || gpu.migSlices > 64 { problems.append(FieldViolation("\(field).mig_slices", "must be 0 to 64")) }
       if !gpu.migProfiles.isEmpty && gpu.migSlices == 0 {
         problems.append(FieldViolation("\(field).mig_slices", "must be > 0 when MIG profiles are given"))
       }
       for (p, profile) in gpu.migProfiles.enumerated() {
         let pf = "\(field).mig_profiles[\(p)]"
-        if profile.name.isEmpty { problems.append(FieldViolation("\(pf).name", "is required")) }
+        if profile.name.isEmpty || Rules.hasControl(profile.name) {
+          problems.append(FieldViolation("\(pf).name", "is required, no control characters"))
+        }
         if profile.slices < 1 || profile.slices > max(gpu.migSlices, 1) {
           problems.append(FieldViolation("\(pf).slices", "must be 1 to the GPU's mig_slices (\(gpu.migSlices))"))
         }
@@ -115,12 +121,17 @@ public enum AllocationRef: Sendable, Hashable {
 }
 
 enum Rules {
-  static func tenant(_ tenantID: String) -> [FieldViolation] {
-    tenantID.isEmpty || tenantID.utf8.count > 128 ? [FieldViolation("tenant_id", "is required, 1 to 128 bytes")] : []
-  }
+  static func tenant(_ tenantID: String) -> [FieldViolation] { key("tenant_id", tenantID) }
 
   static func key(_ field: String, _ value: String) -> [FieldViolation] {
-    value.isEmpty || value.utf8.count > 128 ? [FieldViolation(field, "is required, 1 to 128 bytes")] : []
+    value.isEmpty || value.utf8.count > 128 || hasControl(value)
+      ? [FieldViolation(field, "is required, 1 to 128 bytes, no control characters")] : []
+  }
+
+  /// Control characters (NUL above all, which Postgres text and jsonb cannot hold) in an id or
+  /// label are a client's mistake: refused here by name rather than failing in the database.
+  static func hasControl(_ value: String) -> Bool {
+    value.unicodeScalars.contains { $0.properties.generalCategory == .control }
   }
 
   static func nodeName(_ field: String, _ name: String) -> [FieldViolation] {
@@ -131,8 +142,8 @@ enum Rules {
   static func labels(_ field: String, _ labels: [String: String]) -> [FieldViolation] {
     if labels.count > 64 { return [FieldViolation(field, "at most 64 labels")] }
     for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
-      if key.isEmpty || key.utf8.count > 63 || value.utf8.count > 63 {
-        return [FieldViolation("\(field)[\(key)]", "keys are 1 to 63 bytes, values at most 63")]
+      if key.isEmpty || key.utf8.count > 63 || value.utf8.count > 63 || hasControl(key) || hasControl(value) {
+        return [FieldViolation("\(field)[\(key)]", "keys are 1 to 63 bytes, values at most 63, no control characters")]
       }
     }
     return []

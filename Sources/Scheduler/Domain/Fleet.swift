@@ -23,6 +23,11 @@ public struct MIGProfile: Sendable, Hashable, Codable {
 /// (`allocatedMemoryBytes` without slices), or partitioned (`allocatedMIGSlices` > 0). A GPU with
 /// nothing allocated takes any mode.
 public struct GPU: Sendable, Hashable {
+  /// The most memory a GPU may register with, 1 TiB (the largest today carry under 300 GB). The
+  /// index sums memory per node and per GPU model in Int64: this bound keeps those sums far from
+  /// overflowing (a trap that would take every replica down on each load of the row).
+  public static let maxMemoryBytes: Int64 = 1 << 40
+
   public var uuid: String
   public var model: String
   public var memoryBytes: Int64

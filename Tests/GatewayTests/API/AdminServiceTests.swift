@@ -220,6 +220,18 @@ struct AdminServiceTests {
       }
       #expect(past?.code == .invalidArgument)
       #expect(past?.message == "expire_time: is in the past")
+      // Postgres would keep a time past its range as `infinity`, which no Timestamp can answer.
+      for seconds in [Int64(9e12), .max, .min] {
+        let far = await status {
+          try await harness.admin.createApiKey(
+            .with {
+              $0.tenantID = tenant.id
+              $0.expireTime = .with { $0.seconds = seconds }
+            }, metadata: harness.asAdmin)
+        }
+        #expect(far?.code == .invalidArgument, "\(seconds)")
+        #expect(far?.message == "expire_time: must be from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z", "\(seconds)")
+      }
       let noTenant = await status { try await harness.admin.createApiKey(.with { $0.tenantID = "nobody" }, metadata: harness.asAdmin) }
       #expect(noTenant?.code == .notFound)
     }

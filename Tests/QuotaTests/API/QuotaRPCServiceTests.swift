@@ -87,6 +87,29 @@ struct QuotaRPCServiceTests {
         })
       }
       #expect(report?.message == "period_end: must be after period_start")
+      // Seconds near Int64's ends trap in SwiftProtobuf's own conversion to Date; here they are
+      // refused like any other time out of range.
+      let extreme = await status {
+        try await quota.getUsageReport(.with {
+          $0.tenantID = "acme"
+          $0.periodStart = .with { $0.seconds = .min }
+          $0.periodEnd = .with { $0.seconds = .max }
+        })
+      }
+      #expect(extreme?.code == .invalidArgument)
+      #expect(
+        extreme?.message
+          == "period_start: must be from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z; period_end: must be from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z")
+      let ancient = await status {
+        try await quota.recordUsage(.with {
+          $0.tenantID = "acme"
+          $0.resource = .gpuSeconds
+          $0.quantity = 10
+          $0.usageTime = .with { $0.seconds = .min }
+          $0.idempotencyKey = "u"
+        })
+      }
+      #expect(ancient?.message == "usage_time: must be from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z")
       let limits = await status {
         try await quota.setLimits(.with {
           $0.tenantID = "acme"
