@@ -77,7 +77,8 @@ public enum GatewayService {
             logger: logger)
         ]),
       GuardedService(
-        AdminRPCService(administration: administration, logger: logger), descriptor: Maas_Gateway_V1_Admin.descriptor,
+        AdminRoutes(service: AdminRPCService(administration: administration, logger: logger)),
+        descriptor: Maas_Gateway_V1_Admin.descriptor,
         interceptors: [AdminAuthInterceptor(adminToken: settings.adminToken, authenticator: authenticator, logger: logger)]),
     ]
   }

@@ -51,35 +51,3 @@ extension GatewayRPCService {
     }.reinterpreted(as: Maas_Gateway_V1_ListModelVersionsResponse.self)
   }
 }
-
-/// `GatewayRPCService` as served: the generated registration, with ListModels and
-/// ListModelVersions registered again (replacing the generated ones) to answer with the
-/// registry's bytes. Interceptors see the same request types either way.
-struct GatewayRoutes: RegistrableRPCService {
-  let service: GatewayRPCService
-
-  func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-    self.service.registerMethods(with: &router)
-    let service = self.service
-    router.registerPassThrough(Maas_Gateway_V1_Gateway.Method.ListModels.descriptor) { request in
-      try await service.forwardListModels(request)
-    }
-    router.registerPassThrough(Maas_Gateway_V1_Gateway.Method.ListModelVersions.descriptor) { request in
-      try await service.forwardListModelVersions(request)
-    }
-  }
-}
-
-extension RPCRouter {
-  /// One unary method whose answer goes out as the bytes `handler` returns.
-  fileprivate mutating func registerPassThrough<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
-    _ descriptor: MethodDescriptor, _ handler: @escaping @Sendable (Input) async throws -> EncodedMessage<Output>
-  ) {
-    self.registerHandler(
-      forMethod: descriptor, deserializer: ProtobufMessageDeserializer<Input>(), serializer: EncodedMessageSerializer<Output>(),
-      handler: { request, _ in
-        let single = try await ServerRequest(stream: request)
-        return StreamingServerResponse(single: ServerResponse(message: try await handler(single.message), metadata: [:]))
-      })
-  }
-}

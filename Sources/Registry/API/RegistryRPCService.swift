@@ -204,57 +204,35 @@ public struct RegistryRPCService: Maas_Registry_V1_ModelRegistry.SimpleServicePr
 
 extension RegistryRPCService {
   /// The generated registration, with this module's coders: requests whose text is not UTF-8
-  /// are refused naming the field (see `RegistryDeserializer`).
+  /// are refused naming the field (see `FieldNamingDeserializer`, in MaaSRuntime).
   public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
     typealias Methods = Maas_Registry_V1_ModelRegistry.Method
     typealias Schemas = RegistryWireSchemas
-    router.register(Methods.CreateModel.descriptor, Schemas.createModel) { try await self.createModel(request: $0, context: $1) }
-    router.register(Methods.GetModel.descriptor, Schemas.getModel) { try await self.getModel(request: $0, context: $1) }
-    router.register(Methods.ListModels.descriptor, Schemas.listModels, serializer: EncodedMessageSerializer()) {
-      try await self.encodedListModels(request: $0, context: $1)
-    }
-    router.register(Methods.UpdateModel.descriptor, Schemas.updateModel) { try await self.updateModel(request: $0, context: $1) }
-    router.register(Methods.DeleteModel.descriptor, Schemas.deleteModel) { try await self.deleteModel(request: $0, context: $1) }
-    router.register(Methods.CreateModelVersion.descriptor, Schemas.createVersion) {
+    router.registerUnary(Methods.CreateModel.descriptor, Schemas.createModel) { try await self.createModel(request: $0, context: $1) }
+    router.registerUnary(Methods.GetModel.descriptor, Schemas.getModel) { try await self.getModel(request: $0, context: $1) }
+    router.registerUnary(
+      Methods.ListModels.descriptor, deserializer: FieldNamingDeserializer(schema: Schemas.listModels),
+      serializer: EncodedMessageSerializer()
+    ) { try await self.encodedListModels(request: $0, context: $1) }
+    router.registerUnary(Methods.UpdateModel.descriptor, Schemas.updateModel) { try await self.updateModel(request: $0, context: $1) }
+    router.registerUnary(Methods.DeleteModel.descriptor, Schemas.deleteModel) { try await self.deleteModel(request: $0, context: $1) }
+    router.registerUnary(Methods.CreateModelVersion.descriptor, Schemas.createVersion) {
       try await self.createModelVersion(request: $0, context: $1)
     }
-    router.register(Methods.GetModelVersion.descriptor, Schemas.getVersion) {
+    router.registerUnary(Methods.GetModelVersion.descriptor, Schemas.getVersion) {
       try await self.getModelVersion(request: $0, context: $1)
     }
-    router.register(Methods.ListModelVersions.descriptor, Schemas.listVersions) {
+    router.registerUnary(Methods.ListModelVersions.descriptor, Schemas.listVersions) {
       try await self.listModelVersions(request: $0, context: $1)
     }
-    router.register(Methods.DeleteModelVersion.descriptor, Schemas.deleteVersion) {
+    router.registerUnary(Methods.DeleteModelVersion.descriptor, Schemas.deleteVersion) {
       try await self.deleteModelVersion(request: $0, context: $1)
     }
-    router.register(Methods.SetModelAlias.descriptor, Schemas.setAlias) { try await self.setModelAlias(request: $0, context: $1) }
-    router.register(Methods.GetModelAlias.descriptor, Schemas.getAlias) { try await self.getModelAlias(request: $0, context: $1) }
-    router.register(Methods.DeleteModelAlias.descriptor, Schemas.deleteAlias) {
+    router.registerUnary(Methods.SetModelAlias.descriptor, Schemas.setAlias) { try await self.setModelAlias(request: $0, context: $1) }
+    router.registerUnary(Methods.GetModelAlias.descriptor, Schemas.getAlias) { try await self.getModelAlias(request: $0, context: $1) }
+    router.registerUnary(Methods.DeleteModelAlias.descriptor, Schemas.deleteAlias) {
       try await self.deleteModelAlias(request: $0, context: $1)
     }
-  }
-}
-
-extension RPCRouter {
-  /// One unary method with the registry's coders.
-  fileprivate mutating func register<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
-    _ descriptor: MethodDescriptor, _ schema: WireSchema,
-    _ handler: @escaping @Sendable (Input, ServerContext) async throws -> Output
-  ) {
-    self.register(descriptor, schema, serializer: ProtobufMessageSerializer<Output>(), handler)
-  }
-
-  /// One unary method whose requests the registry's deserializer reads.
-  fileprivate mutating func register<Input: SwiftProtobuf.Message, Output: Sendable>(
-    _ descriptor: MethodDescriptor, _ schema: WireSchema, serializer: some MessageSerializer<Output>,
-    _ handler: @escaping @Sendable (Input, ServerContext) async throws -> Output
-  ) {
-    self.registerHandler(
-      forMethod: descriptor, deserializer: RegistryDeserializer<Input>(schema: schema), serializer: serializer,
-      handler: { request, context in
-        let single = try await ServerRequest(stream: request)
-        return StreamingServerResponse(single: ServerResponse(message: try await handler(single.message, context), metadata: [:]))
-      })
   }
 }
 

@@ -121,8 +121,6 @@ public struct FieldViolation: Error, Sendable, Hashable, Codable, CustomStringCo
     case aliasNotAllowed
     /// SetModelAlias with an alias name that is a version string of the model.
     case namesAVersion
-    /// Bytes that are not UTF-8 in a string field (found on the wire).
-    case notUTF8
   }
 
   /// The proto field path, as the INVALID_ARGUMENT message names it (`artifact.sha256`).
@@ -156,7 +154,6 @@ public struct FieldViolation: Error, Sendable, Hashable, Codable, CustomStringCo
       case .reusedForDifferentRequest: "was already used for a different request"
       case .aliasNotAllowed: "must name the version by id or version string, not by alias"
       case .namesAVersion: "is a version string of the model; an alias must not be one"
-      case .notUTF8: "is not valid UTF-8"
       }
     return "\(field): \(reason)"
   }

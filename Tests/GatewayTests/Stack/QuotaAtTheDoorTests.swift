@@ -165,13 +165,36 @@ struct GatewayBadInputTests {
         ("page size 0", await list(pageSize: 0), "page_size"),
         ("page size 10^9", await list(pageSize: 1_000_000_000), "page_size"),
         ("a forged page token", await list(pageSize: 10, token: "bm90LWEtcmVhbC10b2tlbg"), "page_token"),
+        ("a usage period from before the year 1",
+          await status { try await stack.gateway.getUsage(.with { $0.periodStart = .with { $0.seconds = .min } }, metadata: asTenant) },
+          "period_start"),
       ]
       for (what, answer, field) in cases {
         #expect(answer?.code == .invalidArgument, "\(what): \(String(describing: answer))")
         #expect(answer?.message.hasPrefix(field + ":") == true, "\(what): \(String(describing: answer))")
       }
-      // Invalid UTF-8 cannot be built as a Swift String; the registry's own tests send raw
-      // bytes for it. Nothing above was written:
+      // Invalid UTF-8 cannot be built as a Swift String: those requests go as raw bytes.
+      typealias Public = Maas_Gateway_V1_Gateway.Method
+      typealias Admin = Maas_Gateway_V1_Admin.Method
+      let bad = Wire.invalidUTF8
+      let raw: [(MethodDescriptor, [UInt8], String, Metadata)] = [
+        (Public.CreateModel.descriptor, Wire.field(1, bad) + Wire.field(4, "k"), "name", asTenant),
+        (Public.CreateModel.descriptor, Wire.field(1, "beta") + Wire.field(3, Wire.field(1, "k") + Wire.field(2, bad)), "labels", asTenant),
+        (Public.GetModel.descriptor, Wire.field(1, Wire.field(2, bad)), "model.name", asTenant),
+        (Public.ListModels.descriptor, Wire.field(3, bad), "name_prefix", asTenant),
+        (Public.CreateModelVersion.descriptor,
+          Wire.field(1, Wire.field(2, "alpha")) + Wire.field(2, "1") + Wire.field(3, Wire.field(1, bad)), "artifact.uri", asTenant),
+        (Public.GetModelVersion.descriptor, Wire.field(1, Wire.field(2, "alpha")) + Wire.field(2, Wire.field(3, bad)), "version.alias", asTenant),
+        (Public.SetModelAlias.descriptor, Wire.field(1, Wire.field(2, "alpha")) + Wire.field(2, bad), "alias", asTenant),
+        (Admin.CreateTenant.descriptor, Wire.field(1, bad), "name", stack.asAdmin),
+        (Admin.CreateApiKey.descriptor, Wire.field(1, Array(tenant.id.utf8)) + Wire.field(2, bad), "name", stack.asAdmin),
+      ]
+      for (method, bytes, field, credential) in raw {
+        let answer = await stack.client.rawStatus(method, bytes, metadata: credential)
+        #expect(answer?.code == .invalidArgument, "\(method.method) \(field): \(String(describing: answer))")
+        #expect(answer?.message == "\(field): is not valid UTF-8", "\(method.method): \(String(describing: answer))")
+      }
+      // Nothing above was written:
       let models = try await stack.gateway.listModels(.with { $0.pageSize = 10 }, metadata: asTenant)
       #expect(models.models.map(\.name) == ["alpha"])
       let versions = try await stack.gateway.listModelVersions(.with { $0.model = .with { $0.name = "alpha" }; $0.pageSize = 10 }, metadata: asTenant)

@@ -17,6 +17,8 @@ import Testing
 struct Stack {
   let gateway: Maas_Gateway_V1_Gateway.Client<ShimClientTransport>
   let admin: Maas_Gateway_V1_Admin.Client<ShimClientTransport>
+  /// The same connection, for requests no Swift message can express.
+  let client: GRPCClient<ShimClientTransport>
   /// The quota service called directly, to check what the stack did there.
   let quota: Maas_Quota_V1_Quota.Client<ShimClientTransport>
   /// Where the gateway listens, for processes such as maasctl.
@@ -75,7 +77,7 @@ func withStack(_ name: String, _ body: (Stack) async throws -> Void) async throw
               try await body(
                 Stack(
                   gateway: Maas_Gateway_V1_Gateway.Client(wrapping: gatewayClient),
-                  admin: Maas_Gateway_V1_Admin.Client(wrapping: gatewayClient), quota: quota,
+                  admin: Maas_Gateway_V1_Admin.Client(wrapping: gatewayClient), client: gatewayClient, quota: quota,
                   gatewayTarget: "127.0.0.1:\(server.port)", db: db))
             }
           }

@@ -122,12 +122,12 @@ struct BadInputTests {
         (Registry.Method.SetModelAlias.descriptor, Wire.field(1, "acme") + Wire.field(3, bad), "alias"),
       ]
       for (method, bytes, field) in calls {
-        let failure = await f.rawCall(method, bytes)
+        let failure = await f.registryClient.rawStatus(method, bytes)
         #expect(failure?.code == .invalidArgument, "\(method.method) \(field)")
         #expect(failure?.message == "\(field): is not valid UTF-8", "\(method.method): \(failure?.message ?? "success")")
       }
       // Bytes that are no message at all are refused too, naming no field.
-      let garbage = await f.rawCall(Registry.Method.CreateModel.descriptor, [0x0a, 0xff, 0xff, 0xff])
+      let garbage = await f.registryClient.rawStatus(Registry.Method.CreateModel.descriptor, [0x0a, 0xff, 0xff, 0xff])
       #expect(garbage?.code == .invalidArgument)
       // And the service is still serving.
       #expect(try await f.registry.getModel(.with { $0.tenantID = "acme"; $0.model = Requests.ref("llama") }).name == "llama")
