@@ -184,10 +184,13 @@ public struct PlacementEngine: Sendable {
         memoryBytes: request.minMemoryBytes, leftover: Double(gpu.freeMemoryBytes - request.minMemoryBytes),
         partlyUsed: !gpu.isFree)
     case .mig:
-      let fitting = gpus.filter { gpu in gpu.profile(named: request.migProfile).flatMap(gpu.migStart(for:)) != nil }
-      guard let gpu = pick(fitting, policy: policy, free: { Double($0.freeMIGSlices) }) else { return nil }
-      let profile = gpu.profile(named: request.migProfile)!
-      let start = gpu.migStart(for: profile)!
+      // Each GPU's free start is found once (a walk of its positions) and kept with it.
+      let fitting = gpus.compactMap { gpu in
+        gpu.profile(named: request.migProfile).flatMap { profile in gpu.migStart(for: profile).map { (gpu, profile, $0) } }
+      }
+      guard let gpu = pick(fitting.map(\.0), policy: policy, free: { Double($0.freeMIGSlices) }),
+        let (_, profile, start) = fitting.first(where: { $0.0.uuid == gpu.uuid })
+      else { return nil }
       return Fit(
         claims: [
           GPUClaim(gpuUUID: gpu.uuid, memoryBytes: profile.memoryBytes, migSlices: profile.slices, migStart: start, exclusive: false)
