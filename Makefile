@@ -148,8 +148,9 @@ bench-gateway: deps $(LIST_LOAD) .build-bench/links/maas ## ListModels end to en
 	@mkdir -p .bench
 	.build-bench/release/gateway-bench run --bin-dir .build-bench/release --load-client $(LIST_LOAD) --seconds $${BENCH_SECONDS:-5} --json .bench/gateway.json
 
-# Built like bench-gateway's services. The nodes never heartbeat during the run; the bench sets
-# the scheduler's heartbeat grace to its maximum (an hour) so that they stay READY.
+# Built like bench-gateway's services. During each placement cell the fleet heartbeats at the
+# default interval's rate (nodes / 10 per second); the bench sets the scheduler's heartbeat grace
+# to its maximum (an hour) so that every node stays READY between cells.
 bench-scheduler: deps .build-bench/links/maas ## Schedule+Release/s and p50/p99 at 100, 1,000 and 10,000 nodes (8 GPUs each; 1/16/64 callers), CPU per placement, double-allocation check
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-quota
 	$(SWIFT) build -c release --package-path Benchmarks --scratch-path .build-bench --product maas-scheduler

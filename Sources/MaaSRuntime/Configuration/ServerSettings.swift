@@ -19,8 +19,8 @@ public import Logging
 /// | `MAAS_ECHO_KEEPALIVE_PERMIT_WITHOUT_CALLS` | `false` | accept client pings on connections with no call open |
 /// | `MAAS_ECHO_METRICS_PORT`               | unset     | TCP port of the Prometheus endpoint (`GET /metrics`, on the same host); unset: none |
 ///
-/// `variables(prefix:defaults:)` returns this table from the same definitions the loader uses,
-/// so the documentation cannot drift from the behaviour; a service's README prints it.
+/// This table is kept by hand; the deploy tests (`Tests/Deploy`) check that the READMEs list
+/// exactly the variables each binary's `config` reports, with the same defaults.
 public struct ServerSettings: Sendable, Hashable {
   /// The address to bind.
   public var host: String

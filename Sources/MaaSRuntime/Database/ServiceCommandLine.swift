@@ -61,7 +61,7 @@ public enum ServiceCommandLine {
       ? """
       usage: \(program) [serve]    migrate (unless \(prefix)_MIGRATE_ON_START=false), then serve until SIGTERM
              \(program) migrate    apply the \(program) schema's migrations and exit
-             \(program) health [--target HOST:PORT] [--service NAME]
+             \(program) health [--target HOST:PORT] [--service NAME] [--timeout SECONDS]
                                 ask a server's grpc.health.v1.Health (default: this host's); exit 0 if SERVING
       """
       : "usage: \(program) migrate    apply the \(program) schema's migrations and exit"
