@@ -152,19 +152,16 @@ struct ForwardingEndToEndTests {
   func hangingService() async throws {
     try await withGateway("gateway_e2e_hanging", configure: { $0.upstream = UpstreamPolicy(defaultTimeout: .seconds(1)) }) { harness in
       let (_, key) = try await harness.tenant("acme")
+      // The stub answers "slow" only after 4 s: a bound that did not fire would be a success.
       let slow = Maas_Gateway_V1_GetModelRequest.with { $0.model = .with { $0.name = "slow" } }
-      var started = ContinuousClock.now
       let bounded = await status { try await harness.gateway.getModel(slow, metadata: GatewayHarness.bearer(key)) }
       #expect(bounded?.code == .unavailable)
       #expect(bounded?.message.hasPrefix("the registry service did not answer within") == true)
-      #expect(started.duration(to: .now) < .seconds(3))
 
       var options = CallOptions.defaults
       options.timeout = .milliseconds(500)
-      started = ContinuousClock.now
       let expired = await status { try await harness.gateway.getModel(slow, metadata: GatewayHarness.bearer(key), options: options) }
       #expect(expired?.code == .deadlineExceeded)
-      #expect(started.duration(to: .now) < .seconds(3))
     }
   }
 
@@ -186,26 +183,22 @@ struct ForwardingEndToEndTests {
               tenants: db.store, registry: deadClient, registryChannel: deadClient, quota: quota, quotaChannel: quotaClient,
               logger: quietLogger)
             try await withLoopbackServer(services: noRegistry) { client, _ in
-              let started = ContinuousClock.now
               let failure = await status {
                 try await Maas_Gateway_V1_Gateway.Client(wrapping: client).getModel(
                   .with { $0.model = .with { $0.name = "llama" } }, metadata: auth)
               }
               #expect(failure?.code == .unavailable, "\(String(describing: failure))")
               #expect(failure?.message.contains("127.0.0.1") == false)
-              #expect(started.duration(to: .now) < .seconds(5))
             }
             let noQuota = try GatewayService.services(
               settings: GatewaySettings(upstream: UpstreamPolicy(defaultTimeout: .seconds(3))), credentials: db.store,
               tenants: db.store, registry: deadClient, registryChannel: deadClient, quota: dead, quotaChannel: deadClient,
               logger: quietLogger)
             try await withLoopbackServer(services: noQuota) { client, _ in
-              let started = ContinuousClock.now
               let failure = await status {
                 try await Maas_Gateway_V1_Gateway.Client(wrapping: client).getQuota(.init(), metadata: auth)
               }
               #expect(failure?.code == .unavailable, "\(String(describing: failure))")
-              #expect(started.duration(to: .now) < .seconds(5))
             }
           }
         }

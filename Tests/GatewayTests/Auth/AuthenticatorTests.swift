@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRPCCore
 import JWTKit
@@ -187,12 +188,22 @@ struct JWTAuthenticationTests {
     #expect(try await authenticator.authenticate(.apiKey(key)).tenantID == "tenant-a")
   }
 
-  @Test("garbage in the JWT's segments is a malformed token")
+  @Test("garbage in the JWT's segments is a malformed token; a payload is read only once its signature holds")
   func garbage() async throws {
     #expect(await refusal("e30.e30.e30", by: try authenticator()) == .malformedToken("the header has no alg"))
     #expect(await refusal("aGVsbG8.e30.e30", by: try authenticator()) == .malformedToken("the header does not decode"))
     let header = Base64URL.encode(Array(#"{"alg":"HS256"}"#.utf8))
-    #expect(await refusal("\(header).bm90IGpzb24.c2ln", by: try authenticator()) != nil)
+    let notJSON = Base64URL.encode(Array("not json".utf8))
+    // Unsigned garbage is refused for its signature, before its payload is looked at.
+    #expect(await refusal("\(header).\(notJSON).c2ln", by: try authenticator()) == .invalidSignature)
+    // Signed with the gateway's own key, a payload that is not JSON is a malformed token.
+    let signature = HMAC<SHA256>.authenticationCode(
+      for: Array("\(header).\(notJSON)".utf8), using: SymmetricKey(data: Array(TestKeys.hs256Secret.utf8)))
+    let signed = await refusal("\(header).\(notJSON).\(Base64URL.encode(Array(signature)))", by: try authenticator())
+    guard case .malformedToken = signed else {
+      Issue.record("a signed payload that is not JSON: expected a malformed token, got \(String(describing: signed))")
+      return
+    }
   }
 }
 

@@ -34,13 +34,23 @@ struct QuotaAtTheDoorTests {
       #expect((models.used, models.reserved) == (100, 0))
       var names: Set<String> = []
       var token = ""
+      var pages = 0
       repeat {
         let page = try await stack.gateway.listModels(.with { $0.pageSize = 30; $0.pageToken = token }, metadata: tenant.credential)
         names.formUnion(page.models.map(\.name))
         token = page.nextPageToken
+        pages += 1
       } while !token.isEmpty
       #expect(names.count == 100)
       #expect(!names.contains("model-100"))
+      // What the tenant is shown equals what was admitted: 100 models; and every call counted,
+      // the refused 101st CreateModel too (it was spent at the door). GetUsage's own charge goes
+      // alongside its read (the gateway overlaps them), so the report may or may not include it.
+      let usage = try await stack.gateway.getUsage(.init(), metadata: tenant.credential)
+      let lines = Dictionary(uniqueKeysWithValues: usage.lines.map { ($0.resource, $0.used) })
+      #expect(lines[.models] == 100)
+      let calls = Int64(100 + 1 + pages)
+      #expect(lines[.apiCallsPerDay] == calls || lines[.apiCallsPerDay] == calls + 1, "\(pages) pages: \(lines)")
     }
   }
 

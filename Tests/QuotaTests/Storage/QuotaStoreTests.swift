@@ -41,7 +41,7 @@ struct QuotaStoreTests {
     try await withStore("quota_daily_reset", at: utc(2026, 11, 22, 23, 59, 59)) { f in
       _ = try await f.store.setLimits(try setLimits("acme", [.apiCallsPerDay: .limited(2)]))
       _ = try await f.store.consume(try consume("acme", 2))
-      #expect(await quotaError { try await f.store.consume(try consume("acme")) } != nil)
+      #expect(await quotaError { try await f.store.consume(try consume("acme")) }?.category == .resourceExhausted)
       f.clock.set(utc(2026, 11, 23))
       let first = try await f.store.consume(try consume("acme"))
       #expect(first.used == 1)
@@ -316,7 +316,7 @@ struct QuotaStoreTests {
       _ = try await f.store.consume(try consume("acme", 10))
       var snapshot = try await f.store.setLimits(try setLimits("acme", [.apiCallsPerDay: .limited(5)]))
       #expect(snapshot[.apiCallsPerDay].used == 10)
-      #expect(await quotaError { try await f.store.consume(try consume("acme")) } != nil)
+      #expect(await quotaError { try await f.store.consume(try consume("acme")) }?.category == .resourceExhausted)
       _ = try await f.store.setLimits(try setLimits("acme", [.apiCallsPerDay: .unlimited]))
       #expect(try await f.store.consume(try consume("acme", 1_000_000)).limit == .unlimited)
       snapshot = try await f.store.setLimits(try setLimits("acme", reset: [.apiCallsPerDay]))

@@ -196,11 +196,9 @@ struct RegistryRPCServiceTests {
       try await withGRPCClient(transport: ShimClientTransport(target: "127.0.0.1:1")) { upstream in
         let gate = GRPCQuotaGate(channel: upstream, timeout: .seconds(2))
         let store = RegistryStore(pool: app, quota: gate, logger: quietLogger)
-        let started = ContinuousClock.now
         let command = try CreateModelCommand.validate(tenantID: "acme", name: "llama", description: "", labels: [:], idempotencyKey: "k").get()
         let error = await registryError { try await store.createModel(command) }
         #expect(error?.category == .unavailable)
-        #expect(ContinuousClock.now - started < .seconds(10))
         let rows = try await owner.query("SELECT count(*) FROM registry.models")
         #expect(try rows[0].decode(Int.self, at: 0) == 0)
       }

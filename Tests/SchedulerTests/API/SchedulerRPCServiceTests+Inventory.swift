@@ -54,13 +54,14 @@ extension SchedulerRPCServiceTests {
         _ = try await quota.setLimits(.with { $0.tenantID = tenant; $0.idempotencyKey = "register-\(tenant)" })
       }
       try await register(scheduler, "node-a", gpus: 8)
-      // BINPACK fills node-a first: every allocation below lands there.
+      try await register(scheduler, "node-b", gpus: 8)
+      // BINPACK fills one node before touching the other (node-a first, by name): every
+      // allocation below lands there.
       let onA = [
         try await place(scheduler, "acme", "llama", replicas: 2, gpus: 2),
         try await place(scheduler, "globex", "mistral", gpus: 1),
       ]
-      #expect(onA.allSatisfy { $0.placements.allSatisfy { $0.node == "node-a" } })
-      try await register(scheduler, "node-b", gpus: 8)
+      #expect(onA.allSatisfy { $0.placements.allSatisfy { $0.node == "node-a" } }, "\(onA.map(\.placements))")
       #expect(try await scheduler.cordonNode(.with { $0.nodeName = "node-a" }).state == .cordoned)
       let onB = try await place(scheduler, "acme", "whisper", gpus: 1)
       #expect(onB.placements.map(\.node) == ["node-b"])
