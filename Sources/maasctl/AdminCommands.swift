@@ -73,7 +73,13 @@ struct Keys: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "The tenant's id.") var tenant: String
     @Option(help: "A name for the key.") var name: String = ""
-    @Option(help: "Expire after this many days (default: never).") var expiresInDays: Int?
+    @Option(help: "Expire after this many days, 1 to 36500 (default: never).") var expiresInDays: Int?
+
+    func validate() throws {
+      if let expiresInDays, !(1...36_500).contains(expiresInDays) {
+        throw ValidationError("--expires-in-days: must be 1 to 36500 (got \(expiresInDays))")
+      }
+    }
 
     func run() async throws {
       try await reporting {

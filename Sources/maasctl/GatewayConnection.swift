@@ -19,8 +19,15 @@ struct ConnectionOptions: ParsableArguments {
   @Option(name: .long, help: "table or json.")
   var output: OutputFormat = .table
 
-  @Option(name: .long, help: "Seconds to wait for the gateway's answer.")
+  @Option(name: .long, help: "Seconds to wait for the gateway's answer (more than 0, at most 86400).")
   var timeout: Double = 10
+
+  func validate() throws {
+    // Checked here, not left to the conversion to milliseconds, which traps on nan, inf and 1e17.
+    guard self.timeout.isFinite, self.timeout > 0, self.timeout <= 86_400 else {
+      throw ValidationError("--timeout: must be more than 0 and at most 86400 seconds (got \(self.timeout))")
+    }
+  }
 
   /// Runs `body` with the public Gateway client and the tenant credential's metadata.
   func withGateway<T: Sendable>(

@@ -254,6 +254,17 @@ struct MaasctlTests {
 
       let usage = try await maasctl(["models", "list"], stack: stack, token: nil)
       #expect(usage.exited && usage.status == 64)
+
+      // Flags whose values used to trap in maasctl are usage errors naming the flag.
+      for timeout in ["nan", "inf", "1e17", "0"] {
+        let bad = try await maasctl(["models", "list", "--timeout", timeout], stack: stack, token: tenant.secret)
+        #expect(bad.exited && bad.status == 64, "--timeout \(timeout): \(bad.status) \(bad.standardError)")
+        #expect(bad.standardError.contains("--timeout: must be more than 0"), "\(bad.standardError)")
+      }
+      let forever = try await maasctl(
+        ["keys", "create", "--tenant", tenant.id, "--expires-in-days", "9223372036854775807"], stack: stack, token: nil)
+      #expect(forever.exited && forever.status == 64, "\(forever.status) \(forever.standardError)")
+      #expect(forever.standardError.contains("--expires-in-days: must be 1 to 36500"), "\(forever.standardError)")
     }
   }
 }
