@@ -178,10 +178,12 @@ public struct TenantAdministration: Sendable {
     let now = self.clock.now()
     var violations = Validation.required(tenantID, field: "tenant_id")
     violations += Validation.maxBytes(name, Validation.maxKeyNameBytes, field: "name")
-    if let expireTime, !TimestampRange.contains(expireTime) {
-      violations.append(FieldViolation("expire_time", .outsideTimestampRange))
-    } else if let expireTime, expireTime <= now {
-      violations.append(FieldViolation("expire_time", .inPast))
+    if let expireTime {
+      if !TimestampRange.contains(expireTime) {
+        violations.append(FieldViolation("expire_time", .outsideTimestampRange))
+      } else if expireTime <= now {
+        violations.append(FieldViolation("expire_time", .inPast))
+      }
     }
     violations += Validation.idempotencyKey(idempotencyKey)
     try Validation.check(violations)

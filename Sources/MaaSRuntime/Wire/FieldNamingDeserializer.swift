@@ -15,10 +15,14 @@ public struct FieldNamingDeserializer<Message: SwiftProtobuf.Message>: MessageDe
   public init(schema: WireSchema) { self.schema = schema }
 
   public func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Message {
-    let bytes = serializedMessageBytes.withUnsafeBytes { Array($0) }
     do {
-      return try Message(serializedBytes: bytes)
-    } catch {
+      // The common case is the stock decoding (no copy of bytes already in an array); the bytes
+      // are walked only when it fails.
+      return try ProtobufMessageDeserializer<Message>().deserialize(serializedMessageBytes)
+    } catch let refusal {
+      // SwiftProtobuf's own error, as before: the stock refusal's text would join this one's.
+      let error = (refusal as? RPCError)?.cause ?? refusal
+      let bytes = serializedMessageBytes.withUnsafeBytes { Array($0) }
       if let field = schema.firstInvalidUTF8(bytes[...]) {
         throw RPCError(code: .invalidArgument, message: "\(field): is not valid UTF-8", cause: error)
       }
@@ -99,7 +103,6 @@ private struct WireReader {
     return bytes.prefix(count)
   }
 }
-
 
 /// The text fields of the shared resources (maas/registry/v1/resources.proto and
 /// google.protobuf.FieldMask) that the registry's and the gateway's requests carry.
