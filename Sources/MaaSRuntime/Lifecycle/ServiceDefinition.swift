@@ -59,8 +59,9 @@ public struct ServiceDefinition<Settings>: Sendable {
 extension ServiceCommandLine {
   /// `maas-<service> serve`: reads the configuration (every problem listed, exit 2), migrates the
   /// schema unless `<PREFIX>_MIGRATE_ON_START=false` (the advisory lock makes several replicas
-  /// starting at once safe), opens the pool and serves until SIGTERM or SIGINT, then drains.
-  /// Exit status 0 after a graceful shutdown, 1 when migrating or serving fails.
+  /// starting at once safe), opens the pool, refuses a role that escapes row-level security
+  /// (`ServingRoleCheck`), and serves until SIGTERM or SIGINT, then drains.
+  /// Exit status 0 after a graceful shutdown, 1 when migrating, the role or serving fails.
   static func serve<Settings>(_ service: ServiceDefinition<Settings>, environment: [String: String]) async -> Int32 {
     guard let makeServices = service.makeServices else { return 2 }
     let configuration = ServeConfiguration(service, environment: environment)
@@ -85,6 +86,11 @@ extension ServiceCommandLine {
       let pool = try PostgresPool(
         configuration: database.servicePool(applicationName: service.program, genericPlans: service.genericPlans), logger: logger)
       do {
+        if let refusal = await Self.refusal(ofRoleIn: pool, service, database: database, logger: logger) {
+          logger.critical("refusing to serve", metadata: ["reason": "\(refusal)"])
+          await pool.close()
+          return 1
+        }
         let metrics = ServerMetrics()
         DatabasePoolMetrics.register(pool, in: metrics)
         let parts = try makeServices(settings, pool, logger, metrics)
@@ -101,6 +107,26 @@ extension ServiceCommandLine {
     } catch {
       logger.critical("server failed", metadata: ["error": "\(error)"])
       return 1
+    }
+  }
+}
+
+extension ServiceCommandLine {
+  /// Why `serve` must not serve as the pool's role (see `ServingRoleCheck`), or nil. A database
+  /// that cannot be asked yet does not stop the start (readiness reports it; migrating on start,
+  /// the default, has already reached it).
+  static func refusal<Settings>(
+    ofRoleIn pool: PostgresPool, _ service: ServiceDefinition<Settings>, database: DatabaseSettings, logger: Logger
+  ) async -> ServingRoleCheck.Refusal? {
+    do {
+      let schema = try service.schema(database.serviceRole).schema
+      try await ServingRoleCheck.check(pool, schema: schema, prefix: service.prefix)
+      return nil
+    } catch let refusal as ServingRoleCheck.Refusal {
+      return refusal
+    } catch {
+      logger.warning("could not check that the service's role is held by row-level security", metadata: ["error": "\(error)"])
+      return nil
     }
   }
 }
