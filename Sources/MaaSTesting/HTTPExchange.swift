@@ -22,21 +22,10 @@ public struct HTTPExchangeError: Error, CustomStringConvertible {
 /// over a new connection and reads the answer until the server closes it; five seconds at most
 /// for each read. Blocking: for tests only.
 public func exchangeHTTP(port: Int, _ request: String) throws -> HTTPAnswer {
-  let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  guard socket >= 0 else { throw HTTPExchangeError(description: "socket: \(String(cString: strerror(errno)))") }
+  let socket = try connectToLoopback(port: port)
   defer { close(socket) }
   var timeout = timeval(tv_sec: 5, tv_usec: 0)
   setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = UInt16(port).bigEndian
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  let connected = withUnsafePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-  }
-  guard connected == 0 else {
-    throw HTTPExchangeError(description: "connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
-  }
   let bytes = Array(request.utf8)
   guard send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else {
     throw HTTPExchangeError(description: "send: \(String(cString: strerror(errno)))")
@@ -61,6 +50,25 @@ public func exchangeHTTP(port: Int, _ request: String) throws -> HTTPAnswer {
     headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
   }
   return HTTPAnswer(status: status, headers: headers, body: String(text[split.upperBound...]))
+}
+
+/// A TCP connection to 127.0.0.1:`port`; the caller closes it.
+public func connectToLoopback(port: Int) throws -> Int32 {
+  let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  guard socket >= 0 else { throw HTTPExchangeError(description: "socket: \(String(cString: strerror(errno)))") }
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_port = UInt16(port).bigEndian
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  let connected = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+  }
+  guard connected == 0 else {
+    let reason = String(cString: strerror(errno))
+    close(socket)
+    throw HTTPExchangeError(description: "connect to 127.0.0.1:\(port): \(reason)")
+  }
+  return socket
 }
 
 /// Scrapes `GET /metrics` on 127.0.0.1:`port` and returns its samples by series, as written

@@ -5,6 +5,7 @@ import GRPCShimTransport
 import MaaSContracts
 import MaaSTesting
 import Prometheus
+import Synchronization
 import Testing
 
 @testable import MaaSRuntime
@@ -137,6 +138,24 @@ struct MetricsTests {
     #expect(throws: HTTPExchangeError.self) { try exchangeHTTP(port: port, "GET /metrics HTTP/1.1\r\n\r\n") }
   }
 
+  @Test("a client sending its request a byte at a time neither keeps a scrape behind it nor holds up the stop")
+  func slowClientsAreCutOff() async throws {
+    let second = try await withRunningServer(settings: .loopbackWithMetrics, services: [EchoService()]) { server, client in
+      try await checkHealth(client)
+      let port = try #require(try await server.metricsPort())
+      // Connected first, so the endpoint (one connection at a time, in order) takes it first.
+      let first = try SlowClient(port: port)
+      let scrape = try exchangeHTTP(port: port, "GET /metrics HTTP/1.1\r\n\r\n")
+      #expect(scrape.status == 200)
+      #expect(!first.sentAll, "the scrape waited until the slow client had sent everything")
+      await first.finish()
+      return try SlowClient(port: port)
+    }
+    // The server has stopped (its endpoint included) while this client was still sending.
+    #expect(!second.sentAll)
+    await second.finish()
+  }
+
   @Test("fails the server's run when its port is taken")
   func failsOnTakenPort() async throws {
     try await withRunningServer(settings: .loopbackWithMetrics, services: [EchoService()]) { first, client in
@@ -210,5 +229,37 @@ struct MirroredCounterTests {
     for total in [3, 5, 5, 2, 4] { counter.follow(total) }
     // 3 + 2 + 0, then a restart at 2 (nothing), then + 2.
     #expect(registry.emitToString().contains("things_total 7\n"))
+  }
+}
+
+/// A client that sends a request head without its end, one byte every half second for twenty
+/// seconds (ten times what the endpoint allows a whole exchange); `sentAll` says whether the
+/// endpoint let it (a cut-off connection fails the sends that follow).
+private final class SlowClient: Sendable {
+  private final class Flag: Sendable { let value = Atomic<Bool>(false) }
+
+  private let sent: Flag
+  private let task: Task<Void, Never>
+
+  var sentAll: Bool { self.sent.value.load(ordering: .relaxed) }
+
+  init(port: Int) throws {
+    let socket = try connectToLoopback(port: port)
+    let sent = Flag()
+    self.sent = sent
+    self.task = Task {
+      defer { close(socket) }
+      let head = Array("GET /metrics HTTP/1.1\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 40)
+      for byte in head.prefix(40) {
+        guard !Task.isCancelled, send(socket, [byte], 1, Int32(MSG_NOSIGNAL)) == 1 else { return }
+        try? await Task.sleep(for: .milliseconds(500))
+      }
+      if !Task.isCancelled { sent.value.store(true, ordering: .relaxed) }
+    }
+  }
+
+  func finish() async {
+    self.task.cancel()
+    await self.task.value
   }
 }

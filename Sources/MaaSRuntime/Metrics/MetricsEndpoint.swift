@@ -12,8 +12,8 @@ import Glibc
 ///
 /// Deliberately small: one request per connection (`Connection: close`), requests handled one at
 /// a time on a thread of its own (the socket calls block, and must not on Swift's cooperative
-/// pool), a request head of at most 8 KiB, and two seconds for a client to send it or take the
-/// answer. A scraper asks every few seconds; nothing else calls it. Answers: 200 with the text
+/// pool), a request head of at most 8 KiB, and two seconds in all for a client to send it and
+/// take the answer (a stop does not wait for them). A scraper asks every few seconds; nothing else calls it. Answers: 200 with the text
 /// format for `GET /metrics` (and `HEAD`), 404 for another path, 405 for another method, 400 for
 /// anything that is not an HTTP request line.
 public final class MetricsEndpoint: Sendable {
@@ -83,34 +83,56 @@ public final class MetricsEndpoint: Sendable {
   }
 
   private func answer(_ connection: Int32) {
-    var timeout = timeval(tv_sec: 2, tv_usec: 0)
-    setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    guard let head = Self.readHead(connection) else { return }
+    // The whole exchange, not each read, is bounded: a client that sends a byte now and then
+    // would otherwise hold the only thread (and every scrape behind it) for as long as it likes.
+    let deadline = ContinuousClock.now + Self.exchangeTimeLimit
+    guard let head = self.readHead(connection, until: deadline) else { return }
     let response = MetricsRequest(head: head).response(render: self.render)
     response.withUnsafeBytes { bytes in
       var offset = 0
-      while offset < bytes.count {
-        let written = send(connection, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-        if written <= 0 { return }
-        offset += written
+      while offset < bytes.count, self.wait(connection, for: POLLOUT, until: deadline) {
+        let written = send(connection, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+        if written > 0 {
+          offset += written
+        } else if written == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          return
+        }
       }
     }
   }
 
-  /// The request's head (up to its blank line), or what came before the client stopped sending;
-  /// nil when nothing came.
-  private static func readHead(_ connection: Int32) -> [UInt8]? {
+  /// How long a client has to send its request and take the answer.
+  static let exchangeTimeLimit = Duration.seconds(2)
+
+  /// The request's head (up to its blank line), or what came before the client stopped sending,
+  /// the time ran out or the endpoint stopped; nil when nothing came.
+  private func readHead(_ connection: Int32, until deadline: ContinuousClock.Instant) -> [UInt8]? {
     var head: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 2048)
     let end: [UInt8] = Array("\r\n\r\n".utf8)
-    while head.count < MetricsRequest.maximumHeadBytes {
-      let received = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+    while head.count < MetricsRequest.maximumHeadBytes, self.wait(connection, for: POLLIN, until: deadline) {
+      let received = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+      if received < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }
       if received <= 0 { break }
       head.append(contentsOf: buffer[0..<received])
       if head.firstRange(of: end) != nil { break }
     }
     return head.isEmpty ? nil : head
+  }
+
+  /// Whether `connection` became ready for `events` before `deadline`, looking every tenth of a
+  /// second whether the endpoint is stopping (a stop does not wait for a slow client).
+  private func wait(_ connection: Int32, for events: Int32, until deadline: ContinuousClock.Instant) -> Bool {
+    var poller = pollfd(fd: connection, events: Int16(events), revents: 0)
+    while !self.stopping.load(ordering: .relaxed) {
+      let left = deadline - ContinuousClock.now
+      guard left > .zero else { return false }
+      let milliseconds = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
+      let ready = poll(&poller, 1, Int32(max(1, min(100, milliseconds))))
+      if ready > 0 { return true }
+      if ready < 0, errno != EINTR { return false }
+    }
+    return false
   }
 
   private static func listen(host: String, port: Int) throws -> Int32 {
