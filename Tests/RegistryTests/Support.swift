@@ -44,6 +44,8 @@ final class InMemoryQuota: QuotaGate {
     var unavailable = false
     var failCommits = false
     var calls: [String] = []
+    /// Runs once, after the next commit is recorded and before it answers.
+    var afterNextCommit: (@Sendable (_ reservationID: String) async -> Void)?
   }
 
   let books = Mutex(Books())
@@ -51,6 +53,10 @@ final class InMemoryQuota: QuotaGate {
   func setLimit(_ stock: QuotaStock, _ value: Int64) { books.withLock { $0.limits[stock] = value } }
   func setUnavailable(_ down: Bool) { books.withLock { $0.unavailable = down } }
   func setFailCommits(_ fail: Bool) { books.withLock { $0.failCommits = fail } }
+  /// `hook` runs inside the next commit call, once it is recorded (the caller still waiting).
+  func afterNextCommit(_ hook: @escaping @Sendable (_ reservationID: String) async -> Void) {
+    books.withLock { $0.afterNextCommit = hook }
+  }
 
   /// Held plus committed, as the quota service counts against the limit.
   func inUse(_ tenant: String, _ stock: QuotaStock) -> Int64 {
@@ -90,6 +96,11 @@ final class InMemoryQuota: QuotaGate {
       guard reservation.state != .released else { throw QuotaGateError.reservationGone("released") }
       books.reservations[reservationID]!.state = .committed
     }
+    let hook = books.withLock { books in
+      defer { books.afterNextCommit = nil }
+      return books.afterNextCommit
+    }
+    await hook?(reservationID)
   }
 
   func release(tenant: String, reservationID: String, idempotencyKey: String) async throws {
@@ -109,6 +120,7 @@ struct StoreFixture {
   let quota: InMemoryQuota
   let app: PostgresPool
   let owner: PostgresPool
+  let database: PostgresTestDatabase
 
   /// Another replica of the registry on the same database and quota.
   func secondReplica() -> RegistryStore { RegistryStore(pool: app, quota: quota, logger: quietLogger) }
@@ -130,10 +142,10 @@ func withDatabase<Result>(
 
 /// Runs `body` with a registry store on a database of its own, `name` being unique per test.
 func withStore<Result>(_ name: String, _ body: (StoreFixture) async throws -> Result) async throws -> Result {
-  try await withDatabase(name, plan: try RegistrySchema.plan(serviceRole: "maas_app")) { app, owner in
+  try await withMigratedDatabase(named: name, plan: try RegistrySchema.plan(serviceRole: "maas_app")) { db in
     let quota = InMemoryQuota()
-    let store = RegistryStore(pool: app, quota: quota, logger: quietLogger)
-    return try await body(StoreFixture(store: store, quota: quota, app: app, owner: owner))
+    let store = RegistryStore(pool: db.app, quota: quota, logger: quietLogger)
+    return try await body(StoreFixture(store: store, quota: quota, app: db.app, owner: db.owner, database: db.database))
   }
 }
 

@@ -30,6 +30,9 @@ public struct Done: Sendable, Hashable, Codable {
 struct IdempotencyRecord: Sendable {
   var fingerprint: String
   var answer: String
+  /// The transaction attempt that claimed the key (`QuotaEffects.attempt`); nil for records
+  /// written before migration 4.
+  var attempt: UUID?
 
   /// The first answer, if `command` is the same request; a different request under the same key
   /// is INVALID_ARGUMENT "idempotency_key".
@@ -44,16 +47,17 @@ struct IdempotencyRecord: Sendable {
 }
 
 extension RegistryStore {
-  /// Claims the command's key in `tx`, or returns the record of the call that claimed it first.
-  /// A claim of a concurrent transaction makes this wait until that one ends.
-  func claim<Command: RegistryCommand>(_ tx: PostgresTransaction, _ command: Command, now: Date) async throws
+  /// Claims the command's key in `tx` for transaction attempt `attempt`, or returns the record
+  /// of the call that claimed it first. A claim of a concurrent transaction makes this wait until
+  /// that one ends.
+  func claim<Command: RegistryCommand>(_ tx: PostgresTransaction, _ command: Command, now: Date, attempt: UUID) async throws
     -> IdempotencyRecord?
   {
     let claimed = try await tx.query(
       """
-      INSERT INTO registry.idempotency (tenant_id, method, key, fingerprint, answer, create_time)
-      VALUES ($1, $2, $3, $4, '', $5) ON CONFLICT DO NOTHING RETURNING 1
-      """, [command.tenantID, Command.method, command.idempotencyKey, command.fingerprint, now])
+      INSERT INTO registry.idempotency (tenant_id, method, key, fingerprint, answer, create_time, attempt)
+      VALUES ($1, $2, $3, $4, '', $5, $6) ON CONFLICT DO NOTHING RETURNING 1
+      """, [command.tenantID, Command.method, command.idempotencyKey, command.fingerprint, now, attempt])
     if !claimed.isEmpty { return nil }
     guard let record = try await self.record(tx, command) else {
       // The claim's holder rolled back between our insert and our read: run as a new attempt.
@@ -81,11 +85,12 @@ extension RegistryStore {
     -> IdempotencyRecord?
   {
     let rows = try await tx.query(
-      "SELECT fingerprint, answer FROM registry.idempotency WHERE tenant_id = $1 AND method = $2 AND key = $3",
+      "SELECT fingerprint, answer, attempt FROM registry.idempotency WHERE tenant_id = $1 AND method = $2 AND key = $3",
       [command.tenantID, Command.method, command.idempotencyKey])
     guard let row = rows.first else { return nil }
     return IdempotencyRecord(
-      fingerprint: try row.decode(String.self, column: "fingerprint"), answer: try row.decode(String.self, column: "answer"))
+      fingerprint: try row.decode(String.self, column: "fingerprint"), answer: try row.decode(String.self, column: "answer"),
+      attempt: try row.decode(UUID?.self, column: "attempt"))
   }
 
   /// Deletes remembered answers older than `age` (never younger than 24 hours, which

@@ -12,7 +12,8 @@ public import PostgresMigrations
 ///   its storage (NULL for an empty artifact).
 /// - `aliases`: alias name -> version, per model; a version an alias points at cannot be
 ///   deleted (foreign key).
-/// - `idempotency`: each mutating call's first answer, by tenant, method and key.
+/// - `idempotency`: each mutating call's first answer, by tenant, method and key, and the
+///   transaction attempt that wrote it (migration 4).
 /// - `pending_releases`: quota reservations of deleted rows not yet given back (an outbox the
 ///   maintenance loop drains when the quota service was unreachable at delete time).
 /// - `catalog_versions` (migration 3): per tenant, a number that every committed change to its
@@ -27,6 +28,9 @@ public enum RegistrySchema {
       try .serviceRoleGrants(1, schema: name, role: serviceRole),
       Migration(2, "create_registry_tables", tables + (try Migration.tenantIsolation(tenantTables)) + functions(serviceRole: serviceRole)),
       Migration(3, "catalog_versions", catalogVersions + (try Migration.tenantIsolation(["catalog_versions"]))),
+      // Which transaction attempt wrote a record: after a COMMIT whose outcome was lost, the
+      // record tells this call's commit from a retry's (NULL for records written before).
+      Migration(4, "idempotency_attempt", ["ALTER TABLE idempotency ADD COLUMN attempt uuid"]),
     ])
   }
 

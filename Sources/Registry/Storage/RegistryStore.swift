@@ -70,8 +70,10 @@ public final class RegistryStore: Sendable {
   ///    (what fails stays in `pending_releases` for the maintenance loop).
   ///
   /// If the transaction fails, every hold it took is released. If COMMIT's outcome is unknown
-  /// (the connection broke), the remembered answer decides: found, the call succeeded after all;
-  /// absent, the holds are released.
+  /// (the connection broke), the remembered answer decides: written by this call's last attempt,
+  /// the call succeeded after all; written by another call with the key (a retry that was
+  /// waiting on this call's claim, and went ahead once it rolled back), the holds are released
+  /// and that call's answer is this one's; absent, the holds are released.
   func mutate<Command: RegistryCommand, Value: Codable & Sendable>(
     _ command: Command,
     _ body: (_ tx: PostgresTransaction, _ now: Date, _ effects: QuotaEffects) async throws -> Result<Value, RegistryError>
@@ -82,10 +84,11 @@ public final class RegistryStore: Sendable {
       answer = try await pool.transaction(tenant: command.tenantID) { tx in
         // A deadlock makes the pool run this again; what the failed attempt held goes back.
         await self.releaseAfterFailure(effects)
+        let attempt = effects.beginAttempt()
         // Whole microseconds, as the database keeps them: what a call answers is what a later
         // read returns.
         let now = Date(timeIntervalSince1970: (self.clock.now().timeIntervalSince1970 * 1_000_000).rounded(.down) / 1_000_000)
-        if let prior = try await self.claim(tx, command, now: now) {
+        if let prior = try await self.claim(tx, command, now: now, attempt: attempt) {
           return try prior.replay(for: command, as: Value.self)
         }
         let answer = try await body(tx, now, effects)
@@ -111,9 +114,18 @@ public final class RegistryStore: Sendable {
     {
       do {
         if let record = try await self.recall(command) {
-          self.logger.info("commit outcome was unknown; the call had committed", metadata: ["method": "\(Command.method)"])
-          effects.forgetHolds()
-          await self.settle(effects)
+          if record.attempt == effects.attempt {
+            self.logger.info("commit outcome was unknown; the call had committed", metadata: ["method": "\(Command.method)"])
+            effects.forgetHolds()
+            await self.settle(effects)
+          } else {
+            // This transaction rolled back (the key's row would be its own otherwise): what it
+            // took, committed or not, belongs to no row.
+            self.logger.info(
+              "commit outcome was unknown; the call had not committed, another call with its key had",
+              metadata: ["method": "\(Command.method)"])
+            await self.releaseAfterFailure(effects)
+          }
           return try record.replay(for: command, as: Value.self).get()
         }
       } catch {
@@ -251,8 +263,20 @@ final class QuotaEffects: Sendable {
 
   let tenant: String
   private let state = Mutex(State())
+  /// The transaction attempt running now (a deadlock makes the pool run the body again); kept
+  /// apart from `state`, which a failure clears, because recovery asks it after the failure.
+  private let currentAttempt = Mutex<UUID?>(nil)
 
   init(tenant: String) { self.tenant = tenant }
+
+  /// Starts a transaction attempt: the id its idempotency claim carries.
+  func beginAttempt() -> UUID {
+    let attempt = UUID()
+    currentAttempt.withLock { $0 = attempt }
+    return attempt
+  }
+
+  var attempt: UUID? { currentAttempt.withLock { $0 } }
 
   func held(_ id: String) { state.withLock { $0.holds.append((id, .held)) } }
 

@@ -3,6 +3,7 @@ import MaaSRuntime
 import MaaSTesting
 import Postgres
 import Registry
+import Synchronization
 import Testing
 
 @Suite("The registry store on a real Postgres", .serialized, .timeLimit(.minutes(5)))
@@ -147,6 +148,37 @@ struct RegistryStoreTests {
       // Keys are per tenant and method.
       _ = try await f.store.createModel(try createModel("globex", "llama", key: "create-1"))
       _ = try await f.store.createVersion(try createVersion("globex", "llama", "1", key: "create-1"))
+    }
+  }
+
+  @Test("a call whose connection died after its quota commit, while a retry with its key committed, answers the retry's model and gives its own quota back")
+  func lostCommitBehindARetry() async throws {
+    try await withStore("registry_lost_commit_retry") { f in
+      let command = try createModel("acme", "llama", key: "lost")
+      let retry = f.secondReplica()
+      let admin = try PostgresPool(
+        configuration: PostgresConfiguration(url: f.database.adminURL, minConnections: 0, maxConnections: 1), logger: quietLogger)
+      let retried = Mutex<Result<Model, any Error>?>(nil)
+      f.quota.afterNextCommit { _ in
+        // The first call waits here with its transaction open: the only one of the service role.
+        // Its server process goes (as a network cut would), then the client's retry, which its
+        // claim on the key was holding back, runs to the end.
+        let killed = try? await admin.query(
+          """
+          SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+          WHERE datname = current_database() AND usename = 'maas_app' AND state = 'idle in transaction'
+          """, [])
+        #expect(killed?.count == 1)
+        let outcome = await outcome { try await retry.createModel(command) }
+        retried.withLock { $0 = outcome }
+      }
+      let answer = await outcome { try await f.store.createModel(command) }
+      await admin.close()
+      let retriedModel = try #require(try retried.withLock { $0 }?.get())
+      #expect(try answer.get().id == retriedModel.id)
+      #expect(try await f.count("models", tenant: "acme") == 1)
+      #expect(f.quota.inUse("acme", .models) == 1, "the first call's committed unit was given back")
+      #expect(f.quota.count(.committed) == 1)
     }
   }
 
@@ -486,4 +518,9 @@ struct ListingCacheStoreTests {
       #expect(uncached.listingCacheHits == 0)
     }
   }
+}
+
+/// What `body` returned or threw.
+private func outcome<Value>(_ body: () async throws -> Value) async -> Result<Value, any Error> {
+  do { return .success(try await body()) } catch { return .failure(error) }
 }
