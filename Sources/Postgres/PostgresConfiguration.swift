@@ -117,10 +117,22 @@ public struct PostgresConfiguration: Sendable {
 
   /// PQconnectdbParams' keyword/value pairs. Later pairs override what the URL sets, earlier
   /// ones are overridden by it.
+  ///
+  /// TCP keepalives and a user timeout (both overridable in the URL): without them, a connection
+  /// whose server went away without a word (a network cut, a host lost) is found dead only when
+  /// the kernel gives up retransmitting, about fifteen minutes, and the call on it waits that long
+  /// past its deadline (a cancel is sent, but over another connection to the same dead host).
+  /// With them, about half a minute (30 s of unacknowledged data; an idle connection is probed
+  /// after 30 s, then every 10 s, three times).
   var connectionParameters: [(String, String)] {
     let seconds = max(2, Int((self.connectTimeout + .milliseconds(999)).components.seconds))
     return [
       ("application_name", self.applicationName),
+      ("keepalives", "1"),
+      ("keepalives_idle", "30"),
+      ("keepalives_interval", "10"),
+      ("keepalives_count", "3"),
+      ("tcp_user_timeout", "30000"),
       ("dbname", self.url),
       ("connect_timeout", "\(seconds)"),
       ("client_encoding", "UTF8"),
