@@ -116,7 +116,9 @@ struct StoreConcurrencyTests {
       #expect(quota.inUse("t1") == 2)
       await #expect(throws: SchedulerError.workloadTaken("w")) { try await store.schedule(try command("t1", "w", exclusive(1, 1))) }
       // Another tenant sees nothing of it.
-      await #expect(throws: SchedulerError.self) { try await store.allocation(tenant: "t2", .id(first.id)) }
+      await #expect(throws: SchedulerError.allocationNotFound("with allocation_id \"\(first.id.uuidString.lowercased())\"")) {
+        try await store.allocation(tenant: "t2", .id(first.id))
+      }
       let released = try await store.release(tenant: "t1", .workload("w"))
       #expect(released.state == .released)
       #expect(quota.inUse("t1") == 0)

@@ -88,6 +88,29 @@ struct SchedulerRPCServiceTests {
     }
   }
 
+  @Test("another tenant's allocation answers NOT_FOUND to GetAllocation and Release, and stays held")
+  func otherTenantsAllocation() async throws {
+    try await withScheduler("scheduler_rpc_other_tenant") { scheduler, quota in
+      for tenant in ["acme", "globex"] {
+        _ = try await quota.setLimits(.with { $0.tenantID = tenant; $0.idempotencyKey = "register-\(tenant)" })
+      }
+      try await register(scheduler, "node-a", gpus: 8)
+      let allocation = try await scheduler.schedule(exclusive("acme", "llama", replicas: 1, gpus: 2))
+      let notFound: @Sendable (any Error) -> Bool = { error in
+        guard let error = error as? RPCError else { return false }
+        return error.code == .notFound && error.message.contains(allocation.id)
+      }
+      await #expect {
+        _ = try await scheduler.getAllocation(.with { $0.tenantID = "globex"; $0.allocationID = allocation.id })
+      } throws: { notFound($0) }
+      await #expect {
+        _ = try await scheduler.release(.with { $0.tenantID = "globex"; $0.allocationID = allocation.id; $0.idempotencyKey = "steal" })
+      } throws: { notFound($0) }
+      #expect(try await scheduler.getAllocation(.with { $0.tenantID = "acme"; $0.allocationID = allocation.id }).state == .active)
+      #expect(try await concurrentGPUs(quota, "acme") == (2, 0))
+    }
+  }
+
   @Test("a MIG placement answers where its instance starts, and an instance with free slices but no free position is RESOURCE_EXHAUSTED")
   func migStartsOverTheWire() async throws {
     try await withScheduler("scheduler_rpc_mig") { scheduler, quota in

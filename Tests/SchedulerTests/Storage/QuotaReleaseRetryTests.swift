@@ -98,7 +98,9 @@ struct QuotaReleaseRetryTests {
       // Released already, or another tenant's: nothing written, the counters unchanged.
       let again = try await store.release(tenant: "t1", .id(shared.id))
       #expect(again.state == .released)
-      await #expect(throws: SchedulerError.self) { try await store.release(tenant: "t2", .id(whole.id)) }
+      await #expect(throws: SchedulerError.allocationNotFound("with allocation_id \"\(whole.id.uuidString.lowercased())\"")) {
+        try await store.release(tenant: "t2", .id(whole.id))
+      }
       #expect(try await gpuRows(store) == ["a-g0": Held(0, false), "a-g1": Held(0, false)])
 
       // MIG instances give back their slices, their positions and memory.

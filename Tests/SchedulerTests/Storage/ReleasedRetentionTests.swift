@@ -39,7 +39,9 @@ struct ReleasedRetentionTests {
         await #expect(throws: SchedulerError.allocationNotFound("with allocation_id \"\(allocation.id.uuidString.lowercased())\"")) {
           try await store.allocation(tenant: allocation.tenantID, .id(allocation.id))
         }
-        await #expect(throws: SchedulerError.self) { try await store.release(tenant: allocation.tenantID, .id(allocation.id)) }
+        await #expect(throws: SchedulerError.allocationNotFound("with allocation_id \"\(allocation.id.uuidString.lowercased())\"")) {
+          try await store.release(tenant: allocation.tenantID, .id(allocation.id))
+        }
       }
       #expect(try await store.allocation(tenant: "t1", .id(held.id)).state == .released)
       #expect(try await store.allocation(tenant: "t1", .id(active.id)).state == .active)
