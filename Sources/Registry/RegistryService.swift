@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// | `MAAS_REGISTRY_PAGE_TOKEN_SECRET` | built in | key of the page tokens' MAC; the same on every replica, at least 16 bytes |
 /// | `MAAS_REGISTRY_IDEMPOTENCY_RETENTION_HOURS` | `48` | remembered answers older than this are swept (at least 24) |
 /// | `MAAS_REGISTRY_RELEASE_RETRY_SECONDS` | `30` | how often quota of deleted rows that could not be released is released again |
-/// | `MAAS_REGISTRY_LIST_CACHE_MODELS` | `20000` | how many models the ListModels pages kept in memory may hold together; `0` turns the cache off |
+/// | `MAAS_REGISTRY_LIST_CACHE_MODELS` | `20000` | how many models the ListModels pages kept in memory may hold together (a model counts once per KiB it keeps when larger); `0` turns the cache off |
 public struct RegistrySettings: Sendable, Hashable {
   /// Used when `MAAS_REGISTRY_PAGE_TOKEN_SECRET` is unset: tokens still cannot cross tenants or
   /// filters, but anyone who reads this source can mint one for their own listing. Set a secret

@@ -69,8 +69,8 @@ extension RegistryStore {
       if let rendering = kept.value.rendering as? Rendering { return rendering }
       let rendering = try render(kept.value.page)
       listings.insert(
-        KeptPage(page: kept.value.page, rendering: rendering), version: kept.version, weight: kept.value.page.items.count,
-        for: query)
+        KeptPage(page: kept.value.page, rendering: rendering), version: kept.version,
+        weight: Self.listingWeight(of: kept.value.page.items), for: query)
       return rendering
     }
     listings?.countRead()
@@ -78,9 +78,23 @@ extension RegistryStore {
     let rendering = try render(page)
     // An empty page carries no version (the version rides on the rows) and costs little to read.
     if let listings, let version {
-      listings.insert(KeptPage(page: page, rendering: rendering), version: version, weight: page.items.count, for: query)
+      listings.insert(KeptPage(page: page, rendering: rendering), version: version, weight: Self.listingWeight(of: page.items), for: query)
     }
     return rendering
+  }
+
+  /// What a kept page counts against the cache's capacity (`MAAS_REGISTRY_LIST_CACHE_MODELS`):
+  /// one per model, or one per KiB a model keeps if more (its text twice: decoded, and in the
+  /// encoded answer kept beside it). Counting models alone let a tenant with large models (long
+  /// descriptions, many labels or aliases, listed at many page sizes) fill gigabytes; this way
+  /// the capacity bounds memory too, at about a KiB per unit.
+  static func listingWeight(of models: [Model]) -> Int {
+    models.reduce(0) { total, model in
+      let text = model.labels.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        + model.aliases.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        + model.name.utf8.count + model.description.utf8.count + model.id.utf8.count + model.tenantID.utf8.count
+      return total + max(1, 2 * text / 1024)
+    }
   }
 
   /// The tenant's catalogue version (0 before its first change), read after this call began.

@@ -1,3 +1,4 @@
+import Foundation
 @testable import Registry
 import Testing
 
@@ -30,6 +31,21 @@ struct ListingCacheTests {
     #expect(cache.entry(for: "d")?.value == 4)
     #expect(cache.weight == 6)
     #expect(cache.count == 2)
+  }
+
+  @Test("a kept model counts once, or once per KiB it keeps when it is larger")
+  func weighsLargeModels() {
+    func model(description: Int = 0, aliases: Int = 0) -> Model {
+      Model(
+        id: UUID().uuidString, tenantID: "acme", name: "llama", description: String(repeating: "d", count: description),
+        labels: ["team": "nlp"], state: .active, createdAt: Date(), updatedAt: Date(),
+        aliases: Dictionary(uniqueKeysWithValues: (0..<aliases).map { ("alias-\($0)", "1.0.\($0)") }))
+    }
+    #expect(RegistryStore.listingWeight(of: [model(), model()]) == 2)
+    // 4 KiB of description, kept twice: 8 units.
+    #expect(RegistryStore.listingWeight(of: [model(description: 4096)]) == 8)
+    // 10,000 aliases of about 20 bytes each: hundreds of units, not one.
+    #expect(RegistryStore.listingWeight(of: [model(aliases: 10_000)]) > 300)
   }
 
   @Test("a page heavier than the whole cache is not kept")
