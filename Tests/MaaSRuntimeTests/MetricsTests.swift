@@ -71,8 +71,11 @@ struct MetricsTests {
   @Test("counts a call in flight while it runs, and leaves health calls out of that gauge")
   func countsCallsInFlight() async throws {
     let (arrivals, arrived) = AsyncStream.makeStream(of: String.self)
+    // The echo call stays in flight until the gauge has been read (no race with a delay).
+    let (gate, openGate) = AsyncStream.makeStream(of: Void.self)
+    let interceptor = ArrivalInterceptor(arrivals: arrived, holding: "maas.echo.v1.Echo/Get") { for await _ in gate {} }
     try await withRunningServer(
-      settings: .loopbackWithMetrics, services: [EchoService()], interceptors: [ArrivalInterceptor(arrivals: arrived)]
+      settings: .loopbackWithMetrics, services: [EchoService()], interceptors: [interceptor]
     ) { server, client in
       let port = try #require(try await server.metricsPort())
       // A health Watch stream, open while the gauge is read: counted as started, not in flight.
@@ -85,12 +88,14 @@ struct MetricsTests {
       #expect(duringWatch["maas_grpc_server_inflight_calls"] == 0)
 
       let echoClient = Maas_Echo_V1_Echo.Client(wrapping: client)
-      async let reply = echoClient.get(.with { $0.text = "slow" }, metadata: ["x-delay-ms": "500"])
+      async let reply = echoClient.get(.with { $0.text = "held" })
       _ = try await withTimeout("the call to reach the server") {
         var iterator = arrivals.makeAsyncIterator()
-        return await iterator.next()
+        while let method = await iterator.next(), method != "maas.echo.v1.Echo/Get" {}
+        return true
       }
       #expect(try scrapeMetrics(port: port)["maas_grpc_server_inflight_calls"] == 1)
+      openGate.finish()
       _ = try await reply
       #expect(try scrapeMetrics(port: port)["maas_grpc_server_inflight_calls"] == 0)
     }

@@ -67,6 +67,10 @@ func withRunningServer<Result: Sendable>(
 /// in flight without guessing at timings.
 struct ArrivalInterceptor: ServerInterceptor {
   let arrivals: AsyncStream<String>.Continuation
+  /// Calls of this method (`service/method`) wait after arriving until `holdUntil` returns: in
+  /// flight for as long as a test needs, whatever the machine's speed.
+  var holding: String? = nil
+  var holdUntil: @Sendable () async -> Void = {}
 
   func intercept<Input: Sendable, Output: Sendable>(
     request: StreamingServerRequest<Input>,
@@ -74,6 +78,7 @@ struct ArrivalInterceptor: ServerInterceptor {
     next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
     self.arrivals.yield(context.descriptor.fullyQualifiedMethod)
+    if context.descriptor.fullyQualifiedMethod == self.holding { await self.holdUntil() }
     return try await next(request, context)
   }
 }
