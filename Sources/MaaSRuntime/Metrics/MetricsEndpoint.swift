@@ -13,9 +13,9 @@ import Glibc
 /// Deliberately small: one request per connection (`Connection: close`), requests handled one at
 /// a time on a thread of its own (the socket calls block, and must not on Swift's cooperative
 /// pool), a request head of at most 8 KiB, and two seconds in all for a client to send it and
-/// take the answer (a stop does not wait for them). A scraper asks every few seconds; nothing else calls it. Answers: 200 with the text
-/// format for `GET /metrics` (and `HEAD`), 404 for another path, 405 for another method, 400 for
-/// anything that is not an HTTP request line.
+/// take the answer (a stop does not wait for them). A scraper asks every few seconds; nothing
+/// else calls it. Answers: 200 with the text format for `GET /metrics` (and `HEAD`), 404 for
+/// another path, 405 for another method, 400 for anything that is not an HTTP request line.
 public final class MetricsEndpoint: Sendable {
   private let host: String
   private let port: Int
@@ -127,8 +127,7 @@ public final class MetricsEndpoint: Sendable {
     while !self.stopping.load(ordering: .relaxed) {
       let left = deadline - ContinuousClock.now
       guard left > .zero else { return false }
-      let milliseconds = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
-      let ready = poll(&poller, 1, Int32(max(1, min(100, milliseconds))))
+      let ready = poll(&poller, 1, Int32(min(100, (left / .milliseconds(1)).rounded(.up))))
       if ready > 0 { return true }
       if ready < 0, errno != EINTR { return false }
     }
