@@ -76,45 +76,59 @@ struct ReplicaConcurrencyTests {
       for n in 0..<1 { _ = try await scheduler.registerNode(Self.node("a100-\(n)", gpus: 4, model: "A100-80GB", mig: true)) }
     }
 
-    // Four processes of distinct workloads, two per replica, each keeping a few of them; and a
-    // pair that sends the same workloads to both replicas at once (as a client failing over
-    // would), keeping them all. What is kept stays well below the fleet, so the churn goes on.
-    let loads: [(target: String, count: Int, prefix: String, keepEvery: Int)] = [
-      (targets[0], 1_200, "a", 400), (targets[1], 1_200, "b", 400),
-      (targets[0], 1_200, "c", 400), (targets[1], 1_200, "d", 400),
-      (targets[0], 6, "both", 1), (targets[1], 6, "both", 1),
-    ]
+    // Runs the loads at once, each a Python process, and answers their records in order.
+    typealias Load = (target: String, count: Int, prefix: String, keepEvery: Int)
+    func run(_ loads: [Load]) async throws -> [[String: Record]] {
+      try await withThrowingTaskGroup(of: (Int, [String: Record]).self) { group in
+        for (index, load) in loads.enumerated() {
+          group.addTask {
+            let outcome = try await runToCompletion(
+              PythonEnvironment.python,
+              [PythonEnvironment.script("scheduler_load.py"), load.target, "\(load.count)", "16", load.prefix,
+               Self.tenants.joined(separator: ","), "\(load.keepEvery)"],
+              environment: PythonEnvironment.environment, timeLimit: .seconds(400))
+            // Only a summary on failure, and only formed then (the comment is an autoclosure): the
+            // full answer is megabytes.
+            func unanswered() -> [Substring] {
+              outcome.standardOutput.components(separatedBy: "\"outcome\": \"").dropFirst()
+                .filter { !$0.hasPrefix("placed") && !$0.hasPrefix("RESOURCE_EXHAUSTED") }.prefix(3).map { $0.prefix(300) }
+            }
+            let succeeded = outcome.succeeded
+            try #require(
+              succeeded,
+              """
+              load \(load.prefix) failed: \(unanswered()) \(outcome.standardError.suffix(2_000))
+              replicas' latest logs: \(replicas.map { $0.standardErrorTail() })
+              """)
+            return (index, try JSONDecoder().decode([String: Record].self, from: Data(outcome.standardOutput.utf8)))
+          }
+        }
+        var all = [[String: Record]](repeating: [:], count: loads.count)
+        for try await (index, records) in group { all[index] = records }
+        return all
+      }
+    }
+
+    // First a pair that sends the same workloads to both replicas at once, as a client failing
+    // over would, keeping them all. The fleet is empty then, so every one of them fits and both
+    // replicas must answer it placed, with the same allocation.
+    let pair = try await run([(targets[0], 6, "both", 1), (targets[1], 6, "both", 1)])
+    #expect(pair[0].count == 6 && pair[1].count == 6)
+    for (name, first) in pair[0] {
+      let second = pair[1][name]
+      #expect(first.outcome == "placed" && second?.outcome == "placed", "workload \(name): \(first.outcome), \(second?.outcome ?? "none")")
+      #expect(first.id == second?.id, "workload \(name) placed twice")
+    }
+
+    // Then four processes of distinct workloads, two per replica, each keeping a few of them.
+    // What is kept stays well below the fleet, so the churn goes on.
     // Stopped by a flag, not by cancelling the task: a cancelled query would fail the read.
     let loadsDone = Atomic<Bool>(false)
     let sampler = Task { try await Self.sampleClaims(ownerURL: database.ownerURL, until: loadsDone) }
-    let results = try await withThrowingTaskGroup(of: (Int, [String: Record]).self) { group in
-      for (index, load) in loads.enumerated() {
-        group.addTask {
-          let outcome = try await runToCompletion(
-            PythonEnvironment.python,
-            [PythonEnvironment.script("scheduler_load.py"), load.target, "\(load.count)", "16", load.prefix,
-             Self.tenants.joined(separator: ","), "\(load.keepEvery)"],
-            environment: PythonEnvironment.environment, timeLimit: .seconds(400))
-          // Only a summary on failure, and only formed then (the comment is an autoclosure): the
-          // full answer is megabytes.
-          func unanswered() -> [Substring] {
-            outcome.standardOutput.components(separatedBy: "\"outcome\": \"").dropFirst()
-              .filter { !$0.hasPrefix("placed") && !$0.hasPrefix("RESOURCE_EXHAUSTED") }.prefix(3).map { $0.prefix(300) }
-          }
-          let succeeded = outcome.succeeded
-          try #require(
-            succeeded,
-            """
-            load \(load.prefix) failed: \(unanswered()) \(outcome.standardError.suffix(2_000))
-            replicas' latest logs: \(replicas.map { $0.standardErrorTail() })
-            """)
-          return (index, try JSONDecoder().decode([String: Record].self, from: Data(outcome.standardOutput.utf8)))
-        }
-      }
-      var all = [[String: Record]](repeating: [:], count: loads.count)
-      for try await (index, records) in group { all[index] = records }
-      return all
-    }
+    let results = try await run([
+      (targets[0], 1_200, "a", 400), (targets[1], 1_200, "b", 400),
+      (targets[0], 1_200, "c", 400), (targets[1], 1_200, "d", 400),
+    ]) + pair
     loadsDone.store(true, ordering: .releasing)
     let snapshots = try await sampler.value
     #expect(snapshots.checked > 0, "the sampler never saw the fleet during the load")
@@ -131,12 +145,6 @@ struct ReplicaConcurrencyTests {
     #expect(refusals.contains { $0.contains("concurrent_gpus") }, "no quota refusal in the load: \(seen)")
     #expect(refusals.contains { !$0.contains("concurrent_gpus") }, "no capacity refusal in the load: \(seen)")
 
-    // The same workload sent to both replicas got one allocation.
-    for (name, first) in results[4] {
-      if let second = results[5][name], first.outcome == "placed", second.outcome == "placed" {
-        #expect(first.id == second.id, "workload \(name) placed twice")
-      }
-    }
     // Every allocation a client was granted, once each; those not released must still be held.
     var granted: [String: Record] = [:]
     for records in results { for record in records.values where record.outcome == "placed" { granted[record.id!] = record } }
