@@ -202,6 +202,7 @@ public struct TenantAdministration: Sendable {
         id: UUID(), tenantID: tenantID, displayPrefix: token.displayPrefix, name: name, createTime: now, expireTime: expireTime)
       switch try await self.store.insertApiKey(NewApiKey(record: record, prefix: token.prefix, digest: token.digest, idempotency: stamp)) {
       case .inserted(let inserted):
+        self.keyCache?.forgetAbsent(prefix: token.prefix)
         self.logger.info("API key created", metadata: ["tenant_id": "\(tenantID)", "key_id": "\(inserted.id.uuidString.lowercased())"])
         return (inserted, token)
       case .tenantNotFound:

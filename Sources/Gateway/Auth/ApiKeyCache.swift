@@ -21,10 +21,17 @@ import Synchronization
 /// stop for a lookup (every call arriving while one ran used to make its own, once a `ttl`, which
 /// `make bench-gateway`'s p99 felt), and an entry is still never used past `ttl` after its read.
 ///
-/// Only records that exist are kept (an unknown prefix is asked of the directory every time, as
-/// before). At most `capacity` entries: when full, lapsed entries are dropped first, then
-/// arbitrary ones. Time is the injected `GatewayClock`'s; an entry counts as fresh only between
-/// its read and `ttl` later, so a clock that steps back does not extend it.
+/// A prefix the directory has no key for is remembered as absent for `ttl` too, so a client that
+/// keeps presenting a deleted or mistyped key costs one credential query per `ttl`, not one per
+/// call. That cannot refuse a key that exists: a prefix is drawn at random when its key is
+/// created, and nobody can present it before then (a key created through this process also drops
+/// any absent entry under its prefix). Absent prefixes are kept apart, at most `capacity` of them,
+/// and all forgotten at once when full, so a flood of made-up prefixes costs constant time per
+/// call and never pushes out a real key's record.
+///
+/// At most `capacity` records: when full, lapsed entries are dropped first, then arbitrary ones.
+/// Time is the injected `GatewayClock`'s; an entry counts as fresh only between its read and
+/// `ttl` later, so a clock that steps back does not extend it.
 public final class ApiKeyCache: Sendable {
   /// How long a record read from the directory is used; revocation elsewhere takes up to this
   /// long to be seen.
@@ -42,6 +49,8 @@ public final class ApiKeyCache: Sendable {
 
   private struct State {
     var entries: [String: Entry] = [:]
+    /// Prefixes the directory had no key for, and when it was asked.
+    var absent: [String: Date] = [:]
     /// Moves on every invalidation: a lookup that started before one does not store its answer.
     var generation: UInt64 = 0
   }
@@ -56,6 +65,8 @@ public final class ApiKeyCache: Sendable {
     case refresh(StoredApiKeyCredential, ticket: UInt64)
     /// Ask the directory, then hand its answer to `store(_:prefix:ticket:)` with this ticket.
     case miss(ticket: UInt64)
+    /// The directory had no key with the prefix less than `ttl` ago.
+    case absent
   }
 
   /// - Parameters:
@@ -79,9 +90,14 @@ public final class ApiKeyCache: Sendable {
 
   /// The record of the key with `prefix` if one was read less than `ttl` ago; once it is three
   /// quarters of `ttl` old, the first caller is also asked to read it again (`.refresh`).
+  /// `.absent` when the directory had none less than `ttl` ago.
   func lookup(prefix: String) -> Lookup {
     let now = self.clock.now()
     return self.state.withLock { state in
+      if let asked = state.absent[prefix] {
+        if asked <= now, now.timeIntervalSince(asked) < self.ttlSeconds { return .absent }
+        state.absent[prefix] = nil
+      }
       guard var entry = state.entries[prefix], self.isFresh(entry, at: now) else { return .miss(ticket: state.generation) }
       guard !entry.refreshing, now.timeIntervalSince(entry.readTime) >= self.ttlSeconds * 0.75 else {
         return .fresh(entry.credential)
@@ -141,6 +157,22 @@ public final class ApiKeyCache: Sendable {
     }
   }
 
+  /// Remembers that the directory, asked after the lookup that handed out `ticket`, had no key
+  /// with `prefix` (unless a key was invalidated since).
+  func storeAbsent(prefix: String, ticket: UInt64) {
+    let now = self.clock.now()
+    self.state.withLock { state in
+      guard state.generation == ticket else { return }
+      if state.absent.count >= self.capacity { state.absent.removeAll(keepingCapacity: true) }
+      state.absent[prefix] = now
+    }
+  }
+
+  /// Forgets that `prefix` was absent: a key under it was just created.
+  public func forgetAbsent(prefix: String) {
+    _ = self.state.withLock { $0.absent.removeValue(forKey: prefix) }
+  }
+
   /// Drops the key's entry, and makes lookups in flight forget what they read: after this
   /// returns, the key is checked against the directory again.
   public func invalidate(keyID: UUID) {
@@ -150,6 +182,8 @@ public final class ApiKeyCache: Sendable {
     }
   }
 
-  /// Entries kept (fresh or not), for tests.
+  /// Records kept (fresh or not), for tests.
   var count: Int { self.state.withLock { $0.entries.count } }
+  /// Prefixes remembered as absent (fresh or not), for tests.
+  var absentCount: Int { self.state.withLock { $0.absent.count } }
 }

@@ -5,7 +5,8 @@ public import MaaSRuntime
 /// (`api_key`, `jwt`, or `none` when none could be read) and outcome (`ok`, the refusal's
 /// `AuthenticationError.reason`, or `unavailable` when the credential store could not be asked);
 /// and how API-key records were found (`fresh` in the cache, `refresh`: in the cache and read
-/// again behind the call, `miss`: read during the call). A rising `miss` share under steady load
+/// again behind the call, `miss`: read during the call, `absent`: known from a recent read to
+/// have no key). A rising `miss` share under steady load
 /// means the cache's TTL is shorter than the keys' call intervals.
 public final class AuthenticationMetrics: Sendable {
   private struct Outcome: Hashable, Sendable {
@@ -23,7 +24,7 @@ public final class AuthenticationMetrics: Sendable {
     ) { [("credential", $0.credential), ("outcome", $0.outcome)] }
     self.lookups = LabelledCounters(
       metrics.registry, metricName: "maas_gateway_api_key_cache_lookups",
-      helpText: "API-key records looked up in the gateway's cache, by what the cache had.", known: ["fresh", "refresh", "miss"]
+      helpText: "API-key records looked up in the gateway's cache, by what the cache had.", known: ["fresh", "refresh", "miss", "absent"]
     ) { [("result", $0)] }
   }
 
@@ -37,7 +38,7 @@ public final class AuthenticationMetrics: Sendable {
     self.outcomes[Outcome(credential: kind, outcome: outcome)].increment()
   }
 
-  /// - Parameter result: `fresh`, `refresh` or `miss`.
+  /// - Parameter result: `fresh`, `refresh`, `miss` or `absent`.
   func lookedUp(_ result: String) {
     self.lookups[result].increment()
   }

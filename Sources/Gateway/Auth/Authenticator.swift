@@ -116,8 +116,15 @@ public struct Authenticator: Sendable {
     case .miss(let ticket):
       self.metrics?.lookedUp("miss")
       let credential = try await self.directory.apiKeyCredential(prefix: prefix)
-      if let credential { cache.store(credential, prefix: prefix, ticket: ticket) }
+      if let credential {
+        cache.store(credential, prefix: prefix, ticket: ticket)
+      } else {
+        cache.storeAbsent(prefix: prefix, ticket: ticket)
+      }
       return credential
+    case .absent:
+      self.metrics?.lookedUp("absent")
+      return nil
     }
   }
 

@@ -129,16 +129,45 @@ struct ApiKeyCacheTests {
     guard case .fresh = cache.lookup(prefix: token.prefix) else { Issue.record("a record read after it was not kept"); return }
   }
 
-  @Test("an unknown prefix is asked of the directory every time")
-  func unknownKeysAreNotCached() async throws {
+  @Test("an unknown prefix is asked of the directory once per TTL, and refused every time")
+  func unknownKeysAreRememberedAsAbsent() async throws {
     let (authenticator, cache) = authenticator()
     let stranger = ApiKeyToken.generate()
     for _ in 0..<3 {
       let refusal = await thrownError { try await authenticator.authenticate(.apiKey(stranger)) }
       #expect(refusal as? AuthenticationError == .unknownApiKey)
     }
-    #expect(directory.lookups == 3)
-    #expect(cache.count == 0)
+    #expect(directory.lookups == 1)
+    #expect(cache.count == 0 && cache.absentCount == 1)
+    clock.advance(by: 1)
+    _ = await thrownError { try await authenticator.authenticate(.apiKey(stranger)) }
+    #expect(directory.lookups == 2)
+  }
+
+  @Test("a prefix remembered as absent is forgotten when a key is created under it")
+  func createdKeyIsNotAbsent() async throws {
+    let (authenticator, cache) = authenticator(ttl: .seconds(10))
+    let token = ApiKeyToken.generate()
+    _ = await thrownError { try await authenticator.authenticate(.apiKey(token)) }
+    directory.add(token)
+    cache.forgetAbsent(prefix: token.prefix)
+    #expect(try await authenticator.authenticate(.apiKey(token)).tenantID == "tenant-a")
+  }
+
+  @Test("made-up prefixes beyond its capacity are all forgotten at once, and never push out a real key's record")
+  func absentPrefixesAreBoundedApart() async throws {
+    let (authenticator, cache) = authenticator(ttl: .seconds(10), capacity: 3)
+    let token = ApiKeyToken.generate()
+    directory.add(token)
+    _ = try await authenticator.authenticate(.apiKey(token))
+    for _ in 0..<3 { _ = await thrownError { try await authenticator.authenticate(.apiKey(ApiKeyToken.generate())) } }
+    #expect(cache.absentCount == 3)
+    _ = await thrownError { try await authenticator.authenticate(.apiKey(ApiKeyToken.generate())) }
+    #expect(cache.absentCount == 1)
+    #expect(cache.count == 1)
+    let lookups = directory.lookups
+    _ = try await authenticator.authenticate(.apiKey(token))
+    #expect(directory.lookups == lookups, "the real key's record was pushed out")
   }
 
   @Test("a busy key's last use is recorded once a minute, not once per call, while its record is cached")
