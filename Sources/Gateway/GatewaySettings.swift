@@ -15,6 +15,7 @@ public import MaaSRuntime
 /// | `MAAS_GATEWAY_REGISTRY_TARGET` | `127.0.0.1:50052` | the model registry (`maas.registry.v1.ModelRegistry`) |
 /// | `MAAS_GATEWAY_QUOTA_TARGET` | `127.0.0.1:50054` | the quota service (`maas.quota.v1.Quota`) |
 /// | `MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS` | `10` | bound of a forwarded call whose caller sent no deadline |
+/// | `MAAS_GATEWAY_UPSTREAM_MAX_TIMEOUT_SECONDS` | `60` | bound of every forwarded call, whatever the caller's deadline (at least the one above) |
 /// | `MAAS_GATEWAY_API_KEY_CACHE_SECONDS` | `1` | how long a verified API key's record is reused (0 to 10; 0: read every call); a key revoked through another replica is refused within this |
 /// | `MAAS_GATEWAY_PAGE_TOKEN_SECRET` | built in | key of the Admin listings' page tokens' MAC; the same on every replica, at least 16 bytes |
 public struct GatewaySettings: Sendable, Hashable {
@@ -72,12 +73,18 @@ public struct GatewaySettings: Sendable, Hashable {
     let quota = reader.read("\(prefix)_QUOTA_TARGET", default: defaults.quotaTarget, as: .grpcTarget)
     let timeout = reader.read(
       "\(prefix)_UPSTREAM_TIMEOUT_SECONDS", default: defaults.upstream.defaultTimeout, as: .seconds(in: 0.1...300))
+    let maxTimeoutVariable = "\(prefix)_UPSTREAM_MAX_TIMEOUT_SECONDS"
+    let maxTimeout = reader.read(maxTimeoutVariable, default: defaults.upstream.maxTimeout, as: .seconds(in: 0.1...3600))
+    if maxTimeout < timeout {
+      reader.report(ConfigurationProblem(
+        variable: maxTimeoutVariable, value: "\(maxTimeout)", reason: "is shorter than \(prefix)_UPSTREAM_TIMEOUT_SECONDS (\(timeout)); it must be at least that"))
+    }
     let keyCache = reader.read("\(prefix)_API_KEY_CACHE_SECONDS", default: defaults.apiKeyCacheTTL, as: .seconds(in: 0...10))
     let pageTokenSecret = PageTokenSealer.secret(prefix: prefix, fallback: defaults.pageTokenSecret, from: &reader)
     return GatewaySettings(
       adminToken: adminToken,
       jwt: JWTSettings(hs256Secret: secret.map { Array($0.utf8) }, rs256PublicKeyPEM: publicKey, audience: audience, leeway: leeway),
-      registryTarget: registry, quotaTarget: quota, upstream: UpstreamPolicy(defaultTimeout: timeout), apiKeyCacheTTL: keyCache,
+      registryTarget: registry, quotaTarget: quota, upstream: UpstreamPolicy(defaultTimeout: timeout, maxTimeout: maxTimeout), apiKeyCacheTTL: keyCache,
       pageTokenSecret: pageTokenSecret)
   }
 }

@@ -40,6 +40,7 @@ struct GatewaySettingsTests {
       "MAAS_GATEWAY_REGISTRY_TARGET": "dns:///maas-registry:50052",
       "MAAS_GATEWAY_QUOTA_TARGET": "maas-quota:50054",
       "MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "2.5",
+      "MAAS_GATEWAY_UPSTREAM_MAX_TIMEOUT_SECONDS": "120",
       "MAAS_GATEWAY_API_KEY_CACHE_SECONDS": "0",
     ])
     #expect(problems.isEmpty)
@@ -51,6 +52,7 @@ struct GatewaySettingsTests {
     #expect(settings.registryTarget == "dns:///maas-registry:50052")
     #expect(settings.quotaTarget == "maas-quota:50054")
     #expect(settings.upstream.defaultTimeout == .milliseconds(2500))
+    #expect(settings.upstream.maxTimeout == .seconds(120))
     #expect(settings.apiKeyCacheTTL == .zero)
   }
 
@@ -73,6 +75,16 @@ struct GatewaySettingsTests {
     let text = ConfigurationError(problems: problems).description
     #expect(!text.contains("short-secret"))
     #expect(!text.contains("also-too-short"))
+  }
+
+  @Test("an upstream bound shorter than the bound of calls without a deadline is refused")
+  func maxTimeoutBelowDefault() {
+    let (_, problems) = read([
+      "MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30",
+      "MAAS_GATEWAY_UPSTREAM_MAX_TIMEOUT_SECONDS": "20",
+    ])
+    #expect(problems.map(\.variable) == ["MAAS_GATEWAY_UPSTREAM_MAX_TIMEOUT_SECONDS"])
+    #expect(problems.first?.reason.contains("MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS") == true)
   }
 
   @Test("a key file that is not an RSA public key is refused")

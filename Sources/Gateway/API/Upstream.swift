@@ -5,14 +5,19 @@ import Logging
 import MaaSRuntime
 
 /// How the gateway calls the services behind it (registry, quota): every call is bounded, by
-/// the caller's deadline when it sent one, else by `defaultTimeout`, so that a service that does
-/// not answer never holds a gateway call open.
+/// the caller's deadline when it sent one, else by `defaultTimeout`, and never by more than
+/// `maxTimeout`, so that a service that does not answer never holds a gateway call open (a
+/// caller's deadline of a day would otherwise keep one, and its stream, for a day).
 public struct UpstreamPolicy: Sendable, Hashable {
   /// The bound of a forwarded call whose caller sent no deadline.
   public var defaultTimeout: Duration
+  /// The longest a forwarded call may take, whatever deadline its caller sent.
+  public var maxTimeout: Duration
 
-  public init(defaultTimeout: Duration = .seconds(10)) {
+  /// - Parameter maxTimeout: raised to `defaultTimeout` when below it.
+  public init(defaultTimeout: Duration = .seconds(10), maxTimeout: Duration = .seconds(60)) {
     self.defaultTimeout = defaultTimeout
+    self.maxTimeout = max(maxTimeout, defaultTimeout)
   }
 
   /// Runs one call to `service` with the remaining time of `deadline` as its timeout, which
@@ -22,8 +27,8 @@ public struct UpstreamPolicy: Sendable, Hashable {
   /// anything else stays here), except UNAVAILABLE, whose message is the gateway's own: when the
   /// service cannot be reached, the transport's message names internal addresses, which stay in
   /// the log. DEADLINE_EXCEEDED when the caller's deadline has passed before the call could
-  /// start; UNAVAILABLE also when the service did not answer within `defaultTimeout` of a call
-  /// without a deadline.
+  /// start; UNAVAILABLE also when the service did not answer within the gateway's own bound
+  /// (`defaultTimeout` of a call without a deadline, `maxTimeout` of one whose deadline is later).
   func call<Response: Sendable>(
     _ service: String,
     deadline: ContinuousClock.Instant?,
@@ -31,19 +36,24 @@ public struct UpstreamPolicy: Sendable, Hashable {
     _ body: (CallTimeout) async throws -> Response
   ) async throws -> Response {
     let bound: Duration
+    /// The gateway's bound, not the caller's deadline, ends the call when it runs out.
+    let ownBound: Bool
     let started = ContinuousClock.now
     if let deadline {
-      bound = started.duration(to: deadline)
-      guard bound > .zero else {
+      let remaining = started.duration(to: deadline)
+      guard remaining > .zero else {
         throw RPCError(code: .deadlineExceeded, message: "the call's deadline passed before the \(service) was asked")
       }
+      bound = min(remaining, self.maxTimeout)
+      ownBound = remaining > self.maxTimeout
     } else {
       bound = self.defaultTimeout
+      ownBound = true
     }
     do {
       return try await body(CallTimeout(bound))
     } catch let error as RPCError {
-      if error.code == .deadlineExceeded, deadline == nil, started.duration(to: .now) >= bound {
+      if error.code == .deadlineExceeded, ownBound, started.duration(to: .now) >= bound {
         logger.warning("upstream call timed out", metadata: ["service": "\(service)", "bound": "\(bound)"])
         throw RPCError(code: .unavailable, message: "the \(service) did not answer within \(bound); retry later")
       }

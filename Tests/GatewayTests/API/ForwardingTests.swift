@@ -105,9 +105,11 @@ struct ForwardingEndToEndTests {
     }
   }
 
-  @Test("the caller's remaining deadline is forwarded; a call without one is bounded by the upstream timeout")
+  @Test("the caller's remaining deadline is forwarded, up to the upstream bound; a call without one is bounded by the upstream timeout")
   func deadlines() async throws {
-    try await withGateway("gateway_e2e_deadlines", configure: { $0.upstream = UpstreamPolicy(defaultTimeout: .seconds(8)) }) { harness in
+    try await withGateway(
+      "gateway_e2e_deadlines", configure: { $0.upstream = UpstreamPolicy(defaultTimeout: .seconds(8), maxTimeout: .seconds(20)) }
+    ) { harness in
       let (_, key) = try await harness.tenant("acme")
       var options = CallOptions.defaults
       options.timeout = .seconds(3)
@@ -122,6 +124,13 @@ struct ForwardingEndToEndTests {
       let bounded = try #require(harness.registry.deadlines.last?.timeout)
       #expect(bounded <= .seconds(8) + .milliseconds(100))
       #expect(bounded > .seconds(5))
+
+      options.timeout = .seconds(3_600)
+      _ = try await harness.gateway.getModel(
+        .with { $0.model = .with { $0.name = "llama" } }, metadata: GatewayHarness.bearer(key), options: options)
+      let capped = try #require(harness.registry.deadlines.last?.timeout)
+      #expect(capped <= .seconds(20) + .milliseconds(100))
+      #expect(capped > .seconds(17))
     }
   }
 
@@ -162,6 +171,18 @@ struct ForwardingEndToEndTests {
       options.timeout = .milliseconds(500)
       let expired = await status { try await harness.gateway.getModel(slow, metadata: GatewayHarness.bearer(key), options: options) }
       #expect(expired?.code == .deadlineExceeded)
+
+      // A caller's deadline past the gateway's longest bound: the bound ends the call.
+      try await withGateway(
+        "gateway_e2e_hanging_capped", configure: { $0.upstream = UpstreamPolicy(defaultTimeout: .seconds(1), maxTimeout: .seconds(1)) }
+      ) { harness in
+        let (_, key) = try await harness.tenant("acme")
+        var patient = CallOptions.defaults
+        patient.timeout = .seconds(30)
+        let capped = await status { try await harness.gateway.getModel(slow, metadata: GatewayHarness.bearer(key), options: patient) }
+        #expect(capped?.code == .unavailable)
+        #expect(capped?.message.hasPrefix("the registry service did not answer within 1") == true, "\(String(describing: capped))")
+      }
     }
   }
 
