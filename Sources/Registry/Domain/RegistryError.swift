@@ -25,6 +25,8 @@ public enum RegistryError: Error, Sendable, Hashable, Codable, CustomStringConve
   case modelHasVersions(Int)
   /// DeleteModelVersion of a version that these aliases point at.
   case versionAliased([String])
+  /// SetModelAlias of a new alias on a model that has this many, the most it may have.
+  case tooManyAliases(Int)
   /// The quota service refused the reservation; its message names the limit and the usage.
   case quotaExhausted(String)
   /// The quota service does not know the tenant (it was never registered with SetLimits).
@@ -51,7 +53,7 @@ public enum RegistryError: Error, Sendable, Hashable, Codable, CustomStringConve
     case .modelNameTaken: .alreadyExists(field: "name")
     case .versionTaken, .versionIsAlias: .alreadyExists(field: "version")
     case .modelArchived, .modelHasVersions, .versionAliased, .quotaTenantUnknown: .failedPrecondition
-    case .quotaExhausted: .resourceExhausted
+    case .quotaExhausted, .tooManyAliases: .resourceExhausted
     case .quotaUnavailable: .unavailable
     }
   }
@@ -85,6 +87,8 @@ public enum RegistryError: Error, Sendable, Hashable, Codable, CustomStringConve
     case .versionAliased(let aliases):
       let names = aliases.map { "\"\($0)\"" }.joined(separator: ", ")
       return "version: alias\(aliases.count == 1 ? "" : "es") \(names) point\(aliases.count == 1 ? "s" : "") at this version; move or delete \(aliases.count == 1 ? "it" : "them") first"
+    case .tooManyAliases(let limit):
+      return "alias: the model has \(limit) aliases, the most a model may have; delete one or move an existing one"
     case .quotaExhausted(let message):
       return message
     case .quotaTenantUnknown(let message):

@@ -4,7 +4,9 @@ import Postgres
 extension RegistryStore {
   /// SetModelAlias: creates the alias or moves it; the model's update_time moves too.
   /// - Throws: `RegistryError` (`.modelNotFound`, `.versionNotFound`, `.invalidRequest` when
-  ///   the alias is a version string of the model), or a database error.
+  ///   the alias is a version string of the model, `.tooManyAliases` when a new alias would pass
+  ///   `RegistryFieldRules.maxAliasesPerModel`; the model's row is locked, so concurrent calls
+  ///   cannot pass it together), or a database error.
   public func setAlias(_ command: SetAliasCommand) async throws -> Alias {
     try await mutate(command) { tx, now, _ -> Result<Alias, RegistryError> in
       let tenant = command.tenantID
@@ -14,13 +16,19 @@ extension RegistryStore {
       let rows = try await tx.query(
         """
         SELECT EXISTS (SELECT 1 FROM registry.versions WHERE tenant_id = $1 AND model_id = $2 AND version = $3) AS alias_is_version,
-               (SELECT id FROM registry.versions WHERE tenant_id = $1 AND model_id = $2 AND version = $4) AS target
+               (SELECT id FROM registry.versions WHERE tenant_id = $1 AND model_id = $2 AND version = $4) AS target,
+               EXISTS (SELECT 1 FROM registry.aliases WHERE tenant_id = $1 AND model_id = $2 AND name = $3) AS alias_exists,
+               (SELECT count(*) FROM registry.aliases WHERE tenant_id = $1 AND model_id = $2) AS alias_count
         """, [tenant, model.id, command.alias, command.version])
       if try rows[0].decode(Bool.self, column: "alias_is_version") {
         return .failure(.invalidRequest([FieldViolation("alias", .namesAVersion)]))
       }
       guard let target = try rows[0].decode(UUID?.self, column: "target") else {
         return .failure(.versionNotFound(.version(command.version)))
+      }
+      let limit = RegistryFieldRules.maxAliasesPerModel
+      if try !rows[0].decode(Bool.self, column: "alias_exists"), try rows[0].decode(Int.self, column: "alias_count") >= limit {
+        return .failure(.tooManyAliases(limit))
       }
       _ = try await tx.execute(
         """

@@ -345,6 +345,30 @@ struct RegistryStoreTests {
     }
   }
 
+  @Test("a model takes at most 100 aliases; past them a new one is RESOURCE_EXHAUSTED naming the limit, while moving one still works")
+  func aliasesAreBounded() async throws {
+    try await withStore("registry_alias_bound") { f in
+      _ = try await f.store.createModel(try createModel("acme", "llama"))
+      _ = try await f.store.createVersion(try createVersion("acme", "llama", "1.0"))
+      _ = try await f.store.createVersion(try createVersion("acme", "llama", "2.0"))
+      func set(_ alias: String, _ version: String) throws -> SetAliasCommand {
+        try SetAliasCommand.validate(tenantID: "acme", model: .name("llama"), alias: alias, version: version, idempotencyKey: UUID().uuidString).get()
+      }
+      let limit = RegistryFieldRules.maxAliasesPerModel
+      for index in 0..<limit { _ = try await f.store.setAlias(try set("a\(index)", "1.0")) }
+      let refused = await registryError { try await f.store.setAlias(try set("one-more", "1.0")) }
+      #expect(refused == .tooManyAliases(limit))
+      #expect(refused?.category == .resourceExhausted)
+      #expect(refused?.description.hasPrefix("alias: the model has 100 aliases") == true)
+      let moved = try await f.store.setAlias(try set("a7", "2.0"))
+      #expect(moved.version == "2.0")
+      try await f.store.deleteAlias(try DeleteAliasCommand.validate(tenantID: "acme", model: .name("llama"), alias: "a0", idempotencyKey: "x").get())
+      _ = try await f.store.setAlias(try set("one-more", "1.0"))
+      let model = try await f.store.model(try ModelQuery.validate(tenantID: "acme", model: .name("llama")).get())
+      #expect(model.aliases.count == limit)
+    }
+  }
+
   @Test("an archived model keeps its versions readable but takes no new ones")
   func archivedModels() async throws {
     try await withStore("registry_archived") { f in
