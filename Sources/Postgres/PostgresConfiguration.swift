@@ -18,6 +18,10 @@ public struct PostgresConfiguration: Sendable {
   /// How long `withConnection` (and everything built on it) waits for a connection before it
   /// throws `.poolExhausted` (or `.connection` when the server cannot be reached).
   public var acquireTimeout: Duration
+  /// Most callers queued for a connection at once; the next one gets `.poolExhausted` at once.
+  /// Past this the queue only adds waiting that ends in the same error `acquireTimeout` later,
+  /// while it costs memory and a longer walk for every caller that leaves it.
+  public var maxWaiters: Int = 1_000
   /// How long one connection attempt may take (libpq's `connect_timeout`: whole seconds, at
   /// least 2).
   public var connectTimeout: Duration
@@ -91,6 +95,7 @@ public struct PostgresConfiguration: Sendable {
       problems.append("minConnections must be between 0 and maxConnections (\(self.maxConnections))")
     }
     if self.acquireTimeout <= .zero { problems.append("acquireTimeout must be positive") }
+    if self.maxWaiters < 0 { problems.append("maxWaiters must be at least 0") }
     if self.connectTimeout <= .zero { problems.append("connectTimeout must be positive") }
     if let timeout = self.statementTimeout, timeout < .milliseconds(1) {
       problems.append("statementTimeout must be at least 1 ms (nil leaves the server's setting)")

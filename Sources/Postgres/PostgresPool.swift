@@ -11,7 +11,8 @@ import Synchronization
 /// ```
 ///
 /// - At most `maxConnections` connections exist. When all are checked out, callers wait first
-///   come, first served, for at most `acquireTimeout`, then get `.poolExhausted`.
+///   come, first served, for at most `acquireTimeout`, then get `.poolExhausted`; with
+///   `maxWaiters` already waiting, a caller gets `.poolExhausted` at once.
 /// - A connection is handed to one caller at a time; it comes back when the caller's closure
 ///   returns or throws.
 /// - Before a connection is handed out again it is checked: anything the server sent while it
@@ -163,6 +164,13 @@ public final class PostgresPool: PostgresQueryable, Sendable {
           if let entry = state.idle.popLast() {
             state.checkOut(entry.connection)
             return .take(Checkout(connection: entry.connection, idleSince: entry.since))
+          }
+          if state.waiters.count >= self.configuration.maxWaiters {
+            return .fail(PostgresError(
+              kind: .poolExhausted,
+              message: "no Postgres connection free and \(state.waiters.count) callers already waiting, the most the pool "
+                + "queues (maxWaiters); all \(state.checkedOut.count) of maxConnections \(self.configuration.maxConnections) "
+                + "are checked out or opening"))
           }
           state.waiters.append(PoolState.Waiter(id: id, continuation: continuation, since: start))
           return .wait(open: state.reserveOpening(min: self.configuration.minConnections, max: self.configuration.maxConnections))

@@ -31,6 +31,24 @@ struct PoolTests {
     }
   }
 
+  @Test("With maxWaiters callers already queued, the next gets poolExhausted at once, and the queued ones are still served")
+  func boundedQueue() async throws {
+    // The acquire timeout is far longer than the test: a caller that queued would hang it.
+    try await withPool({ $0.maxConnections = 1; $0.maxWaiters = 2; $0.acquireTimeout = .seconds(600) }) { pool in
+      let release = Signal()
+      let holder = Task { try await pool.withConnection { _ in await release.wait() } }
+      try await waitUntil("the holder to take the connection") { pool.statistics.checkedOut == 1 }
+      let queued = (1...2).map { _ in Task { try await pool.execute("SELECT 1") } }
+      try await waitUntil("two callers to wait") { pool.statistics.waiting == 2 }
+      let error = await #expect(throws: PostgresError.self) { _ = try await pool.query("SELECT 1", []) }
+      #expect(error?.kind == .poolExhausted)
+      #expect(error?.message.contains("2 callers already waiting") == true, "\(String(describing: error))")
+      release.fire()
+      try await holder.value
+      for caller in queued { #expect(try await caller.value == 1) }
+    }
+  }
+
   @Test("Waiting callers are served first come, first served, as connections come back")
   func waitersAreServedInOrder() async throws {
     try await withPool({ $0.maxConnections = 1 }) { pool in
