@@ -111,24 +111,24 @@ struct ForwardingEndToEndTests {
       "gateway_e2e_deadlines", configure: { $0.upstream = UpstreamPolicy(defaultTimeout: .seconds(8), maxTimeout: .seconds(20)) }
     ) { harness in
       let (_, key) = try await harness.tenant("acme")
-      var options = CallOptions.defaults
-      options.timeout = .seconds(3)
-      _ = try await harness.gateway.getModel(
-        .with { $0.model = .with { $0.name = "llama" } }, metadata: GatewayHarness.bearer(key), options: options)
-      let withDeadline = try #require(harness.registry.deadlines.last?.timeout)
+      /// The timeout the registry received for a GetModel sent with `timeout` (none when nil).
+      func forwarded(_ timeout: Duration?) async throws -> Duration {
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        _ = try await harness.gateway.getModel(
+          .with { $0.model = .with { $0.name = "llama" } }, metadata: GatewayHarness.bearer(key), options: options)
+        return try #require(harness.registry.deadlines.last?.timeout)
+      }
       // The header is rounded up on the way, so allow the transport a few milliseconds.
+      let withDeadline = try await forwarded(.seconds(3))
       #expect(withDeadline <= .seconds(3) + .milliseconds(100))
       #expect(withDeadline > .seconds(1))
 
-      _ = try await harness.gateway.getModel(.with { $0.model = .with { $0.name = "llama" } }, metadata: GatewayHarness.bearer(key))
-      let bounded = try #require(harness.registry.deadlines.last?.timeout)
+      let bounded = try await forwarded(nil)
       #expect(bounded <= .seconds(8) + .milliseconds(100))
       #expect(bounded > .seconds(5))
 
-      options.timeout = .seconds(3_600)
-      _ = try await harness.gateway.getModel(
-        .with { $0.model = .with { $0.name = "llama" } }, metadata: GatewayHarness.bearer(key), options: options)
-      let capped = try #require(harness.registry.deadlines.last?.timeout)
+      let capped = try await forwarded(.seconds(3_600))
       #expect(capped <= .seconds(20) + .milliseconds(100))
       #expect(capped > .seconds(17))
     }
