@@ -31,6 +31,11 @@ public final class RegistryStore: Sendable {
   /// Catalogue version reads, one per tenant at a time, shared by the callers that asked while
   /// the previous one ran (see `catalogVersion`).
   let versionReads: KeyedBatcher<String, Void, Int64>
+  /// The connections mutations may hold: all but `ConnectionShare.reservedForReads`. A mutation
+  /// may wait on the quota service inside its transaction; when quota hangs, mutations then
+  /// wait for a turn here (and fail UNAVAILABLE after the pool's acquire timeout) while reads go
+  /// on with the connections left.
+  let mutations: ConnectionShare
 
   /// Models kept in `listings` unless told otherwise: a few tens of megabytes at most.
   public static let defaultListingCacheModels = 20_000
@@ -48,6 +53,7 @@ public final class RegistryStore: Sendable {
     self.holdTTL = holdTTL
     self.listings = listingCacheModels > 0 ? ListingCache(capacity: listingCacheModels) : nil
     self.versionReads = KeyedBatcher()
+    self.mutations = ConnectionShare(of: pool, reserving: ConnectionShare.reservedForReads)
   }
 
   /// ListModels pages answered from the cache so far (exported by `RegistryMetrics`).
@@ -81,19 +87,21 @@ public final class RegistryStore: Sendable {
     let effects = QuotaEffects(tenant: command.tenantID)
     let answer: Result<Value, RegistryError>
     do {
-      answer = try await pool.transaction(tenant: command.tenantID) { tx in
-        // A deadlock makes the pool run this again; what the failed attempt held goes back.
-        await self.releaseAfterFailure(effects)
-        let attempt = effects.beginAttempt()
-        // Whole microseconds, as the database keeps them: what a call answers is what a later
-        // read returns.
-        let now = Date(timeIntervalSince1970: (self.clock.now().timeIntervalSince1970 * 1_000_000).rounded(.down) / 1_000_000)
-        if let prior = try await self.claim(tx, command, now: now, attempt: attempt) {
-          return try prior.replay(for: command, as: Value.self)
+      answer = try await mutations.run {
+        try await pool.transaction(tenant: command.tenantID) { tx in
+          // A deadlock makes the pool run this again; what the failed attempt held goes back.
+          await self.releaseAfterFailure(effects)
+          let attempt = effects.beginAttempt()
+          // Whole microseconds, as the database keeps them: what a call answers is what a later
+          // read returns.
+          let now = Date(timeIntervalSince1970: (self.clock.now().timeIntervalSince1970 * 1_000_000).rounded(.down) / 1_000_000)
+          if let prior = try await self.claim(tx, command, now: now, attempt: attempt) {
+            return try prior.replay(for: command, as: Value.self)
+          }
+          let answer = try await body(tx, now, effects)
+          try await self.remember(tx, command, answer)
+          return answer
         }
-        let answer = try await body(tx, now, effects)
-        try await self.remember(tx, command, answer)
-        return answer
       }
     } catch {
       // Shielded from cancellation: a client that hangs up mid-COMMIT must not stop the check

@@ -266,97 +266,97 @@ extension SchedulerStore {
     let grace = heartbeatGrace
     let claims = placements.flatMap { placement in placement.claims.map { (placement.node, $0) } }
     let uuids = Array(Set(claims.map(\.1.gpuUUID))).sorted()
-    let written: (rows: [FleetIndex.GPUState], xid: UInt64?, reservation: String)? = try await pool.transaction(
-      tenant: command.tenantID
-    ) { tx -> (rows: [FleetIndex.GPUState], xid: UInt64?, reservation: String)? in
-      // The workload's ACTIVE allocation, read in the same round trip (an uncorrelated subquery,
-      // run once). One committed after this snapshot still cannot be doubled: the unique index
-      // on ACTIVE workloads refuses the write (23505, answered below in `schedule`).
-      // The node's fields come from per-row subqueries, not a join: the pool plans once, and a
-      // generic plan cannot know the array holds a few uuids; as a join it hashed a scan of every
-      // node (chosen at 1,000 nodes), where a subquery is always a key lookup.
-      // First the intent's advisory lock (held to the end of the transaction: the maintenance
-      // loop leaves the intent alone meanwhile), then, in a statement whose snapshot follows it,
-      // whether the intent is still there: the loop settles only intents far older than any
-      // live Schedule, so a missing one means this Schedule took too long to trust its quota.
-      let statements = [
-        PostgresStatement("SELECT pg_advisory_xact_lock($1, $2)", [lockClass, lockKey]),
-        PostgresStatement(
+    let written: (rows: [FleetIndex.GPUState], xid: UInt64?, reservation: String)? = try await commits.run {
+      try await pool.transaction(tenant: command.tenantID) { tx -> (rows: [FleetIndex.GPUState], xid: UInt64?, reservation: String)? in
+        // The workload's ACTIVE allocation, read in the same round trip (an uncorrelated subquery,
+        // run once). One committed after this snapshot still cannot be doubled: the unique index
+        // on ACTIVE workloads refuses the write (23505, answered below in `schedule`).
+        // The node's fields come from per-row subqueries, not a join: the pool plans once, and a
+        // generic plan cannot know the array holds a few uuids; as a join it hashed a scan of every
+        // node (chosen at 1,000 nodes), where a subquery is always a key lookup.
+        // First the intent's advisory lock (held to the end of the transaction: the maintenance
+        // loop leaves the intent alone meanwhile), then, in a statement whose snapshot follows it,
+        // whether the intent is still there: the loop settles only intents far older than any
+        // live Schedule, so a missing one means this Schedule took too long to trust its quota.
+        let statements = [
+          PostgresStatement("SELECT pg_advisory_xact_lock($1, $2)", [lockClass, lockKey]),
+          PostgresStatement(
+            """
+            SELECT g.uuid, g.node_name, g.model, g.memory_bytes, g.mig_slices,
+                   (SELECT n.cordoned FROM scheduler.nodes n WHERE n.name = g.node_name),
+                   (SELECT n.last_heartbeat_time FROM scheduler.nodes n WHERE n.name = g.node_name),
+                   EXISTS (SELECT 1 FROM scheduler.allocations a WHERE a.tenant_id = $2 AND a.workload_id = $3 AND a.state = 1) AS placed,
+                   EXISTS (SELECT 1 FROM scheduler.quota_intents i WHERE i.tenant_id = $2 AND i.allocation_id = $4) AS intent,
+                   \(GPUUsage.columns)
+              FROM scheduler.gpus g
+             WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE
+            """, [uuids, command.tenantID, command.workloadID, id]),
+        ]
+        let batch: [PostgresRows]
+        if let intent {
+          batch = try await tx.queryBatch(statements, committedFirst: intent)
+          quotaTaken.recordIntent()
+        } else {
+          batch = try await tx.queryBatch(statements)
+        }
+        let rows = batch[1]
+        if try rows.first?.decode(Bool.self, at: 7) == true { return nil }
+        if let first = rows.first, try !first.decode(Bool.self, at: 8) { throw SchedulerError.intentSettled }
+        var gpus: [String: (node: String, gpu: GPU)] = [:]
+        for row in rows {
+          let node = try row.decode(String.self, at: 1)
+          let heartbeat = try row.decode(Date.self, at: 6)
+          guard try !row.decode(Bool.self, at: 5), now.timeIntervalSince(heartbeat) <= grace.seconds else { throw PlacementConflict() }
+          var gpu = GPU(
+            uuid: try row.decode(String.self, at: 0), model: try row.decode(String.self, at: 2),
+            memoryBytes: try row.decode(Int64.self, at: 3), migSlices: Int(try row.decode(Int32.self, at: 4)))
+          gpu.usage = try GPUUsage(row, from: 9)
+          gpus[gpu.uuid] = (node, gpu)
+        }
+        for (node, claim) in claims {
+          guard var entry = gpus[claim.gpuUUID], entry.node == node, entry.gpu.admits(claim) else { throw PlacementConflict() }
+          entry.gpu.apply(claim)
+          gpus[claim.gpuUUID] = entry
+        }
+        // The last step before writing: if the quota service refuses now, nothing is written. A
+        // write that fails after it (the workload raced) gives the quota back (in `schedule`).
+        let reservation: String
+        if let held = quotaTaken.reservation {
+          reservation = held
+        } else {
+          reservation = try await acquireQuota(command, for: id)
+          quotaTaken.record(reservation)
+        }
+        let touched = uuids.map { gpus[$0]!.gpu }
+        let usage = touched.map(\.usage).parameterArrays
+        let written = try await tx.queryAndCommit(
           """
-          SELECT g.uuid, g.node_name, g.model, g.memory_bytes, g.mig_slices,
-                 (SELECT n.cordoned FROM scheduler.nodes n WHERE n.name = g.node_name),
-                 (SELECT n.last_heartbeat_time FROM scheduler.nodes n WHERE n.name = g.node_name),
-                 EXISTS (SELECT 1 FROM scheduler.allocations a WHERE a.tenant_id = $2 AND a.workload_id = $3 AND a.state = 1) AS placed,
-                 EXISTS (SELECT 1 FROM scheduler.quota_intents i WHERE i.tenant_id = $2 AND i.allocation_id = $4) AS intent,
-                 \(GPUUsage.columns)
-            FROM scheduler.gpus g
-           WHERE g.uuid = ANY($1::text[]) ORDER BY g.uuid FOR UPDATE
-          """, [uuids, command.tenantID, command.workloadID, id]),
-      ]
-      let batch: [PostgresRows]
-      if let intent {
-        batch = try await tx.queryBatch(statements, committedFirst: intent)
-        quotaTaken.recordIntent()
-      } else {
-        batch = try await tx.queryBatch(statements)
+          WITH g AS (
+            UPDATE scheduler.gpus g SET allocated_memory_bytes = u.memory, allocated_mig_slices = u.slices,
+                   allocated_mig_mask = u.mask, exclusive = u.exclusive <> 0
+              FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[], $19::bigint[]) AS u(uuid, memory, slices, exclusive, mask)
+             WHERE g.uuid = u.uuid
+            RETURNING g.node_name, g.uuid, \(GPUUsage.columns)
+          ), a AS (
+            INSERT INTO scheduler.allocations (id, tenant_id, workload_id, request, priority, placements, state, quota_reservation_id, create_time)
+            VALUES ($5, $6, $7, $8, $9, $10, 1, $11, $12)
+          ), p AS (
+            INSERT INTO scheduler.placements (allocation_id, replica, gpu_uuid, node_name, memory_bytes, mig_slices, exclusive, mig_start)
+            SELECT $5, u.replica, u.gpu, u.node, u.memory, u.slices, u.exclusive <> 0, u.start
+              FROM unnest($13::integer[], $14::text[], $15::text[], $16::bigint[], $17::integer[], $18::integer[], $20::integer[])
+                AS u(replica, gpu, node, memory, slices, exclusive, start)
+          )
+          SELECT g.*, pg_current_xact_id()::text FROM g
+          """,
+          [touched.map(\.uuid), usage.memory, usage.slices, usage.exclusive,
+           id, command.tenantID, command.workloadID, try PostgresJSON(encoding: command.request), Int32(command.priority),
+           try PostgresJSON(encoding: placements), reservation, now,
+           claims.indices.map { Int32(Self.replica(of: $0, in: placements)) }, claims.map(\.1.gpuUUID), claims.map(\.0),
+           claims.map(\.1.memoryBytes), claims.map { Int32($0.1.migSlices) }, claims.map { Int32($0.1.exclusive ? 1 : 0) },
+           usage.mask, claims.map { Int32($0.1.migStart) }])
+        let (states, xid) = try Self.gpuStates(written)
+        return (states, xid, reservation)
       }
-      let rows = batch[1]
-      if try rows.first?.decode(Bool.self, at: 7) == true { return nil }
-      if let first = rows.first, try !first.decode(Bool.self, at: 8) { throw SchedulerError.intentSettled }
-      var gpus: [String: (node: String, gpu: GPU)] = [:]
-      for row in rows {
-        let node = try row.decode(String.self, at: 1)
-        let heartbeat = try row.decode(Date.self, at: 6)
-        guard try !row.decode(Bool.self, at: 5), now.timeIntervalSince(heartbeat) <= grace.seconds else { throw PlacementConflict() }
-        var gpu = GPU(
-          uuid: try row.decode(String.self, at: 0), model: try row.decode(String.self, at: 2),
-          memoryBytes: try row.decode(Int64.self, at: 3), migSlices: Int(try row.decode(Int32.self, at: 4)))
-        gpu.usage = try GPUUsage(row, from: 9)
-        gpus[gpu.uuid] = (node, gpu)
-      }
-      for (node, claim) in claims {
-        guard var entry = gpus[claim.gpuUUID], entry.node == node, entry.gpu.admits(claim) else { throw PlacementConflict() }
-        entry.gpu.apply(claim)
-        gpus[claim.gpuUUID] = entry
-      }
-      // The last step before writing: if the quota service refuses now, nothing is written. A
-      // write that fails after it (the workload raced) gives the quota back (in `schedule`).
-      let reservation: String
-      if let held = quotaTaken.reservation {
-        reservation = held
-      } else {
-        reservation = try await acquireQuota(command, for: id)
-        quotaTaken.record(reservation)
-      }
-      let touched = uuids.map { gpus[$0]!.gpu }
-      let usage = touched.map(\.usage).parameterArrays
-      let written = try await tx.queryAndCommit(
-        """
-        WITH g AS (
-          UPDATE scheduler.gpus g SET allocated_memory_bytes = u.memory, allocated_mig_slices = u.slices,
-                 allocated_mig_mask = u.mask, exclusive = u.exclusive <> 0
-            FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[], $19::bigint[]) AS u(uuid, memory, slices, exclusive, mask)
-           WHERE g.uuid = u.uuid
-          RETURNING g.node_name, g.uuid, \(GPUUsage.columns)
-        ), a AS (
-          INSERT INTO scheduler.allocations (id, tenant_id, workload_id, request, priority, placements, state, quota_reservation_id, create_time)
-          VALUES ($5, $6, $7, $8, $9, $10, 1, $11, $12)
-        ), p AS (
-          INSERT INTO scheduler.placements (allocation_id, replica, gpu_uuid, node_name, memory_bytes, mig_slices, exclusive, mig_start)
-          SELECT $5, u.replica, u.gpu, u.node, u.memory, u.slices, u.exclusive <> 0, u.start
-            FROM unnest($13::integer[], $14::text[], $15::text[], $16::bigint[], $17::integer[], $18::integer[], $20::integer[])
-              AS u(replica, gpu, node, memory, slices, exclusive, start)
-        )
-        SELECT g.*, pg_current_xact_id()::text FROM g
-        """,
-        [touched.map(\.uuid), usage.memory, usage.slices, usage.exclusive,
-         id, command.tenantID, command.workloadID, try PostgresJSON(encoding: command.request), Int32(command.priority),
-         try PostgresJSON(encoding: placements), reservation, now,
-         claims.indices.map { Int32(Self.replica(of: $0, in: placements)) }, claims.map(\.1.gpuUUID), claims.map(\.0),
-         claims.map(\.1.memoryBytes), claims.map { Int32($0.1.migSlices) }, claims.map { Int32($0.1.exclusive ? 1 : 0) },
-         usage.mask, claims.map { Int32($0.1.migStart) }])
-      let (states, xid) = try Self.gpuStates(written)
-      return (states, xid, reservation)
     }
     guard let written else { return .alreadyPlaced }
     // Every chosen GPU was locked and written, so every row came back, and the xid with it.

@@ -39,6 +39,11 @@ public final class SchedulerStore: Sendable {
   /// Schedule commits that found the index stale (another replica had taken a chosen GPU, or a
   /// node changed) and were tried again (`maas_scheduler_placement_conflicts_total`).
   let placementConflicts = Atomic<Int>(0)
+  /// The connections Schedule commits may hold: all but `ConnectionShare.reservedForReads`. A
+  /// commit calls the quota service with its GPU rows locked; when quota hangs, commits then
+  /// wait for a turn here (and fail UNAVAILABLE after the pool's acquire timeout) while
+  /// heartbeats, Releases and reads go on with the connections left.
+  let commits: ConnectionShare
 
   /// - Parameters:
   ///   - heartbeatGrace: a node that has not heartbeated for this long is NOT_READY.
@@ -54,6 +59,7 @@ public final class SchedulerStore: Sendable {
     self.now = clock
     self.logger = logger
     self.maxAttempts = maxAttempts
+    self.commits = ConnectionShare(of: pool, reserving: ConnectionShare.reservedForReads)
   }
 
   public var heartbeatGrace: Duration { engine.heartbeatGrace }
