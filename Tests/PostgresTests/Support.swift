@@ -49,30 +49,6 @@ func withPool<Result>(
   }
 }
 
-/// A one-shot signal tasks can wait for.
-final class Signal: Sendable {
-  private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-  func fire() {
-    let waiters = self.state.withLock { state in
-      state.fired = true
-      defer { state.waiters = [] }
-      return state.waiters
-    }
-    for waiter in waiters { waiter.resume() }
-  }
-
-  func wait() async {
-    await withCheckedContinuation { continuation in
-      let fired = self.state.withLock { state in
-        if !state.fired { state.waiters.append(continuation) }
-        return state.fired
-      }
-      if fired { continuation.resume() }
-    }
-  }
-}
-
 /// A value shared by test tasks, behind a lock (a `Mutex` itself cannot be captured by escaping
 /// closures).
 final class Locked<Value: Sendable>: Sendable {

@@ -46,8 +46,8 @@ final class InMemoryQuota: QuotaGate {
     var calls: [String] = []
     /// Runs once, after the next commit is recorded and before it answers.
     var afterNextCommit: (@Sendable (_ reservationID: String) async -> Void)?
-    /// Reserve calls do not answer while this is set; they wait here until `answerReserves`.
-    var heldReserves: [CheckedContinuation<Void, Never>]?
+    /// Reserve calls wait for this before answering, while it is set (`holdReserves`).
+    var reserveGate: Signal?
   }
 
   let books = Mutex(Books())
@@ -57,17 +57,11 @@ final class InMemoryQuota: QuotaGate {
   func setFailCommits(_ fail: Bool) { books.withLock { $0.failCommits = fail } }
   /// From now on Reserve hangs, as a quota service that stopped answering would, until
   /// `answerReserves`.
-  func holdReserves() { books.withLock { $0.heldReserves = [] } }
+  func holdReserves() { books.withLock { $0.reserveGate = Signal() } }
   /// Reserve calls held so far.
-  var heldReserveCount: Int { books.withLock { $0.heldReserves?.count ?? 0 } }
+  var heldReserveCount: Int { books.withLock { $0.reserveGate?.waiting ?? 0 } }
   /// Lets the held Reserve calls, and all later ones, go on.
-  func answerReserves() {
-    let held = books.withLock { books in
-      defer { books.heldReserves = nil }
-      return books.heldReserves ?? []
-    }
-    for call in held { call.resume() }
-  }
+  func answerReserves() { books.withLock { $0.reserveGate }?.fire() }
   /// `hook` runs inside the next commit call, once it is recorded (the caller still waiting).
   func afterNextCommit(_ hook: @escaping @Sendable (_ reservationID: String) async -> Void) {
     books.withLock { $0.afterNextCommit = hook }
@@ -84,14 +78,7 @@ final class InMemoryQuota: QuotaGate {
   func count(_ state: State) -> Int { books.withLock { $0.reservations.values.filter { $0.state == state }.count } }
 
   func reserve(tenant: String, stock: QuotaStock, amount: Int64, ttl: Duration, idempotencyKey: String) async throws -> String {
-    await withCheckedContinuation { (call: CheckedContinuation<Void, Never>) in
-      let wait = books.withLock { books in
-        guard books.heldReserves != nil else { return false }
-        books.heldReserves!.append(call)
-        return true
-      }
-      if !wait { call.resume() }
-    }
+    await books.withLock { $0.reserveGate }?.wait()
     return try books.withLock { books in
       books.calls.append("reserve")
       if books.unavailable { throw QuotaGateError.unavailable("quota is down") }

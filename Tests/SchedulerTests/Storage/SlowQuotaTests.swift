@@ -1,34 +1,10 @@
 import Foundation
 import MaaSTesting
-import Synchronization
 import Testing
 @testable import Scheduler
 
 @Suite("The scheduler with a quota service that stops answering")
 struct SlowQuotaTests {
-  /// Where held calls wait until `open`.
-  final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, held: [CheckedContinuation<Void, Never>])>((false, []))
-    var held: Int { state.withLock { $0.held.count } }
-    func pass() async {
-      await withCheckedContinuation { call in
-        let wait = state.withLock { state in
-          if !state.open { state.held.append(call) }
-          return !state.open
-        }
-        if !wait { call.resume() }
-      }
-    }
-    func open() {
-      let held = state.withLock { state in
-        state.open = true
-        defer { state.held = [] }
-        return state.held
-      }
-      for call in held { call.resume() }
-    }
-  }
-
   @Test("Schedules waiting on quota hold at most all but two of the pool's connections, so heartbeats and Releases go on; once quota answers, every Schedule is placed")
   func heartbeatsOutliveAHungQuota() async throws {
     try await withMigratedDatabase(named: "scheduler_slow_quota", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
@@ -37,23 +13,23 @@ struct SlowQuotaTests {
       let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
       try await register(store, "a", gpus: 16)
       let earlier = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "earlier", request: exclusive(1, 1)))
-      let gate = Gate()
+      let gate = Signal()
       // Whatever happens below: the pool cannot close while calls hold its connections.
-      defer { gate.open() }
-      quota.beforeCommitting.withLock { $0 = { await gate.pass() } }
+      defer { gate.fire() }
+      quota.beforeCommitting.withLock { $0 = { await gate.wait() } }
       let limit = store.commits.limit
       #expect(limit == db.app.configuration.maxConnections - 2)
       let schedules = (0..<db.app.configuration.maxConnections).map { index in
         Task { try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "stuck-\(index)", request: exclusive(1, 1))) }
       }
       try await waitUntil("the share to fill with Schedules held at quota") {
-        gate.held == limit && store.commits.waiting == schedules.count - limit
+        gate.waiting == limit && store.commits.waiting == schedules.count - limit
       }
       // Without the share these would wait out the acquire timeout, and the node would go silent.
       #expect(try await store.heartbeat("a") == .ready)
       let released = try await store.release(tenant: "t1", .id(earlier.id))
       #expect(released.state == .released)
-      gate.open()
+      gate.fire()
       for schedule in schedules { #expect(try await schedule.value.state == .active) }
     }
   }
