@@ -169,7 +169,7 @@ public final class ApiKeyCache: Sendable {
   }
 
   /// Forgets that `prefix` was absent: a key under it was just created.
-  public func forgetAbsent(prefix: String) {
+  func forgetAbsent(prefix: String) {
     _ = self.state.withLock { $0.absent.removeValue(forKey: prefix) }
   }
 
