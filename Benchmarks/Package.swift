@@ -88,6 +88,8 @@ let package = Package(
         "BenchSupport",
         .product(name: "GRPCShimTransport", package: "maas"),
         .product(name: "MaaSContracts", package: "maas"),
+        .product(name: "MaaSRuntime", package: "maas"),
+        .product(name: "MaaSTesting", package: "maas"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
       ],
       swiftSettings: [.swiftLanguageMode(.v6)]

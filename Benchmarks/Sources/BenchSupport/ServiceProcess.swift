@@ -28,9 +28,6 @@ public struct ServiceProcess {
       let target = "bench-" + benchName.replacingOccurrences(of: "-bench", with: "")
       throw BenchError("\(executable) not found: build it first (make \(target) does)")
     }
-    // Only the `listening on` line goes to stdout; a file, not a pipe, so that nothing can block.
-    let stdoutPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(benchName)-\(name)-\(getpid()).stdout").path
-    defer { try? FileManager.default.removeItem(atPath: stdoutPath) }
     var environment = [
       "\(prefix)_DATABASE_URL": cluster.appURL,
       "\(prefix)_MIGRATION_DATABASE_URL": cluster.ownerURL,
@@ -42,8 +39,19 @@ public struct ServiceProcess {
       "\(prefix)_METRICS_PORT": "0",
     ]
     environment.merge(extra) { _, new in new }
-    note("starting \(executable)")
-    let pid = try spawn(executable, [], environment: environment, stdout: stdoutPath, stderr: logPath)
+    return try Self.launch(name, executable: executable, environment: environment, logPath: logPath)
+  }
+
+  /// Starts `executable` with `arguments` and `environment` (added to this process's) and waits
+  /// up to a minute for its `listening on HOST:PORT` line; its stderr goes to `logPath`.
+  public static func launch(
+    _ name: String, executable: String, arguments: [String] = [], environment: [String: String] = [:], logPath: String
+  ) throws -> ServiceProcess {
+    // Only the `listening on` line goes to stdout; a file, not a pipe, so that nothing can block.
+    let stdoutPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(benchName)-\(name)-\(getpid()).stdout").path
+    defer { try? FileManager.default.removeItem(atPath: stdoutPath) }
+    note("starting \(executable) \(arguments.joined(separator: " "))")
+    let pid = try spawn(executable, arguments, environment: environment, stdout: stdoutPath, stderr: logPath)
 
     let clock = ContinuousClock()
     let deadline = clock.now + .seconds(60)

@@ -10,8 +10,8 @@ struct Cell: Encodable {
   var cpu: CPUUsage
   var refused: Int
   var firstError: String?
-  /// The fleet's heartbeats sent beside the cell (warm-up included).
-  var fleetHeartbeats: FleetHeartbeats.Outcome
+  /// The fleet's heartbeats sent beside the cell (warm-up included); none beside the floor's.
+  var fleetHeartbeats: FleetHeartbeats.Outcome?
 
   /// CPU µs per placement in each group.
   var cpuPerPlacement: [String: Double] { self.cpu.microsecondsPerOperation(self.pair.perSecond) }
@@ -29,7 +29,7 @@ struct Cell: Encodable {
     try container.encode(self.cpu, forKey: "cpu")
     try container.encode(self.cpuPerPlacement, forKey: "cpu_us_per_placement")
     try container.encodeIfPresent(self.firstError, forKey: "first_error")
-    try container.encode(self.fleetHeartbeats, forKey: "fleet_heartbeats")
+    try container.encodeIfPresent(self.fleetHeartbeats, forKey: "fleet_heartbeats")
   }
 }
 
@@ -82,9 +82,12 @@ struct SizeReport: Encodable {
   }
 
   /// The cell with the most placements/s.
-  var best: (callers: Int, cell: Cell)? {
-    self.cells.compactMap { key, cell in Int(key).map { ($0, cell) } }.max { $0.1.pair.perSecond < $1.1.pair.perSecond }
-  }
+  var best: (callers: Int, cell: Cell)? { bestCell(self.cells) }
+}
+
+/// Of cells by callers, the one with the most placements/s.
+func bestCell(_ cells: [String: Cell]) -> (callers: Int, cell: Cell)? {
+  cells.compactMap { key, cell in Int(key).map { ($0, cell) } }.max { $0.1.pair.perSecond < $1.1.pair.perSecond }
 }
 
 /// `.bench/scheduler.json`, and the table printed from it.
@@ -94,6 +97,8 @@ struct Report: Encodable {
   var quotaHeldAfter: Int64
   var options: Options
   var notes: [String]
+  /// The transport floor, measured before the sizes.
+  var floor: FloorReport?
   var date = ISO8601DateFormatter().string(from: Date())
   var cores = ProcessInfo.processInfo.activeProcessorCount
 
@@ -145,6 +150,11 @@ struct Report: Encodable {
       }
     }
     try container.encodeIfPresent(self.costGrowth, forKey: "scheduler_cpu_growth_smallest_to_largest")
+    if let floor = self.floor {
+      try container.encode(floor.best?.cell.pair.perSecond ?? 0, forKey: "floor_placements_per_s")
+      try container.encode(floor.cells["16"]?.schedule.p99Milliseconds ?? 0, forKey: "floor_schedule_p99_ms_16_callers")
+      try container.encode(floor.cells, forKey: "floor")
+    }
     try container.encode(goalPlacementsPerSecond, forKey: "goal_placements_per_s")
     try container.encode(goalP99Milliseconds, forKey: "goal_p99_ms")
     try container.encode(kubeSchedulerFloor, forKey: "kube_scheduler_floor_per_s")
@@ -167,6 +177,7 @@ struct Report: Encodable {
   }
 
   func printTable() {
+    self.floor?.printTable()
     print("Schedule then Release over gRPC (bench -> maas-scheduler -> Postgres, with maas-quota's CONCURRENT_GPUS reserve"
       + " (committed at once) and release behind each), \(RequestMix.single.label), \(self.options.tenants) tenants,"
       + " nodes of \(gpusPerNode) x \(gpuModel); \(self.options.seconds) s per cell after a \(self.options.warmUpSeconds) s warm-up;"
@@ -232,7 +243,7 @@ struct Report: Encodable {
       line += "; afterwards: index \(free.indexNodes) nodes, \(free.indexFreeGPUs)/\(free.indexTotalGPUs) GPUs free,"
         + " database \(free.databaseHeldGPUs) held, \(free.databaseActiveAllocations) active" + (free.ok ? "   ok" : "   WRONG")
       print(line)
-      let beside = size.placementCells.map(\.cell.fleetHeartbeats)
+      let beside = size.placementCells.compactMap(\.cell.fleetHeartbeats)
       if let slowest = beside.map(\.perSecond).min(), let fastest = beside.map(\.perSecond).max() {
         let failed = beside.map(\.failed).reduce(0, +)
         print(
@@ -254,6 +265,13 @@ struct Report: Encodable {
       goal: "< \(format(goalP99Milliseconds)) ms", met: self.p99Milliseconds(largest) > 0 && self.p99Milliseconds(largest) < goalP99Milliseconds))
     print("against kube-scheduler's scheduler_perf floor (\(format(kubeSchedulerFloor)) pods/s at 5,000 nodes): "
       + format(self.placementsPerSecond(largest) / kubeSchedulerFloor, 2))
+    if let floor = self.floor, let best = floor.best {
+      let p99 = floor.cells["16"]?.schedule.p99Milliseconds ?? 0
+      print("transport floor (no work behind the calls): \(format(best.cell.pair.perSecond)) placements/s at \(best.callers)"
+        + " callers (\(format(best.cell.pair.perSecond / goalPlacementsPerSecond, 2)) of the goal), Schedule p99 at 16 callers"
+        + " \(format(p99, 3)) ms; at \(largest) nodes the services reach \(format(self.placementsPerSecond(largest) / best.cell.pair.perSecond, 2))"
+        + " of the floor")
+    }
     if let growth = self.costGrowth {
       let cpu = self.sizes.compactMap { size in self.schedulerCPU(size.nodes).map { "\(size.nodes): \(format($0)) µs" } }
       print("maas-scheduler CPU per placement at the top concurrency (\(cpu.joined(separator: ", "))):"

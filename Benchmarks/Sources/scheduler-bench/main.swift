@@ -17,6 +17,8 @@
 // placement. Checks at each size: the hold check (places without releasing, up to the whole
 // fleet at 100 nodes, and asserts that no GPU uuid is answered twice and that the index counts
 // exactly what is held), then that the index and the database are wholly free again.
+// First, the transport floor (TransportFloor.swift): the same four gRPC calls per placement
+// between servers that do nothing else, the most any design making them could reach here.
 // Headline: placements/s at 10,000 nodes (the best concurrency) against the goal of 2,000/s and
 // kube-scheduler's scheduler_perf floor of 680 pods/s at 5,000 nodes; Schedule's p99 at 16
 // callers against 5 ms; and how maas-scheduler's CPU per placement grows from 100 to 10,000 nodes.
@@ -83,13 +85,16 @@ func run(_ options: Options) async throws {
   let cpu = CPUAccounting(
     services: [(scheduler.name, scheduler.pid), (quota.name, quota.pid)], postmaster: try cluster.postmasterPID())
 
-  let report = try await withGRPCClient(transport: ShimClientTransport(target: scheduler.target)) { schedulerChannel in
+  // First, while nothing else runs: the same calls with nothing done behind them.
+  let floor = try await measureFloor(cluster: cluster, options: options, logDirectory: logDirectory)
+  var report = try await withGRPCClient(transport: ShimClientTransport(target: scheduler.target)) { schedulerChannel in
     try await withGRPCClient(transport: ShimClientTransport(target: quota.target)) { quotaChannel in
       try await measureAll(
         scheduler: SchedulerClient(wrapping: schedulerChannel), quota: QuotaClient(wrapping: quotaChannel), cluster: cluster,
         cpu: cpu, options: options)
     }
   }
+  report.floor = floor
   report.printTable()
   if let jsonPath = options.jsonPath {
     try writeJSON(report, to: jsonPath)
@@ -193,10 +198,10 @@ func measureAll(
     if let mixed = size.mixed, mixed.pair.errors > 0 {
       notes.append("\(size.nodes) nodes, mixed: \(mixed.pair.errors) errors; the first: \(mixed.firstError ?? "?")")
     }
-    for (_, cell) in size.placementCells where cell.fleetHeartbeats.failed > 0 {
+    for (_, cell) in size.placementCells {
+      guard let beats = cell.fleetHeartbeats, beats.failed > 0 else { continue }
       notes.append(
-        "\(size.nodes) nodes: \(cell.fleetHeartbeats.failed) of the fleet's heartbeats beside a cell failed; the first:"
-          + " \(cell.fleetHeartbeats.firstError ?? "?")")
+        "\(size.nodes) nodes: \(beats.failed) of the fleet's heartbeats beside a cell failed; the first: \(beats.firstError ?? "?")")
     }
     if let beats = size.heartbeats, beats.measurement.errors > 0 {
       notes.append("\(size.nodes) nodes, Heartbeat: \(beats.measurement.errors) errors; the first: \(beats.firstError ?? "?")")
@@ -277,4 +282,4 @@ await runBench(
     "usage: scheduler-bench run [--seconds S] [--warm-up S] [--json PATH] [--bin-dir DIR] [--scheduler PATH]"
       + " [--pool-size N] [--tenants N] [--sizes 100,1000,10000] [--hold N] [--no-fsync]"
   ],
-  commands: ["run": { try await run(try parseRun($0)) }])
+  commands: ["run": { try await run(try parseRun($0)) }, "serve-floor": serveFloor])
