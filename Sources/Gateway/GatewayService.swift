@@ -59,8 +59,10 @@ public enum GatewayService {
     let jwt = settings.jwt.acceptsTokens ? try JWTVerifier(settings: settings.jwt) : nil
     // One cache for the keys the Gateway service checks and the ones Admin revokes.
     let keyCache = settings.apiKeyCacheTTL > .zero ? ApiKeyCache(ttl: settings.apiKeyCacheTTL, clock: clock) : nil
+    // A JWT's tenant is remembered as long as a key's record.
+    let knownTenants = settings.apiKeyCacheTTL > .zero ? KnownTenants(ttl: settings.apiKeyCacheTTL, clock: clock) : nil
     let authenticator = Authenticator(
-      directory: credentials, jwt: jwt, keyCache: keyCache, clock: clock, logger: logger,
+      directory: credentials, jwt: jwt, keyCache: keyCache, knownTenants: knownTenants, clock: clock, logger: logger,
       metrics: metrics.map(AuthenticationMetrics.init))
     let gateway = GatewayRPCService(
       registry: registry, registryChannel: registryChannel, quota: quota, upstream: settings.upstream, clock: clock,

@@ -16,7 +16,7 @@ public import MaaSRuntime
 /// | `MAAS_GATEWAY_QUOTA_TARGET` | `127.0.0.1:50054` | the quota service (`maas.quota.v1.Quota`) |
 /// | `MAAS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS` | `10` | bound of a forwarded call whose caller sent no deadline |
 /// | `MAAS_GATEWAY_UPSTREAM_MAX_TIMEOUT_SECONDS` | `60` | bound of every forwarded call, whatever the caller's deadline (at least the one above) |
-/// | `MAAS_GATEWAY_API_KEY_CACHE_SECONDS` | `1` | how long a verified API key's record is reused (0 to 10; 0: read every call); a key revoked through another replica is refused within this |
+/// | `MAAS_GATEWAY_API_KEY_CACHE_SECONDS` | `1` | how long a verified API key's record, and a JWT's tenant found to exist, are reused (0 to 10; 0: read every call); a key revoked through another replica is refused within this |
 /// | `MAAS_GATEWAY_PAGE_TOKEN_SECRET` | built in | key of the Admin listings' page tokens' MAC; the same on every replica, at least 16 bytes |
 public struct GatewaySettings: Sendable, Hashable {
   /// Used when `MAAS_GATEWAY_PAGE_TOKEN_SECRET` is unset: tokens still cannot cross listings or

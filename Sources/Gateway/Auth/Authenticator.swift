@@ -11,11 +11,12 @@ public import Logging
 ///   with the next call; with one, see `ApiKeyCache` (at once when revoked through the same
 ///   cache, within its TTL otherwise).
 /// - JWTs: checked by `JWTVerifier`; the `tenant_id` they claim must be a tenant the gateway
-///   knows.
+///   knows (asked of the directory, or of `knownTenants` when it said so less than its TTL ago).
 public struct Authenticator: Sendable {
   let directory: any CredentialDirectory
   let jwt: JWTVerifier?
   let keyCache: ApiKeyCache?
+  let knownTenants: KnownTenants?
   let clock: any GatewayClock
   let logger: Logger
   let metrics: AuthenticationMetrics?
@@ -24,14 +25,17 @@ public struct Authenticator: Sendable {
   ///   - jwt: nil to refuse every JWT.
   ///   - keyCache: where API-key records read from `directory` are kept for a short time; nil
   ///     reads every call's record from the directory.
+  ///   - knownTenants: where the tenants of verified JWTs are remembered for a short time; nil
+  ///     asks the directory on every call.
   ///   - metrics: where each call's credential and outcome are counted; nil counts nothing.
   public init(
-    directory: any CredentialDirectory, jwt: JWTVerifier?, keyCache: ApiKeyCache? = nil,
+    directory: any CredentialDirectory, jwt: JWTVerifier?, keyCache: ApiKeyCache? = nil, knownTenants: KnownTenants? = nil,
     clock: any GatewayClock = SystemGatewayClock(), logger: Logger, metrics: AuthenticationMetrics? = nil
   ) {
     self.directory = directory
     self.jwt = jwt
     self.keyCache = keyCache
+    self.knownTenants = knownTenants
     self.clock = clock
     self.logger = logger
     self.metrics = metrics
@@ -138,7 +142,10 @@ public struct Authenticator: Sendable {
   func authenticate(jwt token: String) async throws -> AuthenticatedTenant {
     guard let jwt = self.jwt else { throw AuthenticationError.jwtNotAccepted }
     let verified = try await jwt.verify(token, now: self.clock.now()).get()
-    guard try await self.directory.tenantExists(id: verified.tenantID) else { throw AuthenticationError.unknownTenant }
+    if self.knownTenants?.contains(verified.tenantID) != true {
+      guard try await self.directory.tenantExists(id: verified.tenantID) else { throw AuthenticationError.unknownTenant }
+      self.knownTenants?.insert(verified.tenantID)
+    }
     return AuthenticatedTenant(tenantID: verified.tenantID, method: .jwt(subject: verified.subject))
   }
 }

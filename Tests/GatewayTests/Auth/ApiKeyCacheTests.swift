@@ -3,18 +3,30 @@ import Synchronization
 import Testing
 @testable import Gateway
 
-/// Keys in memory that count how often they are looked up and their use recorded.
+/// Keys and tenants in memory that count how often they are looked up and keys' use recorded.
 final class CountingDirectory: CredentialDirectory {
   private struct State {
     var keys: [String: StoredApiKeyCredential] = [:]
+    var tenants: Set<String> = []
     var lookups = 0
+    var tenantQueries = 0
     var usesRecorded = 0
   }
 
   private let state = Mutex(State())
 
+  init(tenants: Set<String> = []) {
+    state.withLock { $0.tenants = tenants }
+  }
+
   var lookups: Int { state.withLock { $0.lookups } }
+  var tenantQueries: Int { state.withLock { $0.tenantQueries } }
   var usesRecorded: Int { state.withLock { $0.usesRecorded } }
+
+  /// Deletes the tenant behind this gateway's back (as SQL by hand would).
+  func removeTenant(_ id: String) {
+    _ = state.withLock { $0.tenants.remove(id) }
+  }
 
   @discardableResult
   func add(_ token: ApiKeyToken, tenant: String = "tenant-a", expire: Date? = nil) -> UUID {
@@ -38,7 +50,12 @@ final class CountingDirectory: CredentialDirectory {
     }
   }
 
-  func tenantExists(id: String) async throws -> Bool { false }
+  func tenantExists(id: String) async throws -> Bool {
+    state.withLock { state in
+      state.tenantQueries += 1
+      return state.tenants.contains(id)
+    }
+  }
 
   func recordApiKeyUse(keyID: UUID, tenantID: String, at time: Date) async throws {
     state.withLock { state in
