@@ -28,6 +28,9 @@ public enum RegistryFieldRules {
   /// Aliases one model may have. Each costs a row and a line in every answer that shows the
   /// model, and no quota counts them, so they are bounded here.
   public static let maxAliasesPerModel = 100
+  /// Versions one model may have. A version of size 0 costs no storage quota, and nothing else
+  /// counts versions, so without this bound a tenant could write them without end.
+  public static let maxVersionsPerModel = 1_000
   /// ModelVersion.version and Alias.name: "1 to 64 characters".
   public static let maxVersionCharacters = 64
   /// Artifact.uri: "at most 2048 bytes".

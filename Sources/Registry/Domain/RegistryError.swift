@@ -27,6 +27,8 @@ public enum RegistryError: Error, Sendable, Hashable, Codable, CustomStringConve
   case versionAliased([String])
   /// SetModelAlias of a new alias on a model that has this many, the most it may have.
   case tooManyAliases(Int)
+  /// CreateModelVersion on a model that has this many versions, the most it may have.
+  case tooManyVersions(Int)
   /// The quota service refused the reservation; its message names the limit and the usage.
   case quotaExhausted(String)
   /// The quota service does not know the tenant (it was never registered with SetLimits).
@@ -53,7 +55,7 @@ public enum RegistryError: Error, Sendable, Hashable, Codable, CustomStringConve
     case .modelNameTaken: .alreadyExists(field: "name")
     case .versionTaken, .versionIsAlias: .alreadyExists(field: "version")
     case .modelArchived, .modelHasVersions, .versionAliased, .quotaTenantUnknown: .failedPrecondition
-    case .quotaExhausted, .tooManyAliases: .resourceExhausted
+    case .quotaExhausted, .tooManyAliases, .tooManyVersions: .resourceExhausted
     case .quotaUnavailable: .unavailable
     }
   }
@@ -89,6 +91,8 @@ public enum RegistryError: Error, Sendable, Hashable, Codable, CustomStringConve
       return "version: alias\(aliases.count == 1 ? "" : "es") \(names) point\(aliases.count == 1 ? "s" : "") at this version; move or delete \(aliases.count == 1 ? "it" : "them") first"
     case .tooManyAliases(let limit):
       return "alias: the model has \(limit) aliases, the most a model may have; delete one or move an existing one"
+    case .tooManyVersions(let limit):
+      return "version: the model has \(limit) versions, the most a model may have; delete old ones first"
     case .quotaExhausted(let message):
       return message
     case .quotaTenantUnknown(let message):

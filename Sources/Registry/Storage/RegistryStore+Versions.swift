@@ -5,8 +5,8 @@ extension RegistryStore {
   /// CreateModelVersion: reserves the artifact's size of STORAGE_BYTES (none for an empty one)
   /// and commits it with the row.
   /// - Throws: `RegistryError` (`.modelNotFound`, `.modelArchived`, `.versionTaken`,
-  ///   `.versionIsAlias`, `.quotaExhausted`, `.quotaTenantUnknown`, `.quotaUnavailable`), or a
-  ///   database error.
+  ///   `.versionIsAlias`, `.tooManyVersions` past `RegistryFieldRules.maxVersionsPerModel`,
+  ///   `.quotaExhausted`, `.quotaTenantUnknown`, `.quotaUnavailable`), or a database error.
   public func createVersion(_ command: CreateVersionCommand) async throws -> ModelVersion {
     try await mutate(command) { tx, now, effects -> Result<ModelVersion, RegistryError> in
       let tenant = command.tenantID
@@ -14,13 +14,18 @@ extension RegistryStore {
         return .failure(.modelNotFound(command.model))
       }
       if model.state == .archived { return .failure(.modelArchived(model.name)) }
+      // The count stops at the bound, so it costs at most that many index entries; the model's
+      // row is locked, so concurrent creates cannot pass the bound together.
+      let limit = RegistryFieldRules.maxVersionsPerModel
       let names = try await tx.query(
         """
         SELECT EXISTS (SELECT 1 FROM registry.versions WHERE tenant_id = $1 AND model_id = $2 AND version = $3) AS version,
-               EXISTS (SELECT 1 FROM registry.aliases WHERE tenant_id = $1 AND model_id = $2 AND name = $3) AS alias
-        """, [tenant, model.id, command.version])
+               EXISTS (SELECT 1 FROM registry.aliases WHERE tenant_id = $1 AND model_id = $2 AND name = $3) AS alias,
+               (SELECT count(*) FROM (SELECT 1 FROM registry.versions WHERE tenant_id = $1 AND model_id = $2 LIMIT $4) v) AS versions
+        """, [tenant, model.id, command.version, Int64(limit)])
       if try names[0].decode(Bool.self, column: "version") { return .failure(.versionTaken(command.version)) }
       if try names[0].decode(Bool.self, column: "alias") { return .failure(.versionIsAlias(command.version)) }
+      if try names[0].decode(Int.self, column: "versions") >= limit { return .failure(.tooManyVersions(limit)) }
       var reservation: String?
       if command.artifact.sizeBytes > 0 {
         switch try await self.reserve(.storageBytes, command.artifact.sizeBytes, for: command, effects) {

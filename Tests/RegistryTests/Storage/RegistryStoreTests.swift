@@ -369,6 +369,39 @@ struct RegistryStoreTests {
     }
   }
 
+  @Test("a model takes at most 1,000 versions, empty ones included; past them a new one is RESOURCE_EXHAUSTED naming the limit, until one is deleted")
+  func versionsAreBounded() async throws {
+    try await withStore("registry_version_bound") { f in
+      _ = try await f.store.createModel(try createModel("acme", "llama"))
+      _ = try await f.store.createVersion(try createVersion("acme", "llama", "1.0"))
+      let limit = RegistryFieldRules.maxVersionsPerModel
+      // All but one written behind the store's back, copies of the first: a thousand calls would
+      // only make the test slow.
+      _ = try await f.owner.execute(
+        """
+        INSERT INTO registry.versions (tenant_id, id, model_id, version, artifact_uri, artifact_format, artifact_size_bytes,
+          artifact_sha256, labels, reservation_id, create_time)
+        SELECT tenant_id, gen_random_uuid(), model_id, 'bulk-' || n, artifact_uri, artifact_format, 0, artifact_sha256, labels,
+               NULL, create_time
+          FROM registry.versions, generate_series(1, $1::integer) n WHERE tenant_id = 'acme' AND version = '1.0'
+        """, [Int32(limit - 2)])
+      _ = try await f.store.createVersion(try createVersion("acme", "llama", "last"))
+      #expect(try await f.count("versions", tenant: "acme") == limit)
+
+      let refused = await registryError { try await f.store.createVersion(try createVersion("acme", "llama", "one-more")) }
+      #expect(refused == .tooManyVersions(limit))
+      #expect(refused?.category == .resourceExhausted)
+      #expect(refused?.description.hasPrefix("version: the model has 1000 versions") == true)
+      // Another model has a bound of its own.
+      _ = try await f.store.createModel(try createModel("acme", "mistral"))
+      _ = try await f.store.createVersion(try createVersion("acme", "mistral", "one-more"))
+
+      try await f.store.deleteVersion(
+        try DeleteVersionCommand.validate(tenantID: "acme", model: .name("llama"), version: .version("bulk-1"), idempotencyKey: "d1").get())
+      _ = try await f.store.createVersion(try createVersion("acme", "llama", "one-more"))
+    }
+  }
+
   @Test("an archived model keeps its versions readable but takes no new ones")
   func archivedModels() async throws {
     try await withStore("registry_archived") { f in
