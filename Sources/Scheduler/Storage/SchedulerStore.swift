@@ -213,7 +213,11 @@ public final class SchedulerStore: Sendable {
     -> [NodeView]
   {
     let now = currentTime()
-    // Filters on state are computed (heartbeat age), so they are applied here, over pages of names.
+    // The state is decided here (`Node.state`, from the heartbeat's age and the GPUs held), over
+    // pages of names. The statement keeps only nodes that can be in the state asked for (a
+    // condition each state needs, from the node's row alone), so a rare state does not walk the
+    // whole fleet page by page.
+    let stale = now.addingTimeInterval(-heartbeatGrace.seconds)
     var result: [NodeView] = []
     var cursor = after
     while result.count < limit {
@@ -222,8 +226,15 @@ public final class SchedulerStore: Sendable {
           """
           SELECT name FROM scheduler.nodes n WHERE name > $1 AND labels @> $2
              AND ($3 = '' OR EXISTS (SELECT 1 FROM scheduler.gpus g WHERE g.node_name = n.name AND g.model = $3))
+             AND CASE $5
+                   WHEN 'notReady' THEN last_heartbeat_time < $6
+                   WHEN 'draining' THEN last_heartbeat_time >= $6 AND draining
+                   WHEN 'cordoned' THEN last_heartbeat_time >= $6 AND cordoned
+                   WHEN 'ready' THEN last_heartbeat_time >= $6 AND NOT cordoned
+                   ELSE true
+                 END
            ORDER BY name LIMIT $4
-          """, [cursor, try PostgresJSON(encoding: selector), gpuModel, Int64(limit)]
+          """, [cursor, try PostgresJSON(encoding: selector), gpuModel, Int64(limit), state?.rawValue ?? "", stale]
         ).map { try $0.decode(String.self, at: 0) }
         let holders = try await Self.holders(tx, nodes: names)
         return (names, FleetIndex.nodes(of: try await FleetIndex.load(tx, scope: .named(names), since: nil)), holders)

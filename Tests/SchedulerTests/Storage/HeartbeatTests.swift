@@ -48,6 +48,40 @@ struct HeartbeatTests {
     }
   }
 
+  @Test("ListNodes by state answers exactly the nodes in each state, page after page")
+  func listingByState() async throws {
+    try await withStore(named: "scheduler_list_by_state") { _, store, clock in
+      let names = (0..<12).map { String(format: "n-%02d", $0) }
+      for name in names { try await register(store, name, gpus: 1) }
+      // n-00 to n-03 fall silent past the 30 s grace; the others heartbeat on.
+      clock.advance(by: 20)
+      for name in names.dropFirst(4) { _ = try await store.heartbeat(name) }
+      clock.advance(by: 15)
+      _ = try await store.setCordon("n-05", cordoned: true, reason: "maintenance")
+      // Drained with nothing on it: CORDONED.
+      _ = try await store.drain("n-06", reason: "move")
+      // Drained while holding an allocation: DRAINING.
+      let allocation = try await store.schedule(ScheduleCommand(tenantID: "t", workloadID: "w", request: exclusive(1, 1)))
+      let holder = allocation.placements[0].node
+      _ = try await store.drain(holder, reason: "move")
+
+      func listed(_ state: NodeState) async throws -> [String] {
+        var seen: [String] = []
+        while true {
+          let page = try await store.listNodes(after: seen.last ?? "", limit: 2, state: state, selector: [:], gpuModel: "")
+          if page.isEmpty { return seen }
+          #expect(page.allSatisfy { $0.state == state })
+          seen += page.map(\.node.name)
+        }
+      }
+      let silent = Array(names.prefix(4))
+      #expect(try await listed(.notReady) == silent)
+      #expect(try await listed(.draining) == [holder])
+      #expect(try await listed(.cordoned) == ["n-05", "n-06"])
+      #expect(try await listed(.ready) == names.filter { !silent.contains($0) && !["n-05", "n-06", holder].contains($0) })
+    }
+  }
+
   @Test("heartbeats arriving together are written in shared batches, each answering its own node's state; an unknown node is NOT_FOUND without failing the others")
   func batchesAnswerEachNode() async throws {
     try await withStore(named: "scheduler_heartbeat_batches") { db, store, clock in
