@@ -49,13 +49,13 @@ public final class ApiKeyCache: Sendable {
 
   private struct State {
     var entries: [String: Entry] = [:]
-    /// Prefixes the directory had no key for, and when it was asked.
-    var absent: [String: Date] = [:]
+    /// Prefixes the directory had no key for.
+    var absent: RecentKeys
     /// Moves on every invalidation: a lookup that started before one does not store its answer.
     var generation: UInt64 = 0
   }
 
-  private let state = Mutex(State())
+  private let state: Mutex<State>
 
   /// What `lookup` found.
   enum Lookup: Equatable {
@@ -77,15 +77,11 @@ public final class ApiKeyCache: Sendable {
     self.ttl = ttl
     self.capacity = capacity
     self.clock = clock
-  }
-
-  private var ttlSeconds: TimeInterval {
-    let (seconds, attoseconds) = self.ttl.components
-    return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    self.state = Mutex(State(absent: RecentKeys(ttl: ttl, capacity: capacity)))
   }
 
   private func isFresh(_ entry: Entry, at now: Date) -> Bool {
-    entry.readTime <= now && now.timeIntervalSince(entry.readTime) < self.ttlSeconds
+    RecentKeys.isFresh(entry.readTime, at: now, ttl: self.ttl)
   }
 
   /// The record of the key with `prefix` if one was read less than `ttl` ago; once it is three
@@ -94,12 +90,9 @@ public final class ApiKeyCache: Sendable {
   func lookup(prefix: String) -> Lookup {
     let now = self.clock.now()
     return self.state.withLock { state in
-      if let asked = state.absent[prefix] {
-        if asked <= now, now.timeIntervalSince(asked) < self.ttlSeconds { return .absent }
-        state.absent[prefix] = nil
-      }
+      if state.absent.contains(prefix, at: now) { return .absent }
       guard var entry = state.entries[prefix], self.isFresh(entry, at: now) else { return .miss(ticket: state.generation) }
-      guard !entry.refreshing, now.timeIntervalSince(entry.readTime) >= self.ttlSeconds * 0.75 else {
+      guard !entry.refreshing, now.timeIntervalSince(entry.readTime) >= self.ttl * 0.75 / .seconds(1) else {
         return .fresh(entry.credential)
       }
       entry.refreshing = true
@@ -163,14 +156,13 @@ public final class ApiKeyCache: Sendable {
     let now = self.clock.now()
     self.state.withLock { state in
       guard state.generation == ticket else { return }
-      if state.absent.count >= self.capacity { state.absent.removeAll(keepingCapacity: true) }
-      state.absent[prefix] = now
+      state.absent.note(prefix, at: now)
     }
   }
 
   /// Forgets that `prefix` was absent: a key under it was just created.
   func forgetAbsent(prefix: String) {
-    _ = self.state.withLock { $0.absent.removeValue(forKey: prefix) }
+    self.state.withLock { $0.absent.forget(prefix) }
   }
 
   /// Drops the key's entry, and makes lookups in flight forget what they read: after this

@@ -10,45 +10,33 @@ import Synchronization
 /// as the question. Tenants are never deleted through the API; one deleted by hand is still
 /// accepted for at most `ttl` after.
 ///
-/// At most `capacity` tenants: when full, all are forgotten at once (a lookup each, once), so the
-/// cost per call stays constant. Time is the injected `GatewayClock`'s; a tenant counts as known
-/// only between the answer and `ttl` later, so a clock that steps back does not extend it.
+/// At most `capacity` tenants (`RecentKeys`: when full, all are forgotten at once). Time is the
+/// injected `GatewayClock`'s.
 public final class KnownTenants: Sendable {
   /// How long the directory's yes is used.
   public let ttl: Duration
-  /// Most tenants kept.
-  public let capacity: Int
   let clock: any GatewayClock
-
-  /// Tenant id -> when the directory said it exists.
-  private let seen = Mutex<[String: Date]>([:])
+  private let seen: Mutex<RecentKeys>
 
   /// - Parameters:
   ///   - ttl: must be positive (a service that wants every call asked has none of these).
   public init(ttl: Duration, capacity: Int = 10_000, clock: any GatewayClock = SystemGatewayClock()) {
     precondition(ttl > .zero && capacity > 0, "known tenants need a positive ttl and capacity")
     self.ttl = ttl
-    self.capacity = capacity
     self.clock = clock
+    self.seen = Mutex(RecentKeys(ttl: ttl, capacity: capacity))
   }
 
   /// Whether the directory said `tenantID` exists less than `ttl` ago.
   func contains(_ tenantID: String) -> Bool {
     let now = self.clock.now()
-    let ttl = self.ttl / .seconds(1)
-    return self.seen.withLock { seen in
-      guard let answered = seen[tenantID] else { return false }
-      return answered <= now && now.timeIntervalSince(answered) < ttl
-    }
+    return self.seen.withLock { $0.contains(tenantID, at: now) }
   }
 
   /// Remembers that the directory, asked just now, said `tenantID` exists.
   func insert(_ tenantID: String) {
     let now = self.clock.now()
-    self.seen.withLock { seen in
-      if seen.count >= self.capacity, seen[tenantID] == nil { seen.removeAll(keepingCapacity: true) }
-      seen[tenantID] = now
-    }
+    self.seen.withLock { $0.note(tenantID, at: now) }
   }
 
   /// Tenants kept (fresh or not), for tests.
