@@ -11,7 +11,7 @@ import Synchronization
 /// UNAVAILABLE), as a caller of the pool itself would.
 ///
 /// ```swift
-/// let quotaBound = ConnectionShare(of: pool, reserving: 2)
+/// let quotaBound = ConnectionShare(of: pool)  // all but `reservedForReads` connections
 /// try await quotaBound.run { try await pool.transaction(tenant: tenant) { tx in ... } }
 /// ```
 public final class ConnectionShare: Sendable {
@@ -23,22 +23,9 @@ public final class ConnectionShare: Sendable {
   /// How long a body waits for its turn.
   public let timeout: Duration
 
-  private struct Waiter {
-    let id: Int
-    let continuation: CheckedContinuation<Void, any Error>
-    var timer: Task<Void, Never>?
-  }
-
   private struct State {
     var running = 0
-    /// First come, first served.
-    var waiters: [Waiter] = []
-    var nextID = 0
-
-    mutating func remove(_ id: Int) -> Waiter? {
-      guard let index = self.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-      return self.waiters.remove(at: index)
-    }
+    var waiters = WaitQueue<Void>()
   }
 
   private let state = Mutex(State())
@@ -51,7 +38,7 @@ public final class ConnectionShare: Sendable {
 
   /// The pool's connections but `reserving` (at least one for the share), waiting as long as
   /// the pool's acquire timeout.
-  public convenience init(of pool: PostgresPool, reserving: Int) {
+  public convenience init(of pool: PostgresPool, reserving: Int = ConnectionShare.reservedForReads) {
     self.init(limit: pool.configuration.maxConnections - reserving, timeout: pool.configuration.acquireTimeout)
   }
 
@@ -75,10 +62,10 @@ public final class ConnectionShare: Sendable {
         state.running += 1
         return nil
       }
-      defer { state.nextID += 1 }
-      return state.nextID
+      return state.waiters.nextID()
     }
     guard let id else { return }
+    let start = ContinuousClock.now
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
         enum Next { case fail, go, wait }
@@ -89,60 +76,43 @@ public final class ConnectionShare: Sendable {
             state.running += 1
             return .go
           }
-          state.waiters.append(Waiter(id: id, continuation: continuation))
+          state.waiters.append(id, continuation, since: start)
           return .wait
         }
         switch next {
-        case .fail: return continuation.resume(throwing: Self.cancelledError)
+        case .fail: return continuation.resume(throwing: PostgresError.cancelledWhileWaiting)
         case .go: return continuation.resume()
         case .wait: break
         }
-        let timer = Task { [weak self, timeout] in
-          guard (try? await Task.sleep(for: timeout)) != nil else { return }
+        WaitQueue<Void>.startTimer(until: start + self.timeout) { timer in
+          self.state.withLock { $0.waiters.attach(timer, to: id) }
+        } expire: { [weak self] in
           self?.timeOut(id)
         }
-        let served = self.state.withLock { state in
-          guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return true }
-          state.waiters[index].timer = timer
-          return false
-        }
-        if served { timer.cancel() }
       }
     } onCancel: {
-      if let waiter = self.state.withLock({ $0.remove(id) }) {
-        waiter.timer?.cancel()
-        waiter.continuation.resume(throwing: Self.cancelledError)
-      }
+      self.state.withLock { $0.waiters.remove(id) }?.resume(with: .failure(PostgresError.cancelledWhileWaiting))
     }
   }
 
   /// Hands the finished body's turn to the first waiter, or frees it.
   private func leave() {
-    let next: Waiter? = self.state.withLock { state in
-      if state.waiters.isEmpty {
-        state.running -= 1
-        return nil
-      }
-      return state.waiters.removeFirst()
+    let next = self.state.withLock { state in
+      let next = state.waiters.popFirst()
+      if next == nil { state.running -= 1 }
+      return next
     }
-    if let next {
-      next.timer?.cancel()
-      next.continuation.resume()
-    }
+    next?.resume(with: .success(()))
   }
 
   private func timeOut(_ id: Int) {
-    let outcome: (Waiter, Int)? = self.state.withLock { state in
-      state.remove(id).map { ($0, state.waiters.count) }
+    let outcome = self.state.withLock { state in
+      state.waiters.remove(id).map { ($0, state.waiters.count) }
     }
     guard let (waiter, others) = outcome else { return }
-    waiter.continuation.resume(throwing: PostgresError(
+    waiter.resume(with: .failure(PostgresError(
       kind: .poolExhausted,
       message: "no turn among the \(self.limit) connections for work that waits on another service came within "
-        + "\(self.timeout) (\(others) other callers still waiting); the service it waits on may be slow or down"))
-  }
-
-  private static var cancelledError: PostgresError {
-    PostgresError(kind: .cancelled, message: "cancelled while waiting for a connection")
+        + "\(self.timeout) (\(others) other callers still waiting); the service it waits on may be slow or down")))
   }
 }

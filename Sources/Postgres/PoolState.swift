@@ -15,24 +15,15 @@ struct PoolState {
     let since: ContinuousClock.Instant
   }
 
-  struct Waiter {
-    let id: Int
-    let continuation: CheckedContinuation<Checkout, any Error>
-    let since: ContinuousClock.Instant
-    var timer: Task<Void, Never>?
-  }
-
   /// Most recently returned last: handing out the warmest connection lets the others idle long
   /// enough to be health-checked, and keeps few server processes busy under light load.
   var idle: [Idle] = []
   var checkedOut: Set<Int> = []
   var opening = 0
-  /// First come, first served.
-  var waiters: [Waiter] = []
+  var waiters = WaitQueue<Checkout>()
   var closing = false
   var consecutiveFailures = 0
   var lastConnectError: (any Error)?
-  var nextWaiterID = 0
   var closeWaiters: [CheckedContinuation<Void, Never>] = []
 
   var total: Int { self.idle.count + self.checkedOut.count + self.opening }
@@ -47,11 +38,6 @@ struct PoolState {
   mutating func checkIn(_ connection: PostgresConnection) {
     let removed = self.checkedOut.remove(connection.id)
     precondition(removed != nil, "postgres connection \(connection.id) returned but not checked out")
-  }
-
-  mutating func removeWaiter(_ id: Int) -> Waiter? {
-    guard let index = self.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-    return self.waiters.remove(at: index)
   }
 
   /// Whether one more connection should be opened: someone waits who is not already covered by

@@ -106,16 +106,12 @@ public final class PostgresPool: PostgresQueryable, Sendable {
   public func close() async {
     let (idle, waiters) = self.state.withLock { state in
       state.closing = true
-      defer {
-        state.idle = []
-        state.waiters = []
-      }
-      return (state.idle, state.waiters)
+      defer { state.idle = [] }
+      return (state.idle, state.waiters.removeAll())
     }
     for waiter in waiters {
-      waiter.timer?.cancel()
       let message = "the pool was closed while this caller waited for a connection"
-      waiter.continuation.resume(throwing: PostgresError(kind: .poolClosed, message: message))
+      waiter.resume(with: .failure(PostgresError(kind: .poolClosed, message: message)))
     }
     for entry in idle { await entry.connection.close() }
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -143,10 +139,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
   }
 
   private func checkout(start: ContinuousClock.Instant, deadline: ContinuousClock.Instant) async throws -> Checkout {
-    let id = self.state.withLock { state in
-      defer { state.nextWaiterID += 1 }
-      return state.nextWaiterID
-    }
+    let id = self.state.withLock { $0.waiters.nextID() }
     return try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Checkout, any Error>) in
         enum Next {
@@ -158,9 +151,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
           if state.closing {
             return .fail(PostgresError(kind: .poolClosed, message: "the pool is closed"))
           }
-          if Task.isCancelled {
-            return .fail(PostgresError(kind: .cancelled, message: "cancelled while waiting for a connection"))
-          }
+          if Task.isCancelled { return .fail(.cancelledWhileWaiting) }
           if let entry = state.idle.popLast() {
             state.checkOut(entry.connection)
             return .take(Checkout(connection: entry.connection, idleSince: entry.since))
@@ -172,7 +163,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
                 + "queues (maxWaiters); all \(state.checkedOut.count) of maxConnections \(self.configuration.maxConnections) "
                 + "are checked out or opening"))
           }
-          state.waiters.append(PoolState.Waiter(id: id, continuation: continuation, since: start))
+          state.waiters.append(id, continuation, since: start)
           return .wait(open: state.reserveOpening(min: self.configuration.minConnections, max: self.configuration.maxConnections))
         }
         switch next {
@@ -182,29 +173,21 @@ public final class PostgresPool: PostgresQueryable, Sendable {
           continuation.resume(returning: checkout)
         case .wait(let open):
           if open { self.startOpening() }
-          let timer = Task { [weak self] in
-            guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+          WaitQueue<Checkout>.startTimer(until: deadline) { timer in
+            self.state.withLock { $0.waiters.attach(timer, to: id) }
+          } expire: { [weak self] in
             self?.timeOut(waiter: id)
           }
-          let served = self.state.withLock { state in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return true }
-            state.waiters[index].timer = timer
-            return false
-          }
-          if served { timer.cancel() }
         }
       }
     } onCancel: {
-      if let waiter = self.state.withLock({ $0.removeWaiter(id) }) {
-        waiter.timer?.cancel()
-        waiter.continuation.resume(throwing: PostgresError(kind: .cancelled, message: "cancelled while waiting for a connection"))
-      }
+      self.state.withLock { $0.waiters.remove(id) }?.resume(with: .failure(PostgresError.cancelledWhileWaiting))
     }
   }
 
   private func timeOut(waiter id: Int) {
-    let outcome: (PoolState.Waiter, PostgresError)? = self.state.withLock { state in
-      guard let waiter = state.removeWaiter(id) else { return nil }
+    let outcome: (WaitQueue<Checkout>.Waiter, PostgresError)? = self.state.withLock { state in
+      guard let waiter = state.waiters.remove(id) else { return nil }
       let waited = ContinuousClock.now - waiter.since
       let timeout = self.configuration.acquireTimeout
       let error: PostgresError
@@ -225,7 +208,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
       }
       return (waiter, error)
     }
-    if let (waiter, error) = outcome { waiter.continuation.resume(throwing: error) }
+    if let (waiter, error) = outcome { waiter.resume(with: .failure(error)) }
   }
 
   /// Takes a connection back: to the first waiter, to the idle list, or closed if it is broken,
@@ -244,8 +227,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
     let next: Next = self.state.withLock { state in
       state.checkIn(connection)
       if state.closing { return .close(state.takeCloseWaitersIfDrained()) }
-      if !state.waiters.isEmpty {
-        let waiter = state.waiters.removeFirst()
+      if let waiter = state.waiters.popFirst() {
         state.checkOut(connection)
         return .hand(waiter)
       }
@@ -323,7 +305,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
     /// The pool is closing: close it, then wake `close()`'s callers if it was the last.
     case close([CheckedContinuation<Void, Never>])
     /// A caller is waiting: it takes the connection.
-    case hand(PoolState.Waiter)
+    case hand(WaitQueue<Checkout>.Waiter)
     /// Nobody wants it: it stays idle.
     case keep
   }
@@ -336,8 +318,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
         for waiter in drained { waiter.resume() }
       }
     case .hand(let waiter):
-      waiter.timer?.cancel()
-      waiter.continuation.resume(returning: Checkout(connection: connection, idleSince: idleSince))
+      waiter.resume(with: .success(Checkout(connection: connection, idleSince: idleSince)))
     case .keep:
       break
     }
@@ -352,8 +333,7 @@ public final class PostgresPool: PostgresQueryable, Sendable {
       if state.closing {
         return (.close(state.takeCloseWaitersIfDrained()), failures)
       }
-      if !state.waiters.isEmpty {
-        let waiter = state.waiters.removeFirst()
+      if let waiter = state.waiters.popFirst() {
         state.checkOut(connection)
         return (.hand(waiter), failures)
       }

@@ -53,7 +53,7 @@ public final class RegistryStore: Sendable {
     self.holdTTL = holdTTL
     self.listings = listingCacheModels > 0 ? ListingCache(capacity: listingCacheModels) : nil
     self.versionReads = KeyedBatcher()
-    self.mutations = ConnectionShare(of: pool, reserving: ConnectionShare.reservedForReads)
+    self.mutations = ConnectionShare(of: pool)
   }
 
   /// ListModels pages answered from the cache so far (exported by `RegistryMetrics`).

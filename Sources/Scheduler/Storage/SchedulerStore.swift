@@ -59,7 +59,7 @@ public final class SchedulerStore: Sendable {
     self.now = clock
     self.logger = logger
     self.maxAttempts = maxAttempts
-    self.commits = ConnectionShare(of: pool, reserving: ConnectionShare.reservedForReads)
+    self.commits = ConnectionShare(of: pool)
   }
 
   public var heartbeatGrace: Duration { engine.heartbeatGrace }
