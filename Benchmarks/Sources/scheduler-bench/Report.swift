@@ -33,6 +33,22 @@ struct Cell: Encodable {
   }
 }
 
+extension Cell {
+  /// What a cell's callers measured, with the two halves of each placement that `steps` timed
+  /// in its measured phase (`<label>-<callers>-m`).
+  init(
+    _ measured: CallerCell, label: String, callers: Int, steps: StepLatencies, cpu: CPUUsage,
+    fleetHeartbeats: FleetHeartbeats.Outcome?
+  ) {
+    let latencies = steps.take(phase: "\(label)-\(callers)-m")
+    let seconds = measured.measurement.seconds
+    self.init(
+      pair: measured.measurement, schedule: BenchMeasurement(latenciesNanoseconds: latencies.schedule, seconds: seconds),
+      release: BenchMeasurement(latenciesNanoseconds: latencies.release, seconds: seconds), cpu: cpu,
+      refused: measured.run.refused, firstError: measured.run.firstError, fleetHeartbeats: fleetHeartbeats)
+  }
+}
+
 /// Registering one size's nodes (those it adds to the fleet before it).
 struct Registration: Encodable {
   var nodes: Int

@@ -154,12 +154,8 @@ func measureFloor(cluster: BenchCluster, options: Options, logDirectory: String)
       }
       let (measured, usage) = await cpu.measureCallers(
         cell: "floor", concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, call: call)
-      let latencies = steps.take(phase: "floor-\(concurrency)-m")
-      let seconds = measured.measurement.seconds
       cells[String(concurrency)] = Cell(
-        pair: measured.measurement, schedule: BenchMeasurement(latenciesNanoseconds: latencies.schedule, seconds: seconds),
-        release: BenchMeasurement(latenciesNanoseconds: latencies.release, seconds: seconds), cpu: usage,
-        refused: measured.run.refused, firstError: measured.run.firstError, fleetHeartbeats: nil)
+        measured, label: "floor", callers: concurrency, steps: steps, cpu: usage, fleetHeartbeats: nil)
     }
     return FloorReport(cells: cells)
   }

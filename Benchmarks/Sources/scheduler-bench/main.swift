@@ -235,12 +235,7 @@ func measureCell(
     cell: label, concurrency: concurrency, seconds: options.seconds, warmUpSeconds: options.warmUpSeconds, call: call)
   fleet.stop()
   let heartbeats = await heartbeating.value
-  let latencies = steps.take(phase: "\(label)-\(concurrency)-m")
-  let seconds = measured.measurement.seconds
-  return Cell(
-    pair: measured.measurement, schedule: BenchMeasurement(latenciesNanoseconds: latencies.schedule, seconds: seconds),
-    release: BenchMeasurement(latenciesNanoseconds: latencies.release, seconds: seconds), cpu: usage,
-    refused: measured.run.refused, firstError: measured.run.firstError, fleetHeartbeats: heartbeats)
+  return Cell(measured, label: label, callers: concurrency, steps: steps, cpu: usage, fleetHeartbeats: heartbeats)
 }
 
 /// CONCURRENT_GPUS still used or reserved, summed over `tenants`: 0 once everything is released.
