@@ -1,7 +1,8 @@
 import QuotaClient
 import Foundation
 import Logging
-import Scheduler
+import MaaSTesting
+@testable import Scheduler
 import Synchronization
 
 let quietLogger = Logger(label: "maas.scheduler.test") { _ in SwiftLogNoOpLogHandler() }
@@ -33,6 +34,21 @@ func node(
 func register(_ store: SchedulerStore, _ name: String, gpus count: Int) async throws {
   _ = try await store.registerNode(
     try RegisterNodeCommand.validate(name: name, labels: [:], gpus: (0..<count).map { gpu("\(name)-g\($0)") }).get())
+}
+
+/// A store on a fresh database `name`, with a quota in memory, a clock the test moves, a grace of
+/// an hour (no node falls silent unless a test moves the clock that far), and one node "a" of
+/// `gpus` H100s ("a-g0", ...); the database is given too, for looking behind the store's back.
+func withStore(
+  named name: String, gpus: Int, _ body: (SchedulerStore, InMemoryQuota, TestClock, MigratedDatabase) async throws -> Void
+) async throws {
+  try await withMigratedDatabase(named: name, plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
+    let quota = InMemoryQuota()
+    let clock = TestClock()
+    let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
+    try await register(store, "a", gpus: gpus)
+    try await body(store, quota, clock, db)
+  }
 }
 
 /// A quota service in memory for storage tests: limits per tenant, counts what is held.

@@ -77,11 +77,7 @@ struct LostCommitTests {
 struct UnreturnedQuotaTests {
   @Test("quota taken by a Schedule whose workload another replica placed first, with the quota service down, is given back later by its intent")
   func givenBackWhenQuotaIsUp() async throws {
-    try await withMigratedDatabase(named: "scheduler_unreturned_quota", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let quota = InMemoryQuota()
-      let clock = TestClock()
-      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
-      _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
+    try await withStore(named: "scheduler_unreturned_quota", gpus: 2) { store, quota, clock, db in
       let command = ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 1))
       // Once the Schedule has taken its quota, another replica's allocation of the same workload
       // commits (written here behind the store's back, holding no GPU), and the quota service

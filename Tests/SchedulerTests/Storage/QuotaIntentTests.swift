@@ -157,13 +157,7 @@ struct QuotaIntentTests {
   private func withIntentStore(
     named name: String, _ body: (SchedulerStore, InMemoryQuota, TestClock, PostgresPool) async throws -> Void
   ) async throws {
-    try await withMigratedDatabase(named: name, plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let quota = InMemoryQuota()
-      let clock = TestClock()
-      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
-      _ = try await store.registerNode(try RegisterNodeCommand.validate(name: "a", labels: [:], gpus: [gpu("a-g0"), gpu("a-g1")]).get())
-      try await body(store, quota, clock, db.owner)
-    }
+    try await withStore(named: name, gpus: 2) { store, quota, clock, db in try await body(store, quota, clock, db.owner) }
   }
 
   /// The allocation ids of every quota intent.

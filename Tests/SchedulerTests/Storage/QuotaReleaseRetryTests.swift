@@ -7,7 +7,7 @@ import Testing
 struct QuotaReleaseRetryTests {
   @Test("a hold the quota service could not take back at Release is given back later, once, when it is up again")
   func retriedInTheBackground() async throws {
-    try await withStore(named: "scheduler_quota_retry", gpus: 2) { store, quota, clock in
+    try await withStore(named: "scheduler_quota_retry", gpus: 2) { store, quota, clock, _ in
       let allocation = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w", request: exclusive(1, 2)))
       #expect(quota.inUse("t1") == 2)
 
@@ -38,7 +38,7 @@ struct QuotaReleaseRetryTests {
 
   @Test("Releases of several tenants at once each record that their hold was given back, so the retry gives none back again")
   func concurrentReleasesAreMarked() async throws {
-    try await withStore(named: "scheduler_quota_marks", gpus: 8) { store, quota, clock in
+    try await withStore(named: "scheduler_quota_marks", gpus: 8) { store, quota, clock, _ in
       let tenants = (0..<8).map { "t\($0)" }
       var allocations: [(String, UUID)] = []
       for tenant in tenants {
@@ -61,7 +61,7 @@ struct QuotaReleaseRetryTests {
 
   @Test("a Release's mark waits for the next flush, which writes it once; the retry flushes before it looks")
   func marksAreWrittenByTheFlush() async throws {
-    try await withStore(named: "scheduler_quota_flush", gpus: 2) { store, quota, clock in
+    try await withStore(named: "scheduler_quota_flush", gpus: 2) { store, quota, clock, _ in
       let first = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "w1", request: exclusive(1, 1)))
       let second = try await store.schedule(ScheduleCommand(tenantID: "t2", workloadID: "w2", request: exclusive(1, 1)))
       _ = try await store.release(tenant: "t1", .id(first.id))
@@ -83,7 +83,7 @@ struct QuotaReleaseRetryTests {
 
   @Test("a Release is two round trips to Postgres (its mark goes with the next flush), and frees exactly what it held")
   func releaseIsTwoRoundTrips() async throws {
-    try await withStore(named: "scheduler_release_round_trips", gpus: 2) { store, _, _ in
+    try await withStore(named: "scheduler_release_round_trips", gpus: 2) { store, _, _, _ in
       // Two shared replicas on one GPU beside an exclusive one on the other: what each GPU gives
       // back is the sum of the allocation's claims on it.
       let shared = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "s", request: shared(2, 10 << 30, type: "H100-80GB", policy: .binpack)))
@@ -140,19 +140,5 @@ struct QuotaReleaseRetryTests {
         mask: try row.decode(Int64.self, at: 4))
     }
     return rows
-  }
-
-  /// A store on a fresh database, with a quota in memory, a clock the test moves, and one node
-  /// "a" of `gpus` H100s.
-  private func withStore(
-    named name: String, gpus: Int, _ body: (SchedulerStore, InMemoryQuota, TestClock) async throws -> Void
-  ) async throws {
-    try await withMigratedDatabase(named: name, plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let quota = InMemoryQuota()
-      let clock = TestClock()
-      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
-      try await register(store, "a", gpus: gpus)
-      try await body(store, quota, clock)
-    }
   }
 }

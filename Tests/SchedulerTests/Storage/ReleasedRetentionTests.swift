@@ -8,11 +8,7 @@ import Testing
 struct ReleasedRetentionTests {
   @Test("the purge deletes every tenant's allocations released before the cutoff whose hold was given back, in batches, and keeps ACTIVE, younger and still-held ones")
   func purgeKeepsWhatItMust() async throws {
-    try await withMigratedDatabase(named: "scheduler_released_retention", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let quota = InMemoryQuota()
-      let clock = TestClock()
-      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
-      try await register(store, "a", gpus: 8)
+    try await withStore(named: "scheduler_released_retention", gpus: 8) { store, quota, clock, db in
       func place(_ tenant: String, _ workload: String) async throws -> Allocation {
         try await store.schedule(ScheduleCommand(tenantID: tenant, workloadID: workload, request: exclusive(1, 1)))
       }

@@ -7,11 +7,7 @@ import Testing
 struct SlowQuotaTests {
   @Test("Schedules waiting on quota hold at most all but two of the pool's connections, so heartbeats and Releases go on; once quota answers, every Schedule is placed")
   func heartbeatsOutliveAHungQuota() async throws {
-    try await withMigratedDatabase(named: "scheduler_slow_quota", plan: try SchedulerSchema.plan(serviceRole: "maas_app")) { db in
-      let quota = InMemoryQuota()
-      let clock = TestClock()
-      let store = SchedulerStore(pool: db.app, quota: quota, heartbeatGrace: .seconds(3600), logger: quietLogger, clock: clock.reading)
-      try await register(store, "a", gpus: 16)
+    try await withStore(named: "scheduler_slow_quota", gpus: 16) { store, quota, clock, db in
       let earlier = try await store.schedule(ScheduleCommand(tenantID: "t1", workloadID: "earlier", request: exclusive(1, 1)))
       let gate = Signal()
       // Whatever happens below: the pool cannot close while calls hold its connections.
