@@ -59,6 +59,14 @@ public struct PostgresTestCluster: Sendable {
   /// The cluster's directory, as given to `scripts/postgres --dir`.
   public let directory: String
   public let port: Int
+  /// Keeps `port` this cluster's while it is stopped, for as long as any copy of it lives.
+  private let reservation: LoopbackPortReservation
+
+  init(directory: String, reservation: LoopbackPortReservation) {
+    self.directory = directory
+    self.port = reservation.port
+    self.reservation = reservation
+  }
 
   /// `postgresql://maas_app@127.0.0.1:PORT/maas`.
   public var appURL: String { self.url(role: .app) }
@@ -122,9 +130,10 @@ public struct PostgresTestCluster: Sendable {
     _ = try await PostgresScript.run(["stop", "--dir", self.directory])
   }
 
-  /// Starts the server again after `stop()`, on the same port.
+  /// Starts the server again after `stop()`, on the same port, which nothing else can have
+  /// taken meanwhile (see `LoopbackPortReservation`).
   ///
-  /// - Throws: `PostgresFixtureError`, for instance when something else took the port meanwhile.
+  /// - Throws: `PostgresFixtureError`.
   public func start() async throws {
     _ = try await PostgresScript.run(
       ["start", "--dir", self.directory, "--port", String(self.port), "--no-fsync"])
@@ -137,25 +146,16 @@ public struct PostgresTestCluster: Sendable {
     _ = try await PostgresScript.run(["destroy", "--dir", self.directory, "--yes"])
   }
 
-  /// Creates, starts and watches the cluster `.run/test-postgres-<pid><suffix>` on a free port.
-  /// A port taken between choosing and binding it is retried with another.
+  /// Creates, starts and watches the cluster `.run/test-postgres-<pid><suffix>` on a port kept
+  /// for it.
   static func start(suffix: String) async throws -> PostgresTestCluster {
     await PostgresScript.destroyClustersOfEndedProcesses()
     let directory = PostgresScript.runDirectory + "/test-postgres-\(getpid())\(suffix)"
-    var attempt = 0
-    while true {
-      attempt += 1
-      let port = try freeLoopbackPort()
-      do {
-        _ = try await PostgresScript.run(
-          ["start", "--dir", directory, "--port", String(port), "--no-fsync"])
-        try PostgresScript.spawnWatchdog(directory: directory)
-        return PostgresTestCluster(directory: directory, port: port)
-      } catch let error as PostgresFixtureError
-        where attempt < 5 && error.output.contains("already in use") {
-        continue
-      }
-    }
+    let reservation = try LoopbackPortReservation()
+    _ = try await PostgresScript.run(
+      ["start", "--dir", directory, "--port", String(reservation.port), "--no-fsync"])
+    try PostgresScript.spawnWatchdog(directory: directory)
+    return PostgresTestCluster(directory: directory, reservation: reservation)
   }
 }
 

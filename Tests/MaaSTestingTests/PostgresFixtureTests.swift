@@ -82,6 +82,7 @@ struct PostgresFixtureTests {
     #expect(try await psql(cluster.ownerURL, "SELECT sum(x) FROM kept") == "6")
     try await cluster.stop()
     await #expect(throws: PSQLFailed.self) { try await psql(cluster.ownerURL, "SELECT 1") }
+    #expect(try refusal(ofBindingTo: cluster.port, reusingAddress: false) == EADDRINUSE, "the stopped cluster's port stays its own")
     try await cluster.start()
     #expect(try await psql(cluster.ownerURL, "SELECT sum(x) FROM kept") == "6")
     // The shared cluster was untouched throughout.

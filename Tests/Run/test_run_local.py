@@ -22,10 +22,18 @@ READY_SECONDS = 300
 STOP_SECONDS = 120
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def reserve_port():
+    """A socket holding a free port on 127.0.0.1 for as long as it is open, without listening.
+
+    The suite runs twice on the same ports, and in between they would be free: Linux could give
+    one to an outgoing connection (they are in its ephemeral range), and the second run could
+    not listen there. Bound with SO_REUSEADDR, the port is refused to any other socket and to
+    outgoing connections, but not to a server that also sets SO_REUSEADDR (Postgres, grpc and
+    the metrics endpoints do)."""
+    reservation = socket.socket()
+    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    reservation.bind(("127.0.0.1", 0))
+    return reservation
 
 
 def session_members(session):
@@ -108,9 +116,10 @@ class MakeRunTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.run_dir = tempfile.mkdtemp(prefix="maas-run-")
-        cls.ports = {name: free_port() for name in (
+        cls.reservations = {name: reserve_port() for name in (
             "POSTGRES", "ECHO", "GATEWAY", "REGISTRY", "SCHEDULER", "QUOTA",
             "GATEWAY_METRICS", "REGISTRY_METRICS", "SCHEDULER_METRICS", "QUOTA_METRICS")}
+        cls.ports = {name: reservation.getsockname()[1] for name, reservation in cls.reservations.items()}
         environment = {name: value for name, value in os.environ.items() if not name.startswith("MAAS_")}
         environment["MAAS_RUN_DIR"] = cls.run_dir
         for name, port in cls.ports.items():
@@ -122,6 +131,8 @@ class MakeRunTests(unittest.TestCase):
         subprocess.run([os.path.join(ROOT, "scripts", "postgres"), "destroy", "--dir",
                         os.path.join(cls.run_dir, "postgres"), "--yes"], cwd=ROOT, capture_output=True)
         shutil.rmtree(cls.run_dir, ignore_errors=True)
+        for reservation in cls.reservations.values():
+            reservation.close()
 
     def shell(self, script, **extra):
         """Runs `script` with bash from the repository root, as a reader pastes it; fails with its output."""
