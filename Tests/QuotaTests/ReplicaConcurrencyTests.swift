@@ -18,6 +18,7 @@ struct ReplicaConcurrencyTests {
   @Test("thousands of concurrent Consume and Reserve calls never overshoot, and counters, answers and ledger agree")
   func noOvershootAcrossReplicas() async throws {
     try #require(PythonEnvironment.isSetUp, "run scripts/python-env (or make test) first: the load comes from Python grpcio")
+    try await awayFromUTCMidnight()  // the replicas count API calls per day on the host's clock
     let database = try await PostgresFixture.shared().createDatabase(named: "quota_replicas")
     let binary = try builtProduct(named: "maas-quota")
     let environment = [

@@ -88,8 +88,10 @@ func withGateway(
   }
 }
 
-/// The real quota service on a database of its own.
+/// The real quota service on a database of its own, on the host's clock: away from UTC midnight,
+/// since tests count the API calls of the day.
 func withQuotaService(_ name: String, _ body: (QuotaRPCService) async throws -> Void) async throws {
+  try await awayFromUTCMidnight()
   try await withMigratedDatabase(named: name, plan: try QuotaSchema.plan(serviceRole: "maas_app"), appConnections: 6) { db in
     let store = QuotaStore(pool: db.app, policy: QuotaPolicy(), logger: quietLogger)
     try await body(QuotaRPCService(store: store, logger: quietLogger))
