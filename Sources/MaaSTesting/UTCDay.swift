@@ -17,7 +17,6 @@ public func awayFromUTCMidnight(margin: Duration = .seconds(180)) async throws {
 func waitBeforeUTCMidnight(at now: Date, margin: Duration) -> Duration? {
   let secondsPerDay = 86_400.0
   let left = secondsPerDay - now.timeIntervalSince1970.truncatingRemainder(dividingBy: secondsPerDay)
-  let wanted = Double(margin.components.seconds) + Double(margin.components.attoseconds) / 1e18
-  guard left < wanted else { return nil }
+  guard left < margin / .seconds(1) else { return nil }
   return .milliseconds(Int64((left + 1) * 1_000))
 }

@@ -170,7 +170,7 @@ public struct PostgresBackoff: Sendable, Hashable {
 
 extension Duration {
   var seconds: Double {
-    Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
+    self / .seconds(1)
   }
 
   var wholeMilliseconds: Int64 {

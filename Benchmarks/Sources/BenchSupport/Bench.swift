@@ -36,6 +36,6 @@ extension Duration {
   }
 
   public var seconds: Double {
-    Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
+    self / .seconds(1)
   }
 }

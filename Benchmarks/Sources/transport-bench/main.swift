@@ -130,7 +130,7 @@ func measure(
     return try await group.reduce(into: [Int64]()) { $0.append(contentsOf: $1) }
   }
   let elapsed = start.duration(to: clock.now)
-  let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+  let seconds = elapsed / .seconds(1)
   let sorted = latencies.sorted()
   func percentile(_ p: Double) -> Double {
     guard !sorted.isEmpty else { return 0 }

@@ -224,7 +224,6 @@ extension ServerSettings {
 extension Duration {
   /// Whole or fractional seconds as an operator would write them: "25", "0.5".
   var secondsText: String {
-    let (seconds, attoseconds) = self.components
-    return (Double(seconds) + Double(attoseconds) / 1e18).compact
+    (self / .seconds(1)).compact
   }
 }

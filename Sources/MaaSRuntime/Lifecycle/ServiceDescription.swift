@@ -113,7 +113,6 @@ extension ServiceCommandLine {
 extension Duration {
   /// Whole and fractional seconds as one number.
   var seconds: Double {
-    let (seconds, attoseconds) = self.components
-    return Double(seconds) + Double(attoseconds) / 1e18
+    self / .seconds(1)
   }
 }

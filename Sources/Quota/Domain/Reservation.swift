@@ -170,7 +170,6 @@ public enum ReservationTTL {
 extension Duration {
   /// Seconds as Foundation counts them, for `Date` arithmetic.
   var timeInterval: TimeInterval {
-    let (seconds, attoseconds) = components
-    return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    self / .seconds(1)
   }
 }

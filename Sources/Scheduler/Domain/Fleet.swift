@@ -387,5 +387,5 @@ extension Node {
 }
 
 extension Duration {
-  var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+  var seconds: Double { self / .seconds(1) }
 }
