@@ -56,13 +56,8 @@ public func exchangeHTTP(port: Int, _ request: String) throws -> HTTPAnswer {
 public func connectToLoopback(port: Int) throws -> Int32 {
   let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
   guard socket >= 0 else { throw HTTPExchangeError(description: "socket: \(String(cString: strerror(errno)))") }
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = UInt16(port).bigEndian
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  let connected = withUnsafePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-  }
+  var address = LoopbackAddress(port: port)
+  let connected = address.withSocketAddress { connect(socket, $0, $1.pointee) }
   guard connected == 0 else {
     let reason = String(cString: strerror(errno))
     close(socket)

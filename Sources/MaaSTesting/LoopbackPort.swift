@@ -28,31 +28,7 @@ public final class LoopbackPortReservation: Sendable {
 
   /// - Throws: `LoopbackPortError` when no socket can be made or bound.
   public init() throws {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw LoopbackPortError(call: "socket") }
-    var on: Int32 = 1
-    guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-      let error = LoopbackPortError(call: "setsockopt(SO_REUSEADDR)")
-      close(fd)
-      throw error
-    }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-      }
-    }
-    guard bound else {
-      let error = LoopbackPortError(call: "bind")
-      close(fd)
-      throw error
-    }
-    self.descriptor = fd
-    self.port = Int(UInt16(bigEndian: address.sin_port))
+    (self.descriptor, self.port) = try boundLoopbackSocket(port: 0, reusingAddress: true)
   }
 
   deinit {
@@ -60,11 +36,54 @@ public final class LoopbackPortReservation: Sendable {
   }
 }
 
-/// Choosing a free port failed: the system call and its reason.
+/// A TCP socket bound to 127.0.0.1:`port` (0: the kernel's pick), with `SO_REUSEADDR` when
+/// asked, closed on exec, and the port it was bound to.
+///
+/// - Throws: `LoopbackPortError`, whose `code` is the errno (`EADDRINUSE` for a port taken).
+func boundLoopbackSocket(port: Int, reusingAddress: Bool) throws -> (descriptor: Int32, port: Int) {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+  guard fd >= 0 else { throw LoopbackPortError(call: "socket", code: errno) }
+  var on: Int32 = reusingAddress ? 1 : 0
+  var address = LoopbackAddress(port: port)
+  let bound = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) == 0
+    && address.withSocketAddress { bind(fd, $0, $1.pointee) == 0 && getsockname(fd, $0, $1) == 0 }
+  guard bound else {
+    let code = errno
+    close(fd)
+    throw LoopbackPortError(call: "bind to 127.0.0.1:\(port)", code: code)
+  }
+  return (fd, address.port)
+}
+
+/// 127.0.0.1:`port` as the socket calls take it (bind, connect, getsockname, which fills in the
+/// port).
+struct LoopbackAddress {
+  private var storage = sockaddr_in()
+
+  init(port: Int) {
+    self.storage.sin_family = sa_family_t(AF_INET)
+    self.storage.sin_port = UInt16(port).bigEndian
+    self.storage.sin_addr.s_addr = inet_addr("127.0.0.1")
+  }
+
+  var port: Int { Int(UInt16(bigEndian: self.storage.sin_port)) }
+
+  /// Calls `body` with the address as a `sockaddr` and its length.
+  mutating func withSocketAddress<Value>(_ body: (UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Value) -> Value {
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    return withUnsafeMutablePointer(to: &self.storage) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, &length) }
+    }
+  }
+}
+
+/// Choosing or binding a loopback port failed: the system call, and the errno that refused it.
 public struct LoopbackPortError: Error, CustomStringConvertible {
+  public let code: Int32
   public let description: String
 
-  init(call: String) {
-    self.description = "choosing a free port: \(call): \(String(cString: strerror(errno)))"
+  init(call: String, code: Int32) {
+    self.code = code
+    self.description = "\(call): \(String(cString: strerror(code)))"
   }
 }

@@ -58,13 +58,12 @@ public enum PostgresRole: String, Sendable, CaseIterable {
 public struct PostgresTestCluster: Sendable {
   /// The cluster's directory, as given to `scripts/postgres --dir`.
   public let directory: String
-  public let port: Int
-  /// Keeps `port` this cluster's while it is stopped, for as long as any copy of it lives.
+  /// Keeps the port this cluster's while it is stopped, for as long as any copy of it lives.
   private let reservation: LoopbackPortReservation
+  public var port: Int { self.reservation.port }
 
   init(directory: String, reservation: LoopbackPortReservation) {
     self.directory = directory
-    self.port = reservation.port
     self.reservation = reservation
   }
 

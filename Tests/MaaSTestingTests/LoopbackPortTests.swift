@@ -1,5 +1,5 @@
 import Foundation
-import MaaSTesting
+@testable import MaaSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -50,21 +50,17 @@ func refusal(ofBindingTo port: Int, reusingAddress: Bool) throws -> Int32? {
 }
 
 func bind(port: Int, reusingAddress: Bool, listening: Bool = false) throws -> BoundSocket {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-  try #require(fd >= 0)
-  var on: Int32 = reusingAddress ? 1 : 0
-  try #require(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) == 0)
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = UInt16(port).bigEndian
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  let done = withUnsafePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && (!listening || listen(fd, 8) == 0)
-    }
+  let fd: Int32
+  do {
+    fd = try boundLoopbackSocket(port: port, reusingAddress: reusingAddress).descriptor
+  } catch let error as LoopbackPortError {
+    return BoundSocket(descriptor: -1, failure: error.code)
   }
-  if done { return BoundSocket(descriptor: fd, failure: nil) }
-  let failure = errno
-  _ = Glibc.close(fd)
-  return BoundSocket(descriptor: -1, failure: failure)
+  guard listening else { return BoundSocket(descriptor: fd, failure: nil) }
+  guard listen(fd, 8) == 0 else {
+    let failure = errno
+    _ = Glibc.close(fd)
+    return BoundSocket(descriptor: -1, failure: failure)
+  }
+  return BoundSocket(descriptor: fd, failure: nil)
 }
